@@ -1,0 +1,68 @@
+use serde::{Deserialize, Serialize};
+
+use crate::source::Span;
+
+/// A name: a role, step, probe, param, inventory. ASCII identifiers, so they can be
+/// typed on a command line (`runbook approve RUN go`) and used in Rhai conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A string literal, decoded. The span covers the quotes; interpolations
+/// (`{{name}}`) are found by the checker in the source text the span covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub value: String,
+    pub style: TextStyle,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextStyle {
+    /// `"..."` with backslash escapes, on one line.
+    Quoted,
+    /// `"""..."""`, raw and possibly over several lines (scripts, instructions).
+    Triple,
+}
+
+impl Text {
+    /// Offset in the source of the first character of the value.
+    pub fn content_start(&self) -> usize {
+        match self.style {
+            TextStyle::Quoted => self.span.start + 1,
+            TextStyle::Triple => self.span.start + 3,
+        }
+    }
+
+    /// Span of the value without its quotes.
+    pub fn content_span(&self) -> Span {
+        let quote = match self.style {
+            TextStyle::Quoted => 1,
+            TextStyle::Triple => 3,
+        };
+        Span::new(self.span.start + quote, self.span.end.saturating_sub(quote))
+    }
+}
+
+/// `90s`, `30m`, `1h30m`, `7d`, held in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duration {
+    pub millis: u64,
+    pub span: Span,
+}
+
+impl Duration {
+    pub fn as_std(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.millis)
+    }
+}
+
+/// `10%`, `0.5%`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percent {
+    pub value: f64,
+    pub span: Span,
+}

@@ -1,0 +1,150 @@
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use runbook::parse;
+use runbook::source::{self, SourceFile};
+use similar::TextDiff;
+
+use super::output;
+use super::{EXIT_FINDINGS, EXIT_USAGE};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Runbook files to format in place (`-` reads standard input, writes standard output).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Change nothing; print a diff of what would change and exit 1 if anything would.
+    #[arg(long)]
+    check: bool,
+}
+
+enum Verdict {
+    Unchanged,
+    Changed,
+    Failed,
+    Unreadable,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let mut changed = 0;
+    let mut failed = false;
+    let mut unreadable = false;
+    for path in &args.files {
+        match format_one(path, args.check) {
+            Verdict::Unchanged => {}
+            Verdict::Changed => changed += 1,
+            Verdict::Failed => failed = true,
+            Verdict::Unreadable => unreadable = true,
+        }
+    }
+    if args.check && changed > 0 {
+        eprintln!(
+            "{changed} of {} file{} would be reformatted; run `runbook fmt` to fix",
+            args.files.len(),
+            if args.files.len() == 1 { "" } else { "s" }
+        );
+    }
+    if unreadable {
+        ExitCode::from(EXIT_USAGE)
+    } else if failed || (args.check && changed > 0) {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn format_one(path: &Path, check: bool) -> Verdict {
+    let stdin = path == Path::new("-");
+    let loaded = if stdin {
+        let mut bytes = Vec::new();
+        if let Err(error) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+            eprintln!("cannot read standard input: {error}");
+            return Verdict::Unreadable;
+        }
+        source::from_bytes("<stdin>", bytes)
+    } else {
+        source::load(path)
+    };
+    let file = match loaded {
+        Ok(file) => file,
+        Err(error) => {
+            eprint!("{}", output::render_input_error(&error));
+            return Verdict::Unreadable;
+        }
+    };
+    let parsed = match parse::parse(&file) {
+        Ok(parsed) => parsed,
+        Err(internal) => {
+            eprintln!("{internal}");
+            return Verdict::Unreadable;
+        }
+    };
+    let runbook = match parsed.runbook {
+        Some(runbook) if !parsed.diagnostics.iter().any(|d| d.is_error()) => runbook,
+        _ => {
+            eprint!("{}", output::render(&file, &parsed.diagnostics));
+            eprintln!("{}: not formatted, because it does not parse", file.name());
+            return if parsed.diagnostics.iter().any(output::is_unreadable) {
+                Verdict::Unreadable
+            } else {
+                Verdict::Failed
+            };
+        }
+    };
+    let formatted = runbook::format::format(&file, &runbook);
+    if stdin && !check {
+        print!("{formatted}");
+        return Verdict::Unchanged;
+    }
+    if formatted == file.text() {
+        return Verdict::Unchanged;
+    }
+    if check {
+        print!("{}", diff(&file, &formatted));
+        return Verdict::Changed;
+    }
+    match write_atomically(path, &formatted) {
+        Ok(()) => Verdict::Changed,
+        Err(error) => {
+            eprintln!("{}: cannot write: {error}", path.display());
+            Verdict::Failed
+        }
+    }
+}
+
+fn diff(file: &SourceFile, formatted: &str) -> String {
+    TextDiff::from_lines(file.text(), formatted)
+        .unified_diff()
+        .context_radius(3)
+        .header(file.name(), &format!("{} (formatted)", file.name()))
+        .to_string()
+}
+
+/// Writes beside the file and renames over it, so an interrupted `fmt` never leaves a
+/// half-written runbook. The original's permissions are kept.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = directory.join(format!(".{name}.fmt-{}", std::process::id()));
+    let result = (|| {
+        let mut out = fs::File::create(&temporary)?;
+        out.write_all(text.as_bytes())?;
+        out.sync_all()?;
+        if let Ok(metadata) = fs::metadata(path) {
+            fs::set_permissions(&temporary, metadata.permissions())?;
+        }
+        fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result
+}

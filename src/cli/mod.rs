@@ -1,0 +1,96 @@
+//! Argument parsing and dispatch. Exit codes are part of the interface (docs/cli.md):
+//! 0 clean, 1 findings at error level, 2 usage or unreadable input.
+
+mod check;
+mod completions;
+mod fmt;
+mod graph;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Runbooks as code: check a plan before anyone relies on it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Runbooks as code: check, format and graph operational plans",
+    after_help = "Examples:\n  runbook check runbooks/*.rbk\n  runbook fmt --check runbooks/*.rbk\n  runbook graph runbooks/cloud-host-upgrade-high.rbk --format dot | dot -Tsvg > plan.svg\n\nExit codes: 0 clean, 1 findings at error level, 2 usage error or unreadable input."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check runbooks and report every finding, with its place and a fix.
+    #[command(
+        after_help = "Examples:\n  runbook check runbooks/*.rbk\n  runbook check --deny warnings --format json plan.rbk\n  runbook check --roster team.toml plan.rbk"
+    )]
+    Check(check::Args),
+    /// Rewrite runbooks in the canonical layout, keeping comments.
+    #[command(
+        after_help = "Examples:\n  runbook fmt runbooks/*.rbk\n  runbook fmt --check runbooks/*.rbk   # in CI: print a diff, exit 1 if not formatted\n  runbook fmt - < plan.rbk              # standard input to standard output"
+    )]
+    Fmt(fmt::Args),
+    /// Show the executable graph the engine would run.
+    #[command(
+        after_help = "Examples:\n  runbook graph plan.rbk\n  runbook graph plan.rbk --format dot | dot -Tsvg > plan.svg\n  runbook graph plan.rbk --format mermaid"
+    )]
+    Graph(graph::Args),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > ~/.zfunc/_runbook"
+    )]
+    Completions(completions::Args),
+}
+
+/// Shared by commands that check before they act.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckOptions {
+    /// A roster (people and their roles) to check approvals against, instead of the
+    /// runbook's own `roster`.
+    #[arg(long, value_name = "FILE")]
+    roster: Option<PathBuf>,
+    /// Treat warnings as errors.
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    deny: Option<Deny>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Deny {
+    Warnings,
+}
+
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(EXIT_USAGE),
+            };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Fmt(args) => fmt::run(args),
+        Command::Graph(args) => graph::run(args),
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+/// The CLI's definition, for completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

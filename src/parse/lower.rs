@@ -1,0 +1,1094 @@
+//! Lowering pest's pairs into the AST: one function per grammar rule, in the order the
+//! grammar declares them. A pair that does not have the shape the grammar promises is
+//! an internal error (a bug here), never a user diagnostic.
+
+use pest::iterators::{Pair, Pairs};
+
+use super::codes;
+use super::grammar::Rule;
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use crate::internal::InternalError;
+use crate::source::Span;
+
+type Result<T> = std::result::Result<T, InternalError>;
+
+/// Lowers one parse tree, collecting user-level findings (bad escapes, numbers too
+/// large) as it goes instead of stopping at the first.
+pub(super) struct Lowerer {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The children of a pair without the comments pest interleaves with them.
+struct Children<'i> {
+    inner: Pairs<'i, Rule>,
+    parent: Rule,
+}
+
+impl<'i> Children<'i> {
+    fn of(pair: Pair<'i, Rule>) -> Self {
+        let parent = pair.as_rule();
+        Self {
+            inner: pair.into_inner(),
+            parent,
+        }
+    }
+
+    fn next(&mut self) -> Option<Pair<'i, Rule>> {
+        self.inner
+            .by_ref()
+            .find(|pair| pair.as_rule() != Rule::COMMENT)
+    }
+
+    fn expect(&mut self, rule: Rule) -> Result<Pair<'i, Rule>> {
+        match self.next() {
+            Some(pair) if pair.as_rule() == rule => Ok(pair),
+            Some(pair) => Err(unexpected(self.parent, pair.as_rule(), span(&pair))),
+            None => Err(missing(self.parent, rule)),
+        }
+    }
+
+    fn expect_any(&mut self) -> Result<Pair<'i, Rule>> {
+        self.next().ok_or(missing(self.parent, Rule::EOI))
+    }
+
+    /// The next child if it has the given rule.
+    fn optional(&mut self, rule: Rule) -> Option<Pair<'i, Rule>> {
+        let mut peek = self.inner.clone();
+        let next = peek.by_ref().find(|pair| pair.as_rule() != Rule::COMMENT)?;
+        if next.as_rule() == rule {
+            self.inner = peek;
+            Some(next)
+        } else {
+            None
+        }
+    }
+
+    fn rest(self) -> impl Iterator<Item = Pair<'i, Rule>> {
+        self.inner.filter(|pair| pair.as_rule() != Rule::COMMENT)
+    }
+}
+
+fn unexpected(parent: Rule, found: Rule, span: Span) -> InternalError {
+    InternalError::new(
+        "parse",
+        format!("while lowering {parent:?}: unexpected {found:?}"),
+        Some(span),
+    )
+}
+
+fn missing(parent: Rule, wanted: Rule) -> InternalError {
+    InternalError::new(
+        "parse",
+        format!("while lowering {parent:?}: missing {wanted:?}"),
+        None,
+    )
+}
+
+fn span(pair: &Pair<'_, Rule>) -> Span {
+    let span = pair.as_span();
+    Span::new(span.start(), span.end())
+}
+
+impl Lowerer {
+    pub fn new() -> Self {
+        Self {
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn file(&mut self, pair: Pair<'_, Rule>) -> Result<Runbook> {
+        let whole = span(&pair);
+        let comments = pair
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|pair| pair.as_rule() == Rule::COMMENT)
+            .map(|pair| Comment {
+                text: pair.as_str()[1..].to_string(),
+                span: span(&pair),
+            })
+            .collect();
+        let mut children = Children::of(pair);
+        let header = self.header(children.expect(Rule::header)?)?;
+        let mut items = Vec::new();
+        for child in children.rest() {
+            if child.as_rule() == Rule::EOI {
+                break;
+            }
+            items.push(self.item(child)?);
+        }
+        Ok(Runbook {
+            header,
+            items,
+            comments,
+            span: whole,
+        })
+    }
+
+    // ------------------------------------------------------------ lexical
+
+    fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: span(&pair),
+        }
+    }
+
+    fn ident_list(&mut self, pair: Pair<'_, Rule>) -> Vec<Ident> {
+        Children::of(pair)
+            .rest()
+            .map(|pair| self.ident(pair))
+            .collect()
+    }
+
+    fn name_list(&mut self, pair: Pair<'_, Rule>) -> Vec<Ident> {
+        self.ident_list(pair)
+    }
+
+    fn string(&mut self, pair: Pair<'_, Rule>) -> Result<Text> {
+        let whole = span(&pair);
+        let inner = Children::of(pair).expect_any()?;
+        match inner.as_rule() {
+            Rule::triple_string => {
+                let raw = inner.as_str();
+                Ok(Text {
+                    value: raw[3..raw.len() - 3].to_string(),
+                    style: TextStyle::Triple,
+                    span: whole,
+                })
+            }
+            Rule::quoted_string => Ok(Text {
+                value: self.unescape(inner.as_str(), whole.start),
+                style: TextStyle::Quoted,
+                span: whole,
+            }),
+            other => Err(unexpected(Rule::string, other, whole)),
+        }
+    }
+
+    /// Decodes `\"`, `\\`, `\n`, `\t`, `\r`, `\{` and `\u{...}`; anything else is reported.
+    fn unescape(&mut self, quoted: &str, start: usize) -> String {
+        let body = &quoted[1..quoted.len() - 1];
+        let mut value = String::with_capacity(body.len());
+        let mut chars = body.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            if c != '\\' {
+                value.push(c);
+                continue;
+            }
+            let escape_start = start + 1 + at;
+            match chars.next() {
+                Some((_, '"')) => value.push('"'),
+                Some((_, '\\')) => value.push('\\'),
+                Some((_, 'n')) => value.push('\n'),
+                Some((_, 't')) => value.push('\t'),
+                Some((_, 'r')) => value.push('\r'),
+                Some((_, '{')) => value.push('{'),
+                Some((_, 'u')) => {
+                    let mut digits = String::new();
+                    let mut end = at + 2;
+                    let mut closed = false;
+                    if chars.peek().map(|&(_, c)| c) == Some('{') {
+                        chars.next();
+                        end += 1;
+                        for (offset, c) in chars.by_ref() {
+                            end = offset + c.len_utf8();
+                            if c == '}' {
+                                closed = true;
+                                break;
+                            }
+                            digits.push(c);
+                        }
+                    }
+                    let decoded = closed
+                        .then(|| u32::from_str_radix(&digits, 16).ok())
+                        .flatten()
+                        .and_then(char::from_u32);
+                    match decoded {
+                        Some(c) if digits.len() <= 6 => value.push(c),
+                        _ => self.diagnostics.push(
+                            Diagnostic::new(codes::INVALID_ESCAPE, "invalid unicode escape")
+                                .with_label(
+                                    Span::new(escape_start, start + 1 + end),
+                                    "not a valid `\\u{...}` escape",
+                                )
+                                .with_help("write a unicode escape as `\\u{1F600}`: one to six hex digits in braces, or type the character itself"),
+                        ),
+                    }
+                }
+                Some((offset, other)) => self.diagnostics.push(
+                    Diagnostic::new(codes::INVALID_ESCAPE, format!("unknown escape `\\{other}`"))
+                        .with_label(
+                            Span::new(escape_start, start + 1 + offset + other.len_utf8()),
+                            "this escape means nothing",
+                        )
+                        .with_help("strings know `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\{` and `\\u{...}`; for a literal backslash write `\\\\`, or use a \"\"\"triple-quoted\"\"\" string, which takes text as it is"),
+                ),
+                None => value.push('\\'),
+            }
+        }
+        value
+    }
+
+    fn count(&mut self, pair: Pair<'_, Rule>) -> Count {
+        let at = span(&pair);
+        let value = pair.as_str().parse::<u64>().unwrap_or_else(|_| {
+            self.too_large(at, "this number");
+            u64::MAX
+        });
+        Count { value, span: at }
+    }
+
+    fn number(&mut self, pair: Pair<'_, Rule>) -> f64 {
+        let value = pair.as_str().parse::<f64>().unwrap_or(f64::NAN);
+        if !value.is_finite() {
+            self.too_large(span(&pair), "this number");
+        }
+        value
+    }
+
+    fn percent(&mut self, pair: Pair<'_, Rule>) -> Percent {
+        let at = span(&pair);
+        let text = pair.as_str();
+        let value = text[..text.len() - 1].parse::<f64>().unwrap_or(f64::NAN);
+        if !value.is_finite() {
+            self.too_large(at, "this percentage");
+        }
+        Percent { value, span: at }
+    }
+
+    fn duration(&mut self, pair: Pair<'_, Rule>) -> Duration {
+        let at = span(&pair);
+        let text = pair.as_str();
+        let mut millis: u64 = 0;
+        let mut digits_start = 0;
+        let mut overflow = false;
+        let mut index = 0;
+        let bytes = text.as_bytes();
+        while index < bytes.len() {
+            if bytes[index].is_ascii_digit() {
+                index += 1;
+                continue;
+            }
+            let number: Option<u64> = text[digits_start..index].parse().ok();
+            let (unit, width) = match &text[index..] {
+                rest if rest.starts_with("ms") => (1, 2),
+                rest if rest.starts_with('s') => (1_000, 1),
+                rest if rest.starts_with('m') => (60_000, 1),
+                rest if rest.starts_with('h') => (3_600_000, 1),
+                _ => (86_400_000, 1),
+            };
+            match number
+                .and_then(|number| number.checked_mul(unit))
+                .and_then(|part| millis.checked_add(part))
+            {
+                Some(total) => millis = total,
+                None => overflow = true,
+            }
+            index += width;
+            digits_start = index;
+        }
+        if overflow {
+            self.too_large(at, "this duration");
+        }
+        Duration { millis, span: at }
+    }
+
+    fn too_large(&mut self, at: Span, what: &str) {
+        self.diagnostics.push(
+            Diagnostic::new(codes::NUMBER_TOO_LARGE, format!("{what} is too large"))
+                .with_label(at, "too large to be meant")
+                .with_help(
+                    "use a realistic value; durations are written like `90s`, `30m`, `2h`, `7d`",
+                ),
+        );
+    }
+
+    fn keyword<T>(
+        &mut self,
+        pair: Pair<'_, Rule>,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<Keyword<T>> {
+        let at = span(&pair);
+        let value =
+            parse(pair.as_str()).ok_or_else(|| unexpected(pair.as_rule(), pair.as_rule(), at))?;
+        Ok(Keyword { value, span: at })
+    }
+
+    fn failure_class(&mut self, pair: Pair<'_, Rule>) -> Result<Keyword<FailureClass>> {
+        self.keyword(pair, |word| match word {
+            "minor" => Some(FailureClass::Minor),
+            "functional" => Some(FailureClass::Functional),
+            "severe" => Some(FailureClass::Severe),
+            _ => None,
+        })
+    }
+
+    fn condition(&mut self, pair: Pair<'_, Rule>) -> Condition {
+        // The grammar lets trailing blanks into a condition; they are not part of it.
+        let raw = pair.as_str();
+        let trimmed = raw.trim_end();
+        let start = pair.as_span().start();
+        Condition {
+            source: trimmed.to_string(),
+            span: Span::new(start, start + trimmed.len()),
+        }
+    }
+
+    // ------------------------------------------------------------ header
+
+    fn header(&mut self, pair: Pair<'_, Rule>) -> Result<Header> {
+        let whole = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.string(children.expect(Rule::string)?)?;
+        let mut entries = Vec::new();
+        for entry in children.rest() {
+            entries.push(self.header_entry(entry)?);
+        }
+        Ok(Header {
+            name,
+            entries,
+            span: whole,
+        })
+    }
+
+    fn header_entry(&mut self, pair: Pair<'_, Rule>) -> Result<HeaderEntry> {
+        let at = span(&pair);
+        let rule = pair.as_rule();
+        let mut children = Children::of(pair);
+        let kind = match rule {
+            Rule::title => HeaderEntryKind::Title(self.string(children.expect(Rule::string)?)?),
+            Rule::description => {
+                HeaderEntryKind::Description(self.string(children.expect(Rule::string)?)?)
+            }
+            Rule::version => HeaderEntryKind::Version(self.string(children.expect(Rule::string)?)?),
+            Rule::risk => {
+                HeaderEntryKind::Risk(self.risk_level(children.expect(Rule::risk_level)?)?)
+            }
+            Rule::objective => HeaderEntryKind::Objective(self.objective(children)?),
+            Rule::environment => {
+                HeaderEntryKind::Environment(self.ident(children.expect(Rule::ident)?))
+            }
+            Rule::change => HeaderEntryKind::Change(self.ident(children.expect(Rule::ident)?)),
+            Rule::commander => {
+                HeaderEntryKind::Commander(self.ident(children.expect(Rule::ident)?))
+            }
+            Rule::default_timeout => {
+                HeaderEntryKind::DefaultTimeout(self.duration(children.expect(Rule::duration)?))
+            }
+            Rule::roster => HeaderEntryKind::Roster(self.string(children.expect(Rule::string)?)?),
+            Rule::drill_every => {
+                HeaderEntryKind::DrillEvery(self.duration(children.expect(Rule::duration)?))
+            }
+            Rule::review_every => {
+                HeaderEntryKind::ReviewEvery(self.duration(children.expect(Rule::duration)?))
+            }
+            Rule::postmortem => {
+                let by = self.ident(children.expect(Rule::ident)?);
+                let within = children
+                    .optional(Rule::duration)
+                    .map(|pair| self.duration(pair));
+                HeaderEntryKind::Postmortem { by, within }
+            }
+            other => return Err(unexpected(Rule::header, other, at)),
+        };
+        Ok(HeaderEntry { kind, span: at })
+    }
+
+    fn risk_level(&mut self, pair: Pair<'_, Rule>) -> Result<Keyword<Risk>> {
+        self.keyword(pair, |word| match word {
+            "high" => Some(Risk::High),
+            "medium" => Some(Risk::Medium),
+            "low" => Some(Risk::Low),
+            _ => None,
+        })
+    }
+
+    fn objective(&mut self, mut children: Children<'_>) -> Result<Objective> {
+        let kind = self.keyword(children.expect(Rule::objective_kind)?, |word| match word {
+            "rollback_start" => Some(ObjectiveKind::RollbackStart),
+            "restored" => Some(ObjectiveKind::Restored),
+            "outage" => Some(ObjectiveKind::Outage),
+            "alert" => Some(ObjectiveKind::Alert),
+            _ => None,
+        })?;
+        let bound_pair = children.expect_any()?;
+        let bound = match bound_pair.as_rule() {
+            Rule::objective_within => ObjectiveBound::WithinOfFailure,
+            Rule::objective_at_most => ObjectiveBound::AtMost,
+            other => return Err(unexpected(Rule::objective, other, span(&bound_pair))),
+        };
+        let limit = self.duration(Children::of(bound_pair).expect(Rule::duration)?);
+        Ok(Objective { kind, bound, limit })
+    }
+
+    // ------------------------------------------------------------ declarations
+
+    fn item(&mut self, pair: Pair<'_, Rule>) -> Result<Item> {
+        Ok(match pair.as_rule() {
+            Rule::role => Item::Role(self.role(pair)?),
+            Rule::audience => Item::Audience(self.audience(pair)?),
+            Rule::inventory => Item::Inventory(self.inventory(pair)?),
+            Rule::param => Item::Param(self.param(pair)?),
+            Rule::secret => Item::Secret(self.secret(pair)?),
+            Rule::probe => Item::Probe(self.probe(pair)?),
+            Rule::channel => Item::Channel(self.channel(pair)?),
+            Rule::notify => Item::Notify(self.notify(pair)?),
+            Rule::policy => Item::Policy(self.policy(pair)?),
+            Rule::step => Item::Step(self.step(pair)?),
+            Rule::gate => Item::Gate(self.gate(pair)?),
+            Rule::timer => Item::Timer(self.timer(pair)?),
+            Rule::watch => Item::Watch(self.watch(pair)?),
+            Rule::waves => Item::Waves(self.waves(pair)?),
+            other => return Err(unexpected(Rule::file, other, span(&pair))),
+        })
+    }
+
+    fn optional_string(&mut self, children: &mut Children<'_>) -> Result<Option<Text>> {
+        children
+            .optional(Rule::string)
+            .map(|pair| self.string(pair))
+            .transpose()
+    }
+
+    fn role(&mut self, pair: Pair<'_, Rule>) -> Result<Role> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = self.optional_string(&mut children)?;
+        Ok(Role {
+            name,
+            description,
+            span: at,
+        })
+    }
+
+    fn audience(&mut self, pair: Pair<'_, Rule>) -> Result<Audience> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = self.optional_string(&mut children)?;
+        Ok(Audience {
+            name,
+            description,
+            span: at,
+        })
+    }
+
+    fn inventory(&mut self, pair: Pair<'_, Rule>) -> Result<Inventory> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let source_pair = children.expect_any()?;
+        let source = match source_pair.as_rule() {
+            Rule::inventory_file => {
+                InventorySource::File(self.string(Children::of(source_pair).expect(Rule::string)?)?)
+            }
+            Rule::inventory_from => InventorySource::Inventory(
+                self.ident(Children::of(source_pair).expect(Rule::ident)?),
+            ),
+            Rule::inventory_hosts => InventorySource::Hosts(
+                Children::of(source_pair)
+                    .rest()
+                    .map(|pair| self.string(pair))
+                    .collect::<Result<_>>()?,
+            ),
+            other => return Err(unexpected(Rule::inventory, other, span(&source_pair))),
+        };
+        let filter = match children.optional(Rule::inventory_filter) {
+            Some(filter) => self.inventory_filter(filter)?,
+            None => Vec::new(),
+        };
+        Ok(Inventory {
+            name,
+            source,
+            filter,
+            span: at,
+        })
+    }
+
+    fn inventory_filter(&mut self, pair: Pair<'_, Rule>) -> Result<Vec<LabelMatch>> {
+        Children::of(pair)
+            .rest()
+            .map(|pair| self.label_match(pair))
+            .collect()
+    }
+
+    fn label_match(&mut self, pair: Pair<'_, Rule>) -> Result<LabelMatch> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let label = self.ident(children.expect(Rule::ident)?);
+        let equal = children.expect(Rule::label_op)?.as_str() != "!=";
+        let value = self.string(children.expect(Rule::string)?)?;
+        Ok(LabelMatch {
+            label,
+            equal,
+            value,
+            span: at,
+        })
+    }
+
+    fn param(&mut self, pair: Pair<'_, Rule>) -> Result<Param> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let ty = self.keyword(children.expect(Rule::param_type)?, |word| match word {
+            "string" => Some(ParamType::String),
+            "int" => Some(ParamType::Int),
+            "float" => Some(ParamType::Float),
+            "bool" => Some(ParamType::Bool),
+            "duration" => Some(ParamType::Duration),
+            _ => None,
+        })?;
+        let default = children
+            .optional(Rule::literal)
+            .map(|pair| self.literal(pair))
+            .transpose()?;
+        let description = self.optional_string(&mut children)?;
+        Ok(Param {
+            name,
+            ty,
+            default,
+            description,
+            span: at,
+        })
+    }
+
+    fn literal(&mut self, pair: Pair<'_, Rule>) -> Result<Literal> {
+        let inner = Children::of(pair).expect_any()?;
+        let at = span(&inner);
+        Ok(match inner.as_rule() {
+            Rule::string => Literal::String(self.string(inner)?),
+            Rule::duration => Literal::Duration(self.duration(inner)),
+            Rule::percent => Literal::Percent(self.percent(inner)),
+            Rule::boolean => Literal::Bool {
+                value: inner.as_str() == "true",
+                span: at,
+            },
+            Rule::number => Literal::Number {
+                value: self.number(inner),
+                span: at,
+            },
+            other => return Err(unexpected(Rule::literal, other, at)),
+        })
+    }
+
+    fn secret(&mut self, pair: Pair<'_, Rule>) -> Result<Secret> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let source_pair = children.expect_any()?;
+        let rule = source_pair.as_rule();
+        let from = self.string(Children::of(source_pair).expect(Rule::string)?)?;
+        let source = match rule {
+            Rule::secret_env => SecretSource::Env(from),
+            Rule::secret_file => SecretSource::File(from),
+            other => return Err(unexpected(Rule::secret, other, at)),
+        };
+        Ok(Secret {
+            name,
+            source,
+            span: at,
+        })
+    }
+
+    fn probe(&mut self, pair: Pair<'_, Rule>) -> Result<Probe> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let source_pair = children.expect_any()?;
+        let rule = source_pair.as_rule();
+        let target = self.string(Children::of(source_pair).expect(Rule::string)?)?;
+        let source = match rule {
+            Rule::probe_prometheus => ProbeSource::Prometheus(target),
+            Rule::probe_command => ProbeSource::Command(target),
+            Rule::probe_http => ProbeSource::Http(target),
+            other => return Err(unexpected(Rule::probe, other, at)),
+        };
+        let json_path = match children.optional(Rule::probe_json) {
+            Some(json) => Some(self.string(Children::of(json).expect(Rule::string)?)?),
+            None => None,
+        };
+        Ok(Probe {
+            name,
+            source,
+            json_path,
+            span: at,
+        })
+    }
+
+    fn channel(&mut self, pair: Pair<'_, Rule>) -> Result<Channel> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let kind_pair = children.expect_any()?;
+        let kind = match kind_pair.as_rule() {
+            Rule::channel_webhook => {
+                ChannelKind::Webhook(self.string(Children::of(kind_pair).expect(Rule::string)?)?)
+            }
+            Rule::channel_command => {
+                ChannelKind::Command(self.string(Children::of(kind_pair).expect(Rule::string)?)?)
+            }
+            Rule::channel_log => ChannelKind::Log,
+            other => return Err(unexpected(Rule::channel, other, at)),
+        };
+        Ok(Channel {
+            name,
+            kind,
+            span: at,
+        })
+    }
+
+    fn notify(&mut self, pair: Pair<'_, Rule>) -> Result<Notify> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let audience = self.ident(children.expect(Rule::ident)?);
+        let channel = self.ident(children.expect(Rule::ident)?);
+        let trigger_pair = children.expect_any()?;
+        let trigger = match trigger_pair.as_rule() {
+            Rule::notify_every => NotifyTrigger::Every(
+                self.duration(Children::of(trigger_pair).expect(Rule::duration)?),
+            ),
+            Rule::notify_on => NotifyTrigger::On(
+                Children::of(trigger_pair)
+                    .rest()
+                    .map(|pair| self.event(pair))
+                    .collect::<Result<_>>()?,
+            ),
+            other => return Err(unexpected(Rule::notify, other, at)),
+        };
+        let message = self.optional_string(&mut children)?;
+        Ok(Notify {
+            audience,
+            channel,
+            trigger,
+            message,
+            span: at,
+        })
+    }
+
+    fn event(&mut self, pair: Pair<'_, Rule>) -> Result<Event> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let kind = self.keyword(children.expect(Rule::event_kind)?, |word| match word {
+            "start" => Some(EventKind::Start),
+            "finish" => Some(EventKind::Finish),
+            "wave" => Some(EventKind::Wave),
+            "gate" => Some(EventKind::Gate),
+            "failure" => Some(EventKind::Failure),
+            "rollback" => Some(EventKind::Rollback),
+            "breach" => Some(EventKind::Breach),
+            _ => None,
+        })?;
+        let class = children
+            .optional(Rule::failure_class)
+            .map(|pair| self.failure_class(pair))
+            .transpose()?;
+        Ok(Event {
+            kind,
+            class,
+            span: at,
+        })
+    }
+
+    // ------------------------------------------------------------ steps
+
+    fn step(&mut self, pair: Pair<'_, Rule>) -> Result<Step> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = self.optional_string(&mut children)?;
+        let entries = children
+            .rest()
+            .map(|pair| self.step_entry(pair))
+            .collect::<Result<_>>()?;
+        Ok(Step {
+            name,
+            description,
+            entries,
+            span: at,
+        })
+    }
+
+    fn step_entry(&mut self, pair: Pair<'_, Rule>) -> Result<StepEntry> {
+        let at = span(&pair);
+        let rule = pair.as_rule();
+        let mut children = Children::of(pair);
+        let kind = match rule {
+            Rule::owner => StepEntryKind::Owner(self.ident(children.expect(Rule::ident)?)),
+            Rule::target_sample => {
+                let share = self.percent(children.expect(Rule::percent)?);
+                let of = self.ident(children.expect(Rule::ident)?);
+                StepEntryKind::OnSample { share, of }
+            }
+            Rule::target => StepEntryKind::On(self.ident(children.expect(Rule::ident)?)),
+            Rule::parallel => StepEntryKind::Parallel(self.count(children.expect(Rule::integer)?)),
+            Rule::timeout => {
+                StepEntryKind::Timeout(self.duration(children.expect(Rule::duration)?))
+            }
+            Rule::retry => {
+                let attempts = self.count(children.expect(Rule::integer)?);
+                let backoff = children
+                    .optional(Rule::duration)
+                    .map(|pair| self.duration(pair));
+                StepEntryKind::Retry { attempts, backoff }
+            }
+            Rule::idempotent => StepEntryKind::Idempotent,
+            Rule::irreversible => {
+                StepEntryKind::Irreversible(self.string(children.expect(Rule::string)?)?)
+            }
+            Rule::readonly => StepEntryKind::Readonly,
+            Rule::background => StepEntryKind::Background,
+            Rule::after => StepEntryKind::After(self.name_list(children.expect(Rule::name_list)?)),
+            Rule::raises => {
+                StepEntryKind::Raises(self.failure_class(children.expect(Rule::failure_class)?)?)
+            }
+            Rule::backup => StepEntryKind::Backup,
+            Rule::run => StepEntryKind::Run(self.string(children.expect(Rule::string)?)?),
+            Rule::script => StepEntryKind::Script(self.string(children.expect(Rule::string)?)?),
+            Rule::manual => StepEntryKind::Manual(self.string(children.expect(Rule::string)?)?),
+            Rule::record => {
+                let key = self.ident(children.expect(Rule::ident)?);
+                let prompt = self.optional_string(&mut children)?;
+                StepEntryKind::Record { key, prompt }
+            }
+            Rule::expect => StepEntryKind::Expect(self.string(children.expect(Rule::string)?)?),
+            Rule::remedy => StepEntryKind::Remedy(self.string(children.expect(Rule::string)?)?),
+            Rule::verify => StepEntryKind::Verify(self.string(children.expect(Rule::string)?)?),
+            Rule::rollback => StepEntryKind::Rollback(self.rollback(children)?),
+            other => return Err(unexpected(Rule::step, other, at)),
+        };
+        Ok(StepEntry { kind, span: at })
+    }
+
+    fn rollback(&mut self, mut children: Children<'_>) -> Result<Rollback> {
+        let body = children.expect_any()?;
+        match body.as_rule() {
+            Rule::string => Ok(Rollback::Command(self.string(body)?)),
+            Rule::rollback_block => {
+                let at = span(&body);
+                let entries = Children::of(body)
+                    .rest()
+                    .map(|pair| self.rollback_entry(pair))
+                    .collect::<Result<_>>()?;
+                Ok(Rollback::Block { entries, span: at })
+            }
+            other => Err(unexpected(Rule::rollback, other, span(&body))),
+        }
+    }
+
+    fn rollback_entry(&mut self, pair: Pair<'_, Rule>) -> Result<RollbackEntry> {
+        let at = span(&pair);
+        let rule = pair.as_rule();
+        let mut children = Children::of(pair);
+        let kind = match rule {
+            Rule::run => RollbackEntryKind::Run(self.string(children.expect(Rule::string)?)?),
+            Rule::script => RollbackEntryKind::Script(self.string(children.expect(Rule::string)?)?),
+            Rule::manual => RollbackEntryKind::Manual(self.string(children.expect(Rule::string)?)?),
+            Rule::timeout => {
+                RollbackEntryKind::Timeout(self.duration(children.expect(Rule::duration)?))
+            }
+            other => return Err(unexpected(Rule::rollback_block, other, at)),
+        };
+        Ok(RollbackEntry { kind, span: at })
+    }
+
+    // ------------------------------------------------------------ gates, timers, watches
+
+    fn gate(&mut self, pair: Pair<'_, Rule>) -> Result<Gate> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = self.optional_string(&mut children)?;
+        let entries = children
+            .rest()
+            .map(|pair| self.gate_entry(pair))
+            .collect::<Result<_>>()?;
+        Ok(Gate {
+            name,
+            description,
+            entries,
+            span: at,
+        })
+    }
+
+    fn gate_entry(&mut self, pair: Pair<'_, Rule>) -> Result<GateEntry> {
+        let at = span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::owner => {
+                GateEntryKind::Owner(self.ident(Children::of(pair).expect(Rule::ident)?))
+            }
+            Rule::after => {
+                GateEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+            }
+            Rule::approve => GateEntryKind::Approve(self.approve(pair)?),
+            Rule::require => GateEntryKind::Require(self.require(pair)?),
+            Rule::poll => {
+                let mut children = Children::of(pair);
+                let interval = self.duration(children.expect(Rule::duration)?);
+                let limit = self.duration(children.expect(Rule::duration)?);
+                GateEntryKind::Poll { interval, limit }
+            }
+            other => return Err(unexpected(Rule::gate, other, at)),
+        };
+        Ok(GateEntry { kind, span: at })
+    }
+
+    fn approve(&mut self, pair: Pair<'_, Rule>) -> Result<Approval> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let approvers = children.expect_any()?;
+        let (quorum, roles) = match approvers.as_rule() {
+            Rule::quorum => {
+                let mut quorum = Children::of(approvers);
+                let count = self.count(quorum.expect(Rule::integer)?);
+                let roles = self.ident_list(quorum.expect(Rule::ident_list)?);
+                (Some(count), roles)
+            }
+            Rule::ident => (None, vec![self.ident(approvers)]),
+            other => return Err(unexpected(Rule::approve, other, span(&approvers))),
+        };
+        let distinct = children.optional(Rule::distinct).is_some();
+        let (within, on_timeout) = match children.optional(Rule::approve_limit) {
+            Some(limit) => {
+                let mut limit = Children::of(limit);
+                let within = self.duration(limit.expect(Rule::duration)?);
+                let on_timeout = limit
+                    .optional(Rule::timeout_action)
+                    .map(|pair| {
+                        self.keyword(pair, |word| match word {
+                            "escalate" => Some(TimeoutAction::Escalate),
+                            "abort" => Some(TimeoutAction::Abort),
+                            "continue" => Some(TimeoutAction::Continue),
+                            _ => None,
+                        })
+                    })
+                    .transpose()?;
+                (Some(within), on_timeout)
+            }
+            None => (None, None),
+        };
+        let reason = self.optional_string(&mut children)?;
+        Ok(Approval {
+            quorum,
+            roles,
+            distinct,
+            within,
+            on_timeout,
+            reason,
+            span: at,
+        })
+    }
+
+    fn require(&mut self, pair: Pair<'_, Rule>) -> Result<Requirement> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let condition = self.condition(children.expect(Rule::condition)?);
+        let sustained = children
+            .optional(Rule::duration)
+            .map(|pair| self.duration(pair));
+        let raises = children
+            .optional(Rule::failure_class)
+            .map(|pair| self.failure_class(pair))
+            .transpose()?;
+        // Without `for` or `else`, the pair ends after the condition's trailing blanks.
+        let end = raises
+            .map(|class| class.span.end)
+            .or(sustained.map(|duration| duration.span.end))
+            .unwrap_or(condition.span.end);
+        Ok(Requirement {
+            condition,
+            sustained,
+            raises,
+            span: Span::new(at.start, end),
+        })
+    }
+
+    fn timer(&mut self, pair: Pair<'_, Rule>) -> Result<Timer> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let duration = self.duration(children.expect(Rule::duration)?);
+        let description = self.optional_string(&mut children)?;
+        let entries = match children.optional(Rule::timer_body) {
+            Some(body) => Children::of(body)
+                .rest()
+                .map(|pair| self.timer_entry(pair))
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        Ok(Timer {
+            name,
+            duration,
+            description,
+            entries,
+            span: at,
+        })
+    }
+
+    fn timer_entry(&mut self, pair: Pair<'_, Rule>) -> Result<TimerEntry> {
+        let at = span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::owner => {
+                TimerEntryKind::Owner(self.ident(Children::of(pair).expect(Rule::ident)?))
+            }
+            Rule::after => {
+                TimerEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+            }
+            other => return Err(unexpected(Rule::timer_body, other, at)),
+        };
+        Ok(TimerEntry { kind, span: at })
+    }
+
+    fn watch(&mut self, pair: Pair<'_, Rule>) -> Result<Watch> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = self.optional_string(&mut children)?;
+        let entries = children
+            .rest()
+            .map(|pair| self.watch_entry(pair))
+            .collect::<Result<_>>()?;
+        Ok(Watch {
+            name,
+            description,
+            entries,
+            span: at,
+        })
+    }
+
+    fn watch_entry(&mut self, pair: Pair<'_, Rule>) -> Result<WatchEntry> {
+        let at = span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::owner => {
+                WatchEntryKind::Owner(self.ident(Children::of(pair).expect(Rule::ident)?))
+            }
+            Rule::after => {
+                WatchEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+            }
+            Rule::every => {
+                WatchEntryKind::Every(self.duration(Children::of(pair).expect(Rule::duration)?))
+            }
+            Rule::during => {
+                WatchEntryKind::During(self.duration(Children::of(pair).expect(Rule::duration)?))
+            }
+            Rule::require => WatchEntryKind::Require(self.require(pair)?),
+            other => return Err(unexpected(Rule::watch, other, at)),
+        };
+        Ok(WatchEntry { kind, span: at })
+    }
+
+    // ------------------------------------------------------------ waves
+
+    fn waves(&mut self, pair: Pair<'_, Rule>) -> Result<Waves> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = self.optional_string(&mut children)?;
+        let entries = children
+            .rest()
+            .map(|pair| self.waves_entry(pair))
+            .collect::<Result<_>>()?;
+        Ok(Waves {
+            name,
+            description,
+            entries,
+            span: at,
+        })
+    }
+
+    fn waves_entry(&mut self, pair: Pair<'_, Rule>) -> Result<WavesEntry> {
+        let at = span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::over => WavesEntryKind::Over(self.ident(Children::of(pair).expect(Rule::ident)?)),
+            Rule::stages => WavesEntryKind::Stages(self.stages(pair)?),
+            Rule::pause => {
+                WavesEntryKind::Pause(self.duration(Children::of(pair).expect(Rule::duration)?))
+            }
+            Rule::parallel => {
+                WavesEntryKind::Parallel(self.count(Children::of(pair).expect(Rule::integer)?))
+            }
+            Rule::max_failed => {
+                let budget = Children::of(pair).expect_any()?;
+                WavesEntryKind::MaxFailed(match budget.as_rule() {
+                    Rule::percent => Budget::Percent(self.percent(budget)),
+                    _ => Budget::Count(self.count(budget)),
+                })
+            }
+            Rule::after => {
+                WavesEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+            }
+            Rule::step => WavesEntryKind::Step(self.step(pair)?),
+            Rule::gate => WavesEntryKind::Gate(self.gate(pair)?),
+            Rule::timer => WavesEntryKind::Timer(self.timer(pair)?),
+            Rule::watch => WavesEntryKind::Watch(self.watch(pair)?),
+            other => return Err(unexpected(Rule::waves, other, at)),
+        };
+        Ok(WavesEntry { kind, span: at })
+    }
+
+    fn stages(&mut self, pair: Pair<'_, Rule>) -> Result<Vec<Stage>> {
+        Ok(Children::of(pair)
+            .rest()
+            .map(|stage| match stage.as_rule() {
+                Rule::percent => Stage::Percent(self.percent(stage)),
+                _ => Stage::Count(self.count(stage)),
+            })
+            .collect())
+    }
+
+    // ------------------------------------------------------------ failure policies
+
+    fn policy(&mut self, pair: Pair<'_, Rule>) -> Result<Policy> {
+        let at = span(&pair);
+        let mut children = Children::of(pair);
+        let class = self.failure_class(children.expect(Rule::failure_class)?)?;
+        let actions = children
+            .rest()
+            .map(|pair| self.action(pair))
+            .collect::<Result<_>>()?;
+        Ok(Policy {
+            class,
+            actions,
+            span: at,
+        })
+    }
+
+    fn action(&mut self, pair: Pair<'_, Rule>) -> Result<Action> {
+        let at = span(&pair);
+        Ok(match pair.as_rule() {
+            Rule::action_continue => Action::Continue { span: at },
+            Rule::action_pause => Action::Pause { span: at },
+            Rule::action_abort => Action::Abort { span: at },
+            Rule::action_rollback => {
+                let scope = self.keyword(
+                    Children::of(pair).expect(Rule::rollback_scope)?,
+                    |word| match word {
+                        "step" => Some(RollbackScope::Step),
+                        "hosts" => Some(RollbackScope::Hosts),
+                        "wave" => Some(RollbackScope::Wave),
+                        "all" => Some(RollbackScope::All),
+                        _ => None,
+                    },
+                )?;
+                Action::Rollback { scope, span: at }
+            }
+            Rule::approve => Action::Approve(self.approve(pair)?),
+            Rule::action_notify => {
+                let mut children = Children::of(pair);
+                let audience = self.ident(children.expect(Rule::ident)?);
+                let channel = children.optional(Rule::ident).map(|pair| self.ident(pair));
+                let text = self.string(children.expect(Rule::string)?)?;
+                Action::Notify(Message {
+                    audience,
+                    channel,
+                    text,
+                    span: at,
+                })
+            }
+            Rule::step => Action::Step(self.step(pair)?),
+            other => return Err(unexpected(Rule::policy, other, at)),
+        })
+    }
+}

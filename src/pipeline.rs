@@ -1,0 +1,65 @@
+//! The stages run in order for one file: parse, check, compile. The CLI, the tests,
+//! the benchmarks and the fuzzers all go through here, so they test what users run.
+
+use std::path::PathBuf;
+
+use crate::ast::Runbook;
+use crate::check::{self, CheckedRunbook, Context};
+use crate::compile::{self, Graph};
+use crate::diagnostic::{self, Diagnostic};
+use crate::internal::InternalError;
+use crate::parse;
+use crate::source::SourceFile;
+
+/// How far one file got, with every finding on the way.
+#[derive(Debug)]
+pub struct Outcome {
+    pub ast: Option<Runbook>,
+    pub checked: Option<CheckedRunbook>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Outcome {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The executable graph, when the file checked clean.
+    pub fn graph(&self) -> Option<Graph> {
+        self.checked.as_ref().map(compile::compile)
+    }
+}
+
+/// Where a runbook's relative paths (inventories, roster) are resolved, and a roster
+/// that overrides the runbook's own.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub base_dir: Option<PathBuf>,
+    pub roster: Option<PathBuf>,
+}
+
+/// Parses and, when the parse succeeded, checks. Findings from every stage are kept.
+pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, InternalError> {
+    let parsed = parse::parse(file)?;
+    let mut diagnostics = parsed.diagnostics;
+    let Some(ast) = parsed.runbook else {
+        return Ok(Outcome {
+            ast: None,
+            checked: None,
+            diagnostics,
+        });
+    };
+    let parse_clean = diagnostics.iter().all(|diagnostic| !diagnostic.is_error());
+    let (context, context_findings) =
+        Context::load(options.base_dir.as_deref(), &ast, options.roster.as_deref());
+    let context_clean = context_findings.iter().all(|finding| !finding.is_error());
+    diagnostics.extend(context_findings);
+    let checked = check::check(file, ast.clone(), &context);
+    diagnostics.extend(checked.diagnostics);
+    diagnostic::sort(&mut diagnostics);
+    Ok(Outcome {
+        ast: Some(ast),
+        checked: checked.runbook.filter(|_| parse_clean && context_clean),
+        diagnostics,
+    })
+}

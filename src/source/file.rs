@@ -1,0 +1,87 @@
+use std::sync::Arc;
+
+use super::Span;
+
+/// One runbook's text and where it came from, with a line index for turning byte
+/// offsets into the line and column a person reads.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    name: String,
+    text: Arc<str>,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        let text: Arc<str> = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(at, _)| at + 1));
+        Self {
+            name: name.into(),
+            text,
+            line_starts,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn shared_text(&self) -> Arc<str> {
+        self.text.clone()
+    }
+
+    /// The text a span covers; empty when the span is out of range.
+    pub fn slice(&self, span: Span) -> &str {
+        self.text.get(span.start..span.end).unwrap_or("")
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(line) => line,
+            Err(next) => next - 1,
+        };
+        let start = self.line_starts[line];
+        let column = self
+            .text
+            .get(start..offset)
+            .map(|prefix| prefix.chars().count())
+            .unwrap_or(offset - start);
+        (line + 1, column + 1)
+    }
+
+    /// Byte offset of a 1-based line and character column, clamped to the text.
+    pub fn offset_of(&self, line: usize, column: usize) -> usize {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        let line_text = rest.split('\n').next().unwrap_or("");
+        line_text
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map(|(at, _)| start + at)
+            .unwrap_or(start + line_text.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters_not_bytes() {
+        let file = SourceFile::new("t.rbk", "ab\n升级x\n");
+        assert_eq!(file.line_column(0), (1, 1));
+        assert_eq!(file.line_column(3), (2, 1));
+        let x = file.text().find('x').unwrap();
+        assert_eq!(file.line_column(x), (2, 3));
+        assert_eq!(file.offset_of(2, 3), x);
+    }
+}

@@ -1,0 +1,9 @@
+//! Source text and positions: spans, files, and reading a runbook from disk safely.
+
+mod file;
+mod load;
+mod span;
+
+pub use file::SourceFile;
+pub use load::{codes, from_bytes, load, InputError, MAX_FILE_BYTES, MAX_LINE_BYTES};
+pub use span::Span;
