@@ -66,11 +66,14 @@ pub fn run(args: Args) -> ExitCode {
     }
     match args.format {
         Format::Human => {
-            print!("{human}");
-            println!("{}", summary(args.files.len(), errors, warnings));
+            output::print_stdout(&human);
+            output::print_stdout(&format!(
+                "{}\n",
+                summary(args.files.len(), errors, warnings)
+            ));
         }
         Format::Json => match serde_json::to_string_pretty(&json) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => output::print_stdout(&format!("{text}\n")),
             Err(error) => {
                 eprintln!("cannot write JSON: {error}");
                 return ExitCode::from(EXIT_USAGE);

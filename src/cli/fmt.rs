@@ -95,14 +95,14 @@ fn format_one(path: &Path, check: bool) -> Verdict {
     };
     let formatted = runbook::format::format(&file, &runbook);
     if stdin && !check {
-        print!("{formatted}");
+        output::print_stdout(&formatted);
         return Verdict::Unchanged;
     }
     if formatted == file.text() {
         return Verdict::Unchanged;
     }
     if check {
-        print!("{}", diff(&file, &formatted));
+        output::print_stdout(&diff(&file, &formatted));
         return Verdict::Changed;
     }
     match write_atomically(path, &formatted) {

@@ -62,6 +62,6 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     };
-    print!("{text}");
+    output::print_stdout(&text);
     ExitCode::SUCCESS
 }

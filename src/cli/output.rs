@@ -86,3 +86,13 @@ pub fn input_error_json(error: &InputError) -> JsonDiagnostic {
 pub fn render(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
     diagnostic::render_human(file, diagnostics, use_color())
 }
+
+/// Writes to standard output, quietly stopping when the reader has gone away
+/// (`runbook graph x | head`), instead of panicking on a broken pipe.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}

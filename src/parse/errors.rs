@@ -238,6 +238,13 @@ fn help(expected: &BTreeSet<Expectation>, text: &str, at: usize) -> String {
     if let Some(suggestion) = closest_keyword(expected, word) {
         return format!("did you mean `{suggestion}`?");
     }
+    let non_ascii_word = word
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() && !c.is_ascii());
+    if non_ascii_word && expected.contains(&Expectation::Value("a name such as `web`")) {
+        return "names are ASCII letters, digits and `_`, so they can be typed on a command line and used in conditions; write text in any language in the quoted description that follows the name".to_string();
+    }
     if expected.contains(&Expectation::Value("a duration such as `30m`")) {
         return "durations are a number and a unit: `ms`, `s`, `m`, `h` or `d`, as in `90s`, `30m`, `1h30m`".to_string();
     }

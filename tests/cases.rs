@@ -1,0 +1,106 @@
+//! Tests as data: every `tests/cases/<stage>/*.rbk` is run through the pipeline and
+//! its output (rendered diagnostics, or the compiled graph) is compared with a snapshot.
+//! To add a case, drop a file in the right folder and run
+//! `INSTA_UPDATE=always cargo test --test cases`, then read the new snapshot.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use runbook::diagnostic::render_human;
+use runbook::pipeline::{check_source, Options};
+use runbook::source::{self, SourceFile};
+
+/// Loads a case with a stable name (the file name, not the machine's path).
+fn load(path: &Path) -> SourceFile {
+    let bytes = fs::read(path).expect("case file is readable");
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    match source::from_bytes(&name, bytes) {
+        Ok(file) => file,
+        Err(error) => panic!("case {name} is not loadable: {error}"),
+    }
+}
+
+fn options(path: &Path) -> Options {
+    Options {
+        base_dir: path.parent().map(Path::to_path_buf),
+        roster: None,
+    }
+}
+
+/// The diagnostics as a person sees them, plus the verdict.
+fn diagnostics_report(path: &Path) -> String {
+    let file = load(path);
+    let outcome = check_source(&file, &options(path)).expect("no internal error");
+    let mut report = render_human(&file, &outcome.diagnostics, false);
+    let errors = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = outcome.diagnostics.len() - errors;
+    report.push_str(&format!("-- {errors} error(s), {warnings} warning(s)\n"));
+    report
+}
+
+#[test]
+fn parse_cases() {
+    insta::glob!("cases/parse/*.rbk", |path| {
+        insta::assert_snapshot!(diagnostics_report(path));
+    });
+}
+
+#[test]
+fn check_cases() {
+    insta::glob!("cases/check/*.rbk", |path| {
+        insta::assert_snapshot!(diagnostics_report(path));
+    });
+}
+
+#[test]
+fn graph_cases() {
+    insta::glob!("cases/graph/*.rbk", |path| {
+        let file = load(path);
+        let outcome = check_source(&file, &options(path)).expect("no internal error");
+        let report = match outcome.graph() {
+            Some(graph) => graph.to_text(),
+            None => format!(
+                "does not check clean:\n{}",
+                render_human(&file, &outcome.diagnostics, false)
+            ),
+        };
+        insta::assert_snapshot!(report);
+    });
+}
+
+/// Every code in every stage's catalogue appears in at least one snapshot, so no
+/// diagnostic ships without a case that shows it.
+#[test]
+fn every_code_has_a_case() {
+    let mut seen = String::new();
+    collect_snapshots(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .as_path(),
+        &mut seen,
+    );
+    let missing: BTreeSet<&str> = runbook::all_codes()
+        .iter()
+        .map(|code| code.as_str())
+        .filter(|code| !seen.contains(code))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "these codes have no case in any snapshot under tests/: {missing:#?}"
+    );
+}
+
+fn collect_snapshots(dir: &Path, into: &mut String) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_snapshots(&path, into);
+        } else if path.extension().is_some_and(|ext| ext == "snap") {
+            into.push_str(&fs::read_to_string(&path).unwrap_or_default());
+        }
+    }
+}
