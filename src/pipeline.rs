@@ -17,6 +17,9 @@ pub struct Outcome {
     pub ast: Option<Runbook>,
     pub checked: Option<CheckedRunbook>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Compiled here rather than on demand, so that a compiler bug surfaces as the
+    /// `InternalError` of `check_source` in every command, `check` included.
+    graph: Option<Graph>,
 }
 
 impl Outcome {
@@ -25,8 +28,8 @@ impl Outcome {
     }
 
     /// The executable graph, when the file checked clean.
-    pub fn graph(&self) -> Option<Graph> {
-        self.checked.as_ref().map(compile::compile)
+    pub fn graph(&self) -> Option<&Graph> {
+        self.graph.as_ref()
     }
 }
 
@@ -38,7 +41,8 @@ pub struct Options {
     pub roster: Option<PathBuf>,
 }
 
-/// Parses and, when the parse succeeded, checks. Findings from every stage are kept.
+/// Parses, checks when the parse succeeded, and compiles when the check found no error.
+/// Findings from every stage are kept.
 pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, InternalError> {
     let parsed = parse::parse(file)?;
     let mut diagnostics = parsed.diagnostics;
@@ -47,6 +51,7 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
             ast: None,
             checked: None,
             diagnostics,
+            graph: None,
         });
     };
     let parse_clean = diagnostics.iter().all(|diagnostic| !diagnostic.is_error());
@@ -57,9 +62,12 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
     let checked = check::check(file, ast.clone(), &context);
     diagnostics.extend(checked.diagnostics);
     diagnostic::sort(&mut diagnostics);
+    let checked = checked.runbook.filter(|_| parse_clean && context_clean);
+    let graph = checked.as_ref().map(compile::compile).transpose()?;
     Ok(Outcome {
         ast: Some(ast),
-        checked: checked.runbook.filter(|_| parse_clean && context_clean),
+        checked,
         diagnostics,
+        graph,
     })
 }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::check::CheckedRunbook;
+use crate::internal::InternalError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Graph {}
@@ -24,6 +25,6 @@ impl Graph {
     }
 }
 
-pub fn compile(_runbook: &CheckedRunbook) -> Graph {
-    Graph {}
+pub fn compile(_runbook: &CheckedRunbook) -> Result<Graph, InternalError> {
+    Ok(Graph {})
 }
