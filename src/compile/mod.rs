@@ -1,30 +1,44 @@
 //! Compile stage: checked runbook -> executable graph, the only input the engine takes.
+//!
+//! The graph holds nodes (steps, scripts, manual steps, gates, timers, watches, waves
+//! and the rollback of each step that has one) with every setting resolved, the edges
+//! between them, the failure policies, and the declarations the engine needs to run
+//! without the AST. Three views print it: `to_text` (snapshot tests), `to_dot`
+//! (Graphviz) and `to_mermaid` (Markdown pages); `serde_json` gives the fourth.
 
-use serde::Serialize;
+mod declaration;
+mod dot;
+mod edge;
+mod graph;
+mod label;
+mod lower;
+mod mermaid;
+mod node;
+mod policy;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+pub use declaration::{
+    Audience, Channel, ChannelKind, Event, Header, Inventory, InventorySource, LabelMatch,
+    Objective, Param, Postmortem, Probe, ProbeSource, Role, Secret, SecretSource, Subscription,
+    Trigger, Value,
+};
+pub use edge::{Edge, EdgeKind};
+pub use graph::Graph;
+pub use lower::DEFAULT_WATCH_INTERVAL_MS;
+pub use node::{
+    rollback_id, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry,
+    RollbackAction, Stage, StepSettings, Target,
+};
+pub use policy::{Action, Policy};
 
 use crate::check::CheckedRunbook;
 use crate::internal::InternalError;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Graph {}
-
-impl Graph {
-    /// The graph as indented text, for people and snapshot tests.
-    pub fn to_text(&self) -> String {
-        String::new()
-    }
-
-    /// Graphviz source (`dot -Tsvg`).
-    pub fn to_dot(&self) -> String {
-        String::new()
-    }
-
-    /// A Mermaid flowchart, for Markdown pages.
-    pub fn to_mermaid(&self) -> String {
-        String::new()
-    }
-}
-
-pub fn compile(_runbook: &CheckedRunbook) -> Result<Graph, InternalError> {
-    Ok(Graph {})
+/// Lowers a checked runbook to its graph. An `Err` is a bug (the checker let through
+/// something it promised to refuse), never a mistake in the user's file.
+pub fn compile(runbook: &CheckedRunbook) -> Result<Graph, InternalError> {
+    lower::lower(runbook.ast())
 }

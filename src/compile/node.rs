@@ -1,0 +1,240 @@
+//! The nodes of the graph: what the engine runs or waits on, with every setting
+//! resolved (defaults applied, names checked), so the engine never reads the AST.
+
+use serde::Serialize;
+
+use crate::ast::{FailureClass, TimeoutAction};
+use crate::source::Span;
+
+/// One thing the engine runs or waits on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    /// Unique in the graph: the node's name, or `rollback:STEP` for the node that
+    /// undoes a step (a `:` cannot appear in a name, so the two never collide).
+    pub id: String,
+    /// The name written in the runbook; for a rollback node, the step it undoes.
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub span: Span,
+    /// The waves node whose body this node is: it runs once per wave.
+    pub parent: Option<String>,
+    /// For a handler step, the failure class whose policy runs it: nothing else
+    /// leads to it.
+    pub handles: Option<FailureClass>,
+    #[serde(flatten)]
+    pub kind: NodeKind,
+}
+
+impl Node {
+    /// A step, script or manual step: something a person or a command does.
+    pub fn settings(&self) -> Option<&StepSettings> {
+        match &self.kind {
+            NodeKind::Step { settings, .. }
+            | NodeKind::Script { settings, .. }
+            | NodeKind::Manual { settings, .. } => Some(settings),
+            _ => None,
+        }
+    }
+
+    /// The word the runbook uses for this kind of node.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Step { .. } => "step",
+            NodeKind::Script { .. } => "script",
+            NodeKind::Manual { .. } => "manual",
+            NodeKind::Gate { .. } => "gate",
+            NodeKind::Timer { .. } => "timer",
+            NodeKind::Watch { .. } => "watch",
+            NodeKind::Waves { .. } => "waves",
+            NodeKind::Rollback { .. } => "rollback",
+        }
+    }
+
+    /// Part of the plan's own flow: neither a handler nor a rollback, which only run
+    /// while a failure is handled.
+    pub fn is_main_flow(&self) -> bool {
+        self.handles.is_none() && !matches!(self.kind, NodeKind::Rollback { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeKind {
+    /// Shell commands, run in order, locally or on hosts.
+    Step {
+        commands: Vec<String>,
+        settings: StepSettings,
+    },
+    /// A sandboxed Rhai script.
+    Script {
+        source: String,
+        settings: StepSettings,
+    },
+    /// Instructions for a person, who confirms when done and enters the recorded values.
+    Manual {
+        instructions: String,
+        records: Vec<Record>,
+        settings: StepSettings,
+    },
+    /// The run waits until every approval is given and every condition holds.
+    Gate {
+        approvals: Vec<Approval>,
+        conditions: Vec<Requirement>,
+        /// Without it, conditions are evaluated once.
+        poll: Option<Poll>,
+    },
+    /// The run waits a fixed time.
+    Timer { duration_ms: u64 },
+    /// Requirements observed every `interval_ms`.
+    Watch {
+        interval_ms: u64,
+        /// Without it, the watch lasts as long as the rest of its block (the wave's
+        /// body, or the run) and guards it.
+        duration_ms: Option<u64>,
+        requirements: Vec<Requirement>,
+    },
+    /// A canary rollout: the `body` nodes run once per wave, on that wave's hosts.
+    Waves {
+        over: String,
+        stages: Vec<Stage>,
+        pause_ms: u64,
+        /// At most this many hosts at once; without it, the whole wave at once.
+        parallel: Option<u64>,
+        budget: Budget,
+        body: Vec<String>,
+    },
+    /// What undoes a step, run where the step ran.
+    Rollback {
+        actions: Vec<RollbackAction>,
+        timeout_ms: Option<u64>,
+        target: Target,
+    },
+}
+
+/// The settings shared by steps, scripts and manual steps, defaults applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepSettings {
+    pub target: Target,
+    /// At most this many hosts at once; without it, all of them.
+    pub parallel: Option<u64>,
+    /// The step's own `timeout`, else the header's, else none.
+    pub timeout_ms: Option<u64>,
+    pub retry: Retry,
+    /// The class of the failure this step raises (`functional` unless it says).
+    pub raises: FailureClass,
+    pub idempotent: bool,
+    /// Why the step cannot be undone.
+    pub irreversible: Option<String>,
+    pub readonly: bool,
+    /// This step takes the backup the plan relies on.
+    pub backup: bool,
+    /// Commands that prove the step worked.
+    pub verify: Vec<String>,
+    /// Commands run when the step fails, before it is retried or escalated.
+    pub remedy: Vec<String>,
+    /// What a correct result looks like, for the person reading along.
+    pub expect: Vec<String>,
+    /// The id of the rollback node that undoes this step.
+    pub rollback: Option<String>,
+}
+
+/// Where a step runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "on", rename_all = "snake_case")]
+pub enum Target {
+    /// The machine running the runbook.
+    Local,
+    /// Every host of an inventory.
+    Inventory { inventory: String },
+    /// The hosts of the current wave: the default inside a waves body.
+    Wave,
+    /// A seeded random share of an inventory's hosts.
+    SampleOfInventory { percent: f64, inventory: String },
+    /// A seeded random share of the hosts a waves block changed.
+    SampleOfWaves { percent: f64, waves: String },
+}
+
+/// `retry 2 backoff 30s`; no `retry` is zero attempts, no `backoff` is no wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Retry {
+    pub attempts: u64,
+    pub backoff_ms: u64,
+}
+
+/// A value the person confirming a manual step must enter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    pub key: String,
+    pub prompt: Option<String>,
+}
+
+/// `approve by 2 of [commander, dba] distinct within 3m on timeout escalate "why"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// How many answers are needed (one unless a quorum is given).
+    pub quorum: u64,
+    pub roles: Vec<String>,
+    /// Nobody may approve what they started or ran.
+    pub distinct: bool,
+    pub within_ms: Option<u64>,
+    /// What happens when `within_ms` passes: `escalate` unless written, so that a
+    /// silence never approves nor drops anything by itself.
+    pub on_timeout: Option<TimeoutAction>,
+    pub reason: Option<String>,
+    pub span: Span,
+}
+
+/// A Rhai condition that must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Requirement {
+    pub condition: String,
+    /// A breach only counts once it has lasted this long.
+    pub sustain_ms: Option<u64>,
+    /// The failure class a breach raises (`functional` unless it says).
+    pub raises: FailureClass,
+    pub span: Span,
+}
+
+/// Re-evaluate a gate's conditions every `interval_ms` until they hold, for at most
+/// `limit_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Poll {
+    pub interval_ms: u64,
+    pub limit_ms: u64,
+}
+
+/// One wave's size: a cumulative share of the inventory, or a batch of hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Percent(f64),
+    Hosts(u64),
+}
+
+/// How many hosts of one wave may fail before the wave fails (`max_failed`, none
+/// unless written).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budget {
+    Percent(f64),
+    Hosts(u64),
+}
+
+/// One action of a rollback, run in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackAction {
+    Run(String),
+    Script(String),
+    Manual(String),
+}
+
+/// What starts the id of a rollback node; a name cannot contain `:`, so no node
+/// written in the runbook can collide with one.
+pub(super) const ROLLBACK_PREFIX: &str = "rollback:";
+
+/// The id of the node that undoes `step`.
+pub fn rollback_id(step: &str) -> String {
+    format!("{ROLLBACK_PREFIX}{step}")
+}
