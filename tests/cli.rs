@@ -132,7 +132,11 @@ fn help_shows_examples_and_exit_codes() {
 fn completions_are_generated_for_each_shell() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let output = Test::new().args(["completions", shell]).run();
-        assert!(output.stdout.contains("runbook"), "{shell}: {}", output.stdout);
+        assert!(
+            output.stdout.contains("runbook"),
+            "{shell}: {}",
+            output.stdout
+        );
     }
     Test::new()
         .args(["completions", "tcsh"])
