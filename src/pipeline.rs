@@ -18,9 +18,8 @@ pub struct Outcome {
     pub checked: Option<CheckedRunbook>,
     pub diagnostics: Vec<Diagnostic>,
     /// Compiled here rather than on demand, so that a compiler bug surfaces as the
-    /// `InternalError` of `check_source` in every command, `check` included. Boxed:
-    /// a graph is large and most outcomes are passed around without one.
-    graph: Option<Box<Graph>>,
+    /// `InternalError` of `check_source` in every command, `check` included.
+    graph: Option<Graph>,
 }
 
 impl Outcome {
@@ -30,7 +29,7 @@ impl Outcome {
 
     /// The executable graph, when the file checked clean.
     pub fn graph(&self) -> Option<&Graph> {
-        self.graph.as_deref()
+        self.graph.as_ref()
     }
 }
 
@@ -64,11 +63,7 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
     diagnostics.extend(checked.diagnostics);
     diagnostic::sort(&mut diagnostics);
     let checked = checked.runbook.filter(|_| parse_clean && context_clean);
-    let graph = checked
-        .as_ref()
-        .map(compile::compile)
-        .transpose()?
-        .map(Box::new);
+    let graph = checked.as_ref().map(compile::compile).transpose()?;
     Ok(Outcome {
         ast: Some(ast),
         checked,
