@@ -113,9 +113,9 @@ impl Graph {
 
 fn node_statement(node: &Node) -> String {
     let shape = match node.kind {
-        NodeKind::Step { .. } => "shape=box",
-        NodeKind::Script { .. } => "shape=box, style=rounded",
-        NodeKind::Manual { .. } => "shape=note",
+        NodeKind::Step(_) => "shape=box",
+        NodeKind::Script(_) => "shape=box, style=rounded",
+        NodeKind::Manual(_) => "shape=note",
         NodeKind::Gate { .. } => "shape=diamond",
         NodeKind::Timer { .. } => "shape=ellipse",
         NodeKind::Watch { .. } => "shape=ellipse, peripheries=2",

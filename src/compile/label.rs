@@ -30,9 +30,9 @@ pub(super) fn node_lines(node: &Node) -> Vec<String> {
     }];
     lines.extend(node.description.clone());
     let detail = match &node.kind {
-        NodeKind::Step { settings, .. } => Some(target(&settings.target)),
-        NodeKind::Script { .. } => Some("script".to_string()),
-        NodeKind::Manual { .. } => Some("manual".to_string()),
+        NodeKind::Step(work) | NodeKind::Script(work) | NodeKind::Manual(work) => {
+            Some(target(&work.settings.target))
+        }
         NodeKind::Gate {
             approvals,
             conditions,
@@ -52,10 +52,11 @@ pub(super) fn node_lines(node: &Node) -> Vec<String> {
             interval_ms,
             duration_ms,
             ..
-        } => Some(match duration_ms {
-            Some(during) => format!("every {} for {}", duration(*interval_ms), duration(*during)),
-            None => format!("every {}", duration(*interval_ms)),
-        }),
+        } => Some(format!(
+            "every {} for {}",
+            duration(*interval_ms),
+            duration(*duration_ms)
+        )),
         NodeKind::Waves { over, stages, .. } => Some(format!(
             "over {over}: {}",
             stages

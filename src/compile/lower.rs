@@ -15,8 +15,8 @@ use super::declaration::{
 use super::edge::{Edge, EdgeKind};
 use super::graph::Graph;
 use super::node::{
-    rollback_id, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry,
-    RollbackAction, Stage, StepSettings, Target,
+    rollback_id, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry, Stage,
+    StepAction, StepSettings, Target, Work,
 };
 use super::policy::{Action, Policy};
 use crate::ast::{self, FailureClass, TimeoutAction};
@@ -24,9 +24,6 @@ use crate::internal::InternalError;
 use crate::source::Span;
 
 type Result<T> = std::result::Result<T, InternalError>;
-
-/// How often a watch looks when it does not say (`every`).
-pub const DEFAULT_WATCH_INTERVAL_MS: u64 = 60_000;
 
 pub(super) fn lower(runbook: &ast::Runbook) -> Result<Graph> {
     let names = Names::collect(runbook)?;
@@ -261,8 +258,7 @@ impl<'a> Lowering<'a> {
         let (mut idempotent, mut readonly, mut backup, mut background) =
             (false, false, false, false);
         let mut after = Vec::new();
-        let (mut commands, mut scripts, mut manuals, mut records) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut actions, mut records) = (Vec::new(), Vec::new());
         let (mut verify, mut remedy, mut expect) = (Vec::new(), Vec::new(), Vec::new());
         for entry in &step.entries {
             match &entry.kind {
@@ -301,9 +297,11 @@ impl<'a> Lowering<'a> {
                     raises.get_or_insert(class.value);
                 }
                 Entry::Backup => backup = true,
-                Entry::Run(command) => commands.push(command.value.clone()),
-                Entry::Script(source) => scripts.push(source.value.clone()),
-                Entry::Manual(instructions) => manuals.push(instructions.value.clone()),
+                Entry::Run(command) => actions.push(StepAction::Run(command.value.clone())),
+                Entry::Script(source) => actions.push(StepAction::Script(source.value.clone())),
+                Entry::Manual(instructions) => {
+                    actions.push(StepAction::Manual(instructions.value.clone()));
+                }
                 Entry::Record { key, prompt } => records.push(Record {
                     key: key.name.clone(),
                     prompt: text(prompt),
@@ -323,12 +321,11 @@ impl<'a> Lowering<'a> {
                 step.span,
             ));
         }
-        let target = target.unwrap_or(match place {
-            Place::Body(_) => Target::Wave,
-            Place::Main | Place::Handler(_) => Target::Local,
-        });
         let settings = StepSettings {
-            target: target.clone(),
+            target: target.unwrap_or(match place {
+                Place::Body(_) => Target::Wave,
+                Place::Main | Place::Handler(_) => Target::Local,
+            }),
             parallel,
             timeout_ms: timeout_ms.or(self.default_timeout_ms),
             retry: retry.unwrap_or(Retry {
@@ -345,31 +342,33 @@ impl<'a> Lowering<'a> {
             expect,
             rollback: rollback.map(|_| rollback_id(name)),
         };
-        let kind = match (commands.is_empty(), scripts.as_slice(), manuals.as_slice()) {
-            (false, [], []) if records.is_empty() => NodeKind::Step { commands, settings },
-            (true, [source], []) if records.is_empty() => NodeKind::Script {
-                source: source.clone(),
-                settings,
-            },
-            (true, [], [instructions]) => NodeKind::Manual {
-                instructions: instructions.clone(),
-                records,
-                settings,
-            },
-            _ => {
-                return Err(broken(
-                    format!(
-                        "step `{name}` must do exactly one thing: run commands, one script, or one manual action (with its records)"
-                    ),
-                    step.span,
-                ))
-            }
+        if actions.is_empty() {
+            return Err(broken(format!("step `{name}` does nothing"), step.span));
+        }
+        let undo =
+            rollback.map(|(undo, span)| self.rollback(name, undo, span, owner.clone(), &settings));
+        let manual = actions
+            .iter()
+            .any(|action| matches!(action, StepAction::Manual(_)));
+        let scripted = actions
+            .iter()
+            .all(|action| matches!(action, StepAction::Script(_)));
+        let work = Work {
+            actions,
+            records,
+            settings,
+        };
+        let kind = if manual {
+            NodeKind::Manual(work)
+        } else if scripted {
+            NodeKind::Script(work)
+        } else {
+            NodeKind::Step(work)
         };
         let mut node = self.node(&step.name, &step.description, place, step.span, kind);
-        node.owner = owner.clone();
+        node.owner = owner;
         self.place(node, &after, previous)?;
-        if let Some((undo, span)) = rollback {
-            let node = self.rollback(name, undo, span, owner, target);
+        if let Some(node) = undo {
             let id = node.id.clone();
             self.graph.nodes.push(node);
             self.edge(name.clone(), &id, EdgeKind::Rollback);
@@ -398,31 +397,32 @@ impl<'a> Lowering<'a> {
         }
     }
 
+    /// The node that undoes `step`, run where the step ran. Its time limit is its
+    /// block's `timeout`, else the step's (which is the step's own or the header's):
+    /// the same rule the checker uses to prove the objectives.
     fn rollback(
         &self,
         step: &str,
         undo: &ast::Rollback,
         span: Span,
         owner: Option<String>,
-        target: Target,
+        settings: &StepSettings,
     ) -> Node {
         let mut actions = Vec::new();
         let mut timeout_ms = None;
         match undo {
-            ast::Rollback::Command(command) => {
-                actions.push(RollbackAction::Run(command.value.clone()))
-            }
+            ast::Rollback::Command(command) => actions.push(StepAction::Run(command.value.clone())),
             ast::Rollback::Block { entries, .. } => {
                 for entry in entries {
                     match &entry.kind {
                         ast::RollbackEntryKind::Run(command) => {
-                            actions.push(RollbackAction::Run(command.value.clone()));
+                            actions.push(StepAction::Run(command.value.clone()));
                         }
                         ast::RollbackEntryKind::Script(source) => {
-                            actions.push(RollbackAction::Script(source.value.clone()));
+                            actions.push(StepAction::Script(source.value.clone()));
                         }
                         ast::RollbackEntryKind::Manual(instructions) => {
-                            actions.push(RollbackAction::Manual(instructions.value.clone()));
+                            actions.push(StepAction::Manual(instructions.value.clone()));
                         }
                         ast::RollbackEntryKind::Timeout(duration) => {
                             timeout_ms.get_or_insert(duration.millis);
@@ -441,8 +441,8 @@ impl<'a> Lowering<'a> {
             handles: None,
             kind: NodeKind::Rollback {
                 actions,
-                timeout_ms: timeout_ms.or(self.default_timeout_ms),
-                target,
+                timeout_ms: timeout_ms.or(settings.timeout_ms),
+                target: settings.target.clone(),
             },
         }
     }
@@ -538,8 +538,14 @@ impl<'a> Lowering<'a> {
                 Entry::Require(require) => requirements.push(requirement(require)),
             }
         }
+        let (Some(interval_ms), Some(duration_ms)) = (interval_ms, duration_ms) else {
+            return Err(broken(
+                format!("watch `{}` lacks `every` or `during`", watch.name.name),
+                watch.span,
+            ));
+        };
         let kind = NodeKind::Watch {
-            interval_ms: interval_ms.unwrap_or(DEFAULT_WATCH_INTERVAL_MS),
+            interval_ms,
             duration_ms,
             requirements,
         };

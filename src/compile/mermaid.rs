@@ -83,9 +83,9 @@ impl Graph {
 fn node_statement(node: &Node) -> String {
     let label = string(&node_lines(node));
     let shape = match node.kind {
-        NodeKind::Step { .. } | NodeKind::Waves { .. } => format!("[{label}]"),
-        NodeKind::Script { .. } => format!("[[{label}]]"),
-        NodeKind::Manual { .. } => format!("[/{label}/]"),
+        NodeKind::Step(_) | NodeKind::Waves { .. } => format!("[{label}]"),
+        NodeKind::Script(_) => format!("[[{label}]]"),
+        NodeKind::Manual(_) => format!("[/{label}/]"),
         NodeKind::Gate { .. } => format!("{{{label}}}"),
         NodeKind::Timer { .. } => format!("(({label}))"),
         NodeKind::Watch { .. } => format!("([{label}])"),

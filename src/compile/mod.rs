@@ -27,10 +27,9 @@ pub use declaration::{
 };
 pub use edge::{Edge, EdgeKind};
 pub use graph::Graph;
-pub use lower::DEFAULT_WATCH_INTERVAL_MS;
 pub use node::{
-    rollback_id, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry,
-    RollbackAction, Stage, StepSettings, Target,
+    rollback_id, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry, Stage,
+    StepAction, StepSettings, Target, Work,
 };
 pub use policy::{Action, Policy};
 

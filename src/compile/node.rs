@@ -27,12 +27,10 @@ pub struct Node {
 }
 
 impl Node {
-    /// A step, script or manual step: something a person or a command does.
-    pub fn settings(&self) -> Option<&StepSettings> {
+    /// What a step, script or manual step does; `None` for the other kinds.
+    pub fn work(&self) -> Option<&Work> {
         match &self.kind {
-            NodeKind::Step { settings, .. }
-            | NodeKind::Script { settings, .. }
-            | NodeKind::Manual { settings, .. } => Some(settings),
+            NodeKind::Step(work) | NodeKind::Script(work) | NodeKind::Manual(work) => Some(work),
             _ => None,
         }
     }
@@ -40,9 +38,9 @@ impl Node {
     /// The word the runbook uses for this kind of node.
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
-            NodeKind::Step { .. } => "step",
-            NodeKind::Script { .. } => "script",
-            NodeKind::Manual { .. } => "manual",
+            NodeKind::Step(_) => "step",
+            NodeKind::Script(_) => "script",
+            NodeKind::Manual(_) => "manual",
             NodeKind::Gate { .. } => "gate",
             NodeKind::Timer { .. } => "timer",
             NodeKind::Watch { .. } => "watch",
@@ -58,25 +56,18 @@ impl Node {
     }
 }
 
+/// A `step` is one of three kinds, by what it does: a person's part makes it
+/// `manual` (the run waits for a confirmation), scripts alone make it `script` (it
+/// stays in the sandbox), and anything else runs shell commands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeKind {
-    /// Shell commands, run in order, locally or on hosts.
-    Step {
-        commands: Vec<String>,
-        settings: StepSettings,
-    },
-    /// A sandboxed Rhai script.
-    Script {
-        source: String,
-        settings: StepSettings,
-    },
-    /// Instructions for a person, who confirms when done and enters the recorded values.
-    Manual {
-        instructions: String,
-        records: Vec<Record>,
-        settings: StepSettings,
-    },
+    /// Runs shell commands, locally or on hosts.
+    Step(Work),
+    /// Runs sandboxed Rhai scripts only.
+    Script(Work),
+    /// Has instructions for a person, who confirms when done and enters the records.
+    Manual(Work),
     /// The run waits until every approval is given and every condition holds.
     Gate {
         approvals: Vec<Approval>,
@@ -86,12 +77,10 @@ pub enum NodeKind {
     },
     /// The run waits a fixed time.
     Timer { duration_ms: u64 },
-    /// Requirements observed every `interval_ms`.
+    /// Requirements checked every `interval_ms` for `duration_ms`.
     Watch {
         interval_ms: u64,
-        /// Without it, the watch lasts as long as the rest of its block (the wave's
-        /// body, or the run) and guards it.
-        duration_ms: Option<u64>,
+        duration_ms: u64,
         requirements: Vec<Requirement>,
     },
     /// A canary rollout: the `body` nodes run once per wave, on that wave's hosts.
@@ -106,10 +95,21 @@ pub enum NodeKind {
     },
     /// What undoes a step, run where the step ran.
     Rollback {
-        actions: Vec<RollbackAction>,
+        actions: Vec<StepAction>,
+        /// The rollback's own `timeout`, else its step's.
         timeout_ms: Option<u64>,
         target: Target,
     },
+}
+
+/// What a step does, and how.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Work {
+    /// In the order written.
+    pub actions: Vec<StepAction>,
+    /// Values the person confirming the step enters.
+    pub records: Vec<Record>,
+    pub settings: StepSettings,
 }
 
 /// The settings shared by steps, scripts and manual steps, defaults applied.
@@ -221,12 +221,15 @@ pub enum Budget {
     Hosts(u64),
 }
 
-/// One action of a rollback, run in order.
+/// One thing a step or a rollback does; they run in the order written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RollbackAction {
+pub enum StepAction {
+    /// A shell command.
     Run(String),
+    /// A sandboxed Rhai script.
     Script(String),
+    /// Instructions for a person, who confirms when done.
     Manual(String),
 }
 

@@ -33,10 +33,11 @@ fn edges(graph: &Graph) -> Vec<String> {
 }
 
 fn settings<'g>(graph: &'g Graph, id: &str) -> &'g StepSettings {
-    graph
+    &graph
         .node(id)
-        .and_then(Node::settings)
+        .and_then(Node::work)
         .unwrap_or_else(|| panic!("{id} is a step"))
+        .settings
 }
 
 #[test]
@@ -46,7 +47,7 @@ fn a_node_without_after_follows_the_node_before_it() {
         step a { readonly run "true" }
         gate b { require 1 > 0 }
         timer c 1m
-        watch d { require 1 > 0 }
+        watch d { every 1m during 5m require 1 > 0 }
         step e { readonly run "true" }"#,
     );
     assert_eq!(
@@ -178,7 +179,8 @@ fn a_rollback_becomes_a_node_reached_by_a_rollback_edge() {
             timeout 3m
           }
         }
-        step config { on web run "configure" rollback "unconfigure" }"#,
+        step config { on web run "configure" rollback "unconfigure" }
+        step slow { timeout 20m run "migrate" rollback "unmigrate" }"#,
     );
     assert_eq!(
         settings(&graph, "install").rollback.as_deref(),
@@ -192,8 +194,8 @@ fn a_rollback_becomes_a_node_reached_by_a_rollback_edge() {
         undo.kind,
         NodeKind::Rollback {
             actions: vec![
-                RollbackAction::Run("uninstall".to_string()),
-                RollbackAction::Manual("Check the console".to_string())
+                StepAction::Run("uninstall".to_string()),
+                StepAction::Manual("Check the console".to_string())
             ],
             timeout_ms: Some(180_000),
             target: Target::Inventory {
@@ -205,17 +207,20 @@ fn a_rollback_becomes_a_node_reached_by_a_rollback_edge() {
     else {
         panic!("rollback:config is a rollback node");
     };
-    assert_eq!(
-        timeout_ms,
-        Some(420_000),
-        "a rollback without a timeout takes the header's, not its step's"
-    );
+    assert_eq!(timeout_ms, Some(420_000), "the header's, as its step's");
+    let NodeKind::Rollback { timeout_ms, .. } = graph.node("rollback:slow").expect("node").kind
+    else {
+        panic!("rollback:slow is a rollback node");
+    };
+    assert_eq!(timeout_ms, Some(1_200_000), "its step's own timeout");
     assert_eq!(
         edges(&graph),
         [
             "install -> rollback:install (Rollback)",
             "install -> config (Order)",
-            "config -> rollback:config (Rollback)"
+            "config -> rollback:config (Rollback)",
+            "config -> slow (Order)",
+            "slow -> rollback:slow (Rollback)"
         ]
     );
 }
@@ -273,7 +278,7 @@ fn gate_watch_and_waves_defaults_are_applied() {
         gate asked { approve by lead within 5m }
         gate quorum { approve by 2 of [lead, dba] distinct within 1m on timeout abort }
         gate open { approve by lead }
-        watch w { require 1 > 0 }
+        watch w { every 30s during 5m require 1 > 0 else severe }
         waves rollout { over web stages [10, 30] }"#,
     );
     let NodeKind::Gate { approvals, .. } = &graph.node("asked").expect("gate").kind else {
@@ -302,9 +307,9 @@ fn gate_watch_and_waves_defaults_are_applied() {
     else {
         panic!("w is a watch");
     };
-    assert_eq!(*interval_ms, DEFAULT_WATCH_INTERVAL_MS);
-    assert_eq!(*duration_ms, None);
-    assert_eq!(requirements[0].raises, FailureClass::Functional);
+    assert_eq!((*interval_ms, *duration_ms), (30_000, 300_000));
+    assert_eq!(requirements[0].raises, FailureClass::Severe);
+    assert_eq!(requirements[0].sustain_ms, None);
     assert_eq!(requirements[0].condition, "1 > 0");
     let NodeKind::Waves {
         stages,
@@ -409,16 +414,30 @@ fn handler_steps_are_reached_only_from_their_policy() {
 fn a_step_s_kind_follows_what_it_does() {
     let graph = graph(
         r#"runbook "t" {}
-        step commands { readonly run "a" run "b" }
-        step rhai { script "let x = 1;" }
-        step person { manual "Do it" record done "Done when?" }"#,
+        step commands { readonly run "a" script "let b = 1;" run "c" }
+        step rhai { script "let x = 1;" script "let y = 2;" }
+        step person { manual "Do it" record done "Done when?" }
+        step mixed { run "prepare" manual "Check the console" irreversible "why" }"#,
     );
     let kinds: Vec<&str> = graph.nodes().iter().map(Node::kind_name).collect();
-    assert_eq!(kinds, ["step", "script", "manual"]);
-    let NodeKind::Step { commands, .. } = &graph.node("commands").expect("step").kind else {
-        panic!("commands is a step");
-    };
-    assert_eq!(commands, &["a", "b"]);
+    assert_eq!(kinds, ["step", "script", "manual", "manual"]);
+    let work = graph.node("commands").and_then(Node::work).expect("step");
+    assert_eq!(
+        work.actions,
+        [
+            StepAction::Run("a".to_string()),
+            StepAction::Script("let b = 1;".to_string()),
+            StepAction::Run("c".to_string())
+        ]
+    );
+    let person = graph.node("person").and_then(Node::work).expect("manual");
+    assert_eq!(
+        person.records,
+        [Record {
+            key: "done".to_string(),
+            prompt: Some("Done when?".to_string())
+        }]
+    );
 }
 
 #[test]
@@ -437,13 +456,13 @@ fn what_the_checker_refuses_is_an_internal_error_here() {
         ),
         (
             r#"runbook "t" {}
-            step both { run "a" manual "b" readonly }"#,
-            "exactly one thing",
+            step idle { owner ops }"#,
+            "does nothing",
         ),
         (
             r#"runbook "t" {}
-            step idle { owner ops }"#,
-            "exactly one thing",
+            watch endless { every 1m require 1 > 0 }"#,
+            "lacks `every` or `during`",
         ),
         (
             r#"runbook "t" {}

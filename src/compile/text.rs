@@ -11,7 +11,7 @@ use super::declaration::{ChannelKind, InventorySource, ProbeSource, SecretSource
 use super::edge::EdgeKind;
 use super::graph::Graph;
 use super::node::{
-    Approval, Budget, Node, NodeKind, Requirement, RollbackAction, Stage, StepSettings, Target,
+    Approval, Budget, Node, NodeKind, Requirement, Stage, StepAction, StepSettings, Target,
 };
 use super::policy::Action;
 
@@ -291,28 +291,11 @@ fn node_settings(node: &Node) -> Vec<String> {
         parts.push(format!("owner {owner}"));
     }
     match &node.kind {
-        NodeKind::Step { commands, settings } => {
+        NodeKind::Step(work) | NodeKind::Script(work) | NodeKind::Manual(work) => {
+            let settings = &work.settings;
             step_settings(&mut parts, settings);
-            parts.extend(
-                commands
-                    .iter()
-                    .map(|command| format!("run {}", quote(command))),
-            );
-            step_checks(&mut parts, settings);
-        }
-        NodeKind::Script { source, settings } => {
-            step_settings(&mut parts, settings);
-            parts.push(format!("script {}", quote(source)));
-            step_checks(&mut parts, settings);
-        }
-        NodeKind::Manual {
-            instructions,
-            records,
-            settings,
-        } => {
-            step_settings(&mut parts, settings);
-            parts.push(format!("manual {}", quote(instructions)));
-            for record in records {
+            parts.extend(work.actions.iter().map(action));
+            for record in &work.records {
                 let prompt = record
                     .prompt
                     .as_deref()
@@ -347,10 +330,7 @@ fn node_settings(node: &Node) -> Vec<String> {
             requirements,
         } => {
             parts.push(format!("every {}", duration(*interval_ms)));
-            parts.push(match duration_ms {
-                Some(during) => format!("during {}", duration(*during)),
-                None => "until its block ends".to_string(),
-            });
+            parts.push(format!("during {}", duration(*duration_ms)));
             parts.extend(requirements.iter().map(requirement));
         }
         NodeKind::Waves {
@@ -390,14 +370,18 @@ fn node_settings(node: &Node) -> Vec<String> {
         } => {
             parts.push(target(on));
             parts.push(timeout(*timeout_ms));
-            parts.extend(actions.iter().map(|action| match action {
-                RollbackAction::Run(command) => format!("run {}", quote(command)),
-                RollbackAction::Script(source) => format!("script {}", quote(source)),
-                RollbackAction::Manual(instructions) => format!("manual {}", quote(instructions)),
-            }));
+            parts.extend(actions.iter().map(action));
         }
     }
     parts
+}
+
+fn action(action: &StepAction) -> String {
+    match action {
+        StepAction::Run(command) => format!("run {}", quote(command)),
+        StepAction::Script(source) => format!("script {}", quote(source)),
+        StepAction::Manual(instructions) => format!("manual {}", quote(instructions)),
+    }
 }
 
 fn step_settings(parts: &mut Vec<String>, settings: &StepSettings) {
