@@ -329,3 +329,24 @@ fn json_shape() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/graph/every-kind-low.rbk");
     insta::assert_json_snapshot!(graph(&path));
 }
+
+#[test]
+fn the_command_line_prints_each_format_of_the_same_graph() {
+    let case = "tests/cases/graph/every-kind-low.rbk";
+    let graph = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join(case));
+    let run = |format: &str| {
+        Test::new()
+            .shipped(case)
+            .args(["graph", case, "--format", format])
+            .run()
+            .stdout
+    };
+    assert_eq!(run("text"), graph.to_text());
+    assert_eq!(run("mermaid"), graph.to_mermaid());
+    assert_eq!(run("dot"), graph.to_dot());
+    let json: serde_json::Value = serde_json::from_str(&run("json")).expect("JSON on stdout");
+    assert_eq!(
+        json,
+        serde_json::to_value(&graph).expect("the graph serialises")
+    );
+}

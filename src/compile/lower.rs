@@ -213,32 +213,6 @@ impl<'a> Lowering<'a> {
         });
     }
 
-    fn node(
-        &self,
-        name: &ast::Ident,
-        description: &Option<ast::Text>,
-        place: Place<'a>,
-        span: Span,
-        kind: NodeKind,
-    ) -> Node {
-        Node {
-            id: name.name.clone(),
-            name: name.name.clone(),
-            description: text(description),
-            owner: None,
-            span,
-            parent: match place {
-                Place::Body(waves) => Some(waves.to_string()),
-                Place::Main | Place::Handler(_) => None,
-            },
-            handles: match place {
-                Place::Handler(class) => Some(class),
-                Place::Main | Place::Body(_) => None,
-            },
-            kind,
-        }
-    }
-
     fn step(
         &mut self,
         step: &'a ast::Step,
@@ -365,8 +339,7 @@ impl<'a> Lowering<'a> {
         } else {
             NodeKind::Step(work)
         };
-        let mut node = self.node(&step.name, &step.description, place, step.span, kind);
-        node.owner = owner;
+        let node = node(&step.name, &step.description, owner, place, step.span, kind);
         self.place(node, &after, previous)?;
         if let Some(node) = undo {
             let id = node.id.clone();
@@ -481,8 +454,7 @@ impl<'a> Lowering<'a> {
             conditions,
             poll,
         };
-        let mut node = self.node(&gate.name, &gate.description, place, gate.span, kind);
-        node.owner = owner;
+        let node = node(&gate.name, &gate.description, owner, place, gate.span, kind);
         self.place(node, &after, previous)
     }
 
@@ -505,8 +477,14 @@ impl<'a> Lowering<'a> {
         let kind = NodeKind::Timer {
             duration_ms: timer.duration.millis,
         };
-        let mut node = self.node(&timer.name, &timer.description, place, timer.span, kind);
-        node.owner = owner;
+        let node = node(
+            &timer.name,
+            &timer.description,
+            owner,
+            place,
+            timer.span,
+            kind,
+        );
         self.place(node, &after, previous)
     }
 
@@ -549,8 +527,14 @@ impl<'a> Lowering<'a> {
             duration_ms,
             requirements,
         };
-        let mut node = self.node(&watch.name, &watch.description, place, watch.span, kind);
-        node.owner = owner;
+        let node = node(
+            &watch.name,
+            &watch.description,
+            owner,
+            place,
+            watch.span,
+            kind,
+        );
         self.place(node, &after, previous)
     }
 
@@ -602,9 +586,10 @@ impl<'a> Lowering<'a> {
             budget: budget.unwrap_or(Budget::Hosts(0)),
             body: Vec::new(),
         };
-        let node = self.node(
+        let node = node(
             &waves.name,
             &waves.description,
+            None,
             Place::Main,
             waves.span,
             kind,
@@ -676,6 +661,33 @@ impl<'a> Lowering<'a> {
             actions,
             span: policy.span,
         })
+    }
+}
+
+/// A node as written in `place`.
+fn node(
+    name: &ast::Ident,
+    description: &Option<ast::Text>,
+    owner: Option<String>,
+    place: Place<'_>,
+    span: Span,
+    kind: NodeKind,
+) -> Node {
+    Node {
+        id: name.name.clone(),
+        name: name.name.clone(),
+        description: text(description),
+        owner,
+        span,
+        parent: match place {
+            Place::Body(waves) => Some(waves.to_string()),
+            Place::Main | Place::Handler(_) => None,
+        },
+        handles: match place {
+            Place::Handler(class) => Some(class),
+            Place::Main | Place::Body(_) => None,
+        },
+        kind,
     }
 }
 
