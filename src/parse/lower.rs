@@ -85,9 +85,41 @@ fn missing(parent: Rule, wanted: Rule) -> InternalError {
     )
 }
 
+/// The pair's span without the blanks and comments pest skipped while trying an
+/// optional element at its end (`role x` followed by a comment and blank lines).
 fn span(pair: &Pair<'_, Rule>) -> Span {
     let span = pair.as_span();
-    Span::new(span.start(), span.end())
+    let text = span.get_input();
+    let start = span.start();
+    let mut end = span.end();
+    let ends_blank = |end: usize| text[..end].ends_with(|c: char| c.is_whitespace());
+    if end > start
+        && (ends_blank(end)
+            || pair
+                .clone()
+                .into_inner()
+                .next_back()
+                .is_some_and(|last| last.as_rule() == Rule::COMMENT))
+    {
+        let comments: Vec<(usize, usize)> = pair
+            .clone()
+            .into_inner()
+            .filter(|inner| inner.as_rule() == Rule::COMMENT)
+            .map(|inner| (inner.as_span().start(), inner.as_span().end()))
+            .collect();
+        loop {
+            end = start + text[start..end].trim_end().len();
+            match comments
+                .iter()
+                .rev()
+                .find(|(_, comment_end)| *comment_end == end)
+            {
+                Some((comment_start, _)) if *comment_start > start => end = *comment_start,
+                _ => break,
+            }
+        }
+    }
+    Span::new(start, end)
 }
 
 impl Lowerer {
