@@ -575,21 +575,28 @@ fn parse_clean(file: &SourceFile) -> Result<Runbook, TestCaseError> {
         .ok_or_else(|| TestCaseError::fail(format!("{} has no tree", file.name())))
 }
 
-/// The AST as JSON with every span removed, and comments compared by their text
-/// without trailing blanks (which `fmt` drops).
-fn without_spans(runbook: &Runbook) -> Value {
-    fn strip(value: &mut Value) {
+/// The AST as JSON with every span removed, comments compared by their text without
+/// trailing blanks (which `fmt` drops), and each quoted string's interpolations added:
+/// the AST keeps only the decoded value, where `\{{` (text) and `{{` look alike.
+fn comparable(runbook: &Runbook, source: &str) -> Value {
+    fn walk(value: &mut Value, source: &str) {
         match value {
             Value::Object(map) => {
+                if map.get("style") == Some(&Value::from("quoted")) {
+                    let span = map.get("span").cloned().unwrap_or_default();
+                    let at = |key: &str| span.get(key).and_then(Value::as_u64).unwrap_or(0);
+                    let written = &source[at("start") as usize..at("end") as usize];
+                    map.insert("interpolations".into(), interpolations(written).into());
+                }
                 map.remove("span");
-                map.values_mut().for_each(strip);
+                map.values_mut().for_each(|value| walk(value, source));
             }
-            Value::Array(items) => items.iter_mut().for_each(strip),
+            Value::Array(items) => items.iter_mut().for_each(|value| walk(value, source)),
             _ => {}
         }
     }
     let mut value = serde_json::to_value(runbook).expect("an AST serialises");
-    strip(&mut value);
+    walk(&mut value, source);
     if let Some(comments) = value.get_mut("comments").and_then(Value::as_array_mut) {
         for comment in comments {
             if let Some(text) = comment.get_mut("text") {
@@ -599,6 +606,30 @@ fn without_spans(runbook: &Runbook) -> Value {
         }
     }
     value
+}
+
+/// Where, counted in decoded characters, a quoted string written as `written` has two
+/// unescaped `{` in a row.
+fn interpolations(written: &str) -> Vec<usize> {
+    let mut unescaped_braces = Vec::new();
+    let body = written.strip_prefix('"').and_then(|rest| rest.strip_suffix('"'));
+    let mut chars = body.unwrap_or(written).chars();
+    while let Some(char) = chars.next() {
+        if char != '\\' {
+            unescaped_braces.push(char == '{');
+            continue;
+        }
+        if chars.next() == Some('u') {
+            chars.by_ref().find(|&c| c == '}');
+        }
+        unescaped_braces.push(false);
+    }
+    unescaped_braces
+        .windows(2)
+        .enumerate()
+        .filter(|(_, pair)| pair[0] && pair[1])
+        .map(|(index, _)| index)
+        .collect()
 }
 
 /// Byte ranges of the text `fmt` copies as written: triple strings and conditions.
@@ -669,8 +700,8 @@ proptest! {
         let formatted = SourceFile::new("formatted.rbk", once.as_str());
         let reparsed = parse_clean(&formatted)?;
         prop_assert_eq!(
-            without_spans(&reparsed),
-            without_spans(&original),
+            comparable(&reparsed, &once),
+            comparable(&original, &text),
             "formatting changed the meaning of\n{}\ninto\n{}",
             text,
             once

@@ -21,8 +21,6 @@ pub(super) struct Node {
     /// The keyword of a one-line top-level declaration (`role`, `param`, ...):
     /// consecutive ones of the same kind may stay together without blank lines.
     pub group: Option<&'static str>,
-    /// Ends with a `require` condition, which a `#{` would continue as a Rhai map.
-    pub ends_in_condition: bool,
 }
 
 pub(super) struct Body {
@@ -106,7 +104,6 @@ impl<'a> Layout<'a> {
             text,
             body: None,
             group: None,
-            ends_in_condition: false,
         }
     }
 
@@ -538,10 +535,7 @@ impl<'a> Layout<'a> {
         if let Some(class) = requirement.raises {
             text.push_str(&format!(" else {}", class.value.word()));
         }
-        Node {
-            ends_in_condition: requirement.sustained.is_none() && requirement.raises.is_none(),
-            ..self.line(span, text)
-        }
+        self.line(span, text)
     }
 
     fn timer(&self, timer: &Timer) -> Node {

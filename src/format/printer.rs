@@ -84,14 +84,14 @@ impl<'a> Printer<'a> {
         self.leading_comments(node.end);
         self.line(line, node.start);
         self.last_end = node.end;
-        self.trailing_comment(node.end, node.ends_in_condition);
+        self.trailing_comment(node.end);
     }
 
     fn block(&mut self, node: &Node, body: &Body) {
         self.leading_comments(body.open);
         self.line(&format!("{} {{", node.text), node.start);
         self.last_end = body.open + 1;
-        self.trailing_comment(body.open + 1, false);
+        self.trailing_comment(body.open + 1);
         self.depth += 1;
         self.block_start = true;
         for child in &body.children {
@@ -102,7 +102,7 @@ impl<'a> Printer<'a> {
         self.block_start = true;
         self.line("}", body.close);
         self.last_end = body.close + 1;
-        self.trailing_comment(body.close + 1, false);
+        self.trailing_comment(body.close + 1);
     }
 
     /// Up to where comments are printed before a statement: inside a statement printed
@@ -162,8 +162,9 @@ impl<'a> Printer<'a> {
     }
 
     /// Appends the next comment to the line just printed if the author wrote it on
-    /// the same line, right after what that line printed.
-    fn trailing_comment(&mut self, after: usize, after_condition: bool) {
+    /// the same line, right after what that line printed. (After a condition it cannot
+    /// start with `{`: the parser would have read `#{` as part of the condition.)
+    fn trailing_comment(&mut self, after: usize) {
         let Some(comment) = self.comments.get(self.next_comment) else {
             return;
         };
@@ -172,9 +173,7 @@ impl<'a> Printer<'a> {
                 .source
                 .get(after..comment.span.start)
                 .is_some_and(|gap| gap.chars().all(|c| matches!(c, ' ' | '\t' | '\u{FEFF}')));
-        // After a condition, `#{` would read as the start of a Rhai map.
-        let continues_condition = after_condition && comment.text.starts_with('{');
-        if !same_line || continues_condition {
+        if !same_line {
             return;
         }
         self.out.pop();
