@@ -4,7 +4,6 @@
 //! `INSTA_UPDATE=always cargo test --test format_cases`, then read the new snapshot.
 
 use std::fs;
-use std::path::Path;
 
 use runbook::format::format;
 use runbook::parse::parse;
@@ -24,7 +23,7 @@ fn formatted(file: &SourceFile) -> String {
 
 #[test]
 fn formatted_cases() {
-    insta::glob!("cases/format/*.rbk", |path: &Path| {
+    insta::glob!("cases/format/*.rbk", |path| {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let file = source::from_bytes(&name, fs::read(path).expect("case is readable"))
             .expect("case is loadable");

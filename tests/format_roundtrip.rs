@@ -83,8 +83,20 @@ fn list_plain(item: Gen, min: usize, max: usize) -> Gen {
 // ---------------------------------------------------------------- literals
 
 const NAMES: &[&str] = &[
-    "web", "db", "ops", "dba", "lead", "check", "install", "soak", "go_live", "canary",
-    "payment", "p99", "error_rate", "x1",
+    "web",
+    "db",
+    "ops",
+    "dba",
+    "lead",
+    "check",
+    "install",
+    "soak",
+    "go_live",
+    "canary",
+    "payment",
+    "p99",
+    "error_rate",
+    "x1",
 ];
 
 fn name() -> Gen {
@@ -94,15 +106,44 @@ fn name() -> Gen {
 /// Quoted-string content as written: plain text, every escape, interpolations,
 /// escaped braces, raw tabs, Chinese and emoji.
 const QUOTED_PARTS: &[&str] = &[
-    "plain", " ", "升级内核", "😀", "\\\"", "\\\\", "\\n", "\\t", "\\r", "\\{", "{{kernel}}",
-    "\\{{x}}", "\\{\\{y}}", "{", "}", "\\u{1F600}", "\\u{7}", "\\u{7b}", "\\u{4e2d}", "\t",
-    "é", "#hash", "'q'",
+    "plain",
+    " ",
+    "升级内核",
+    "😀",
+    "\\\"",
+    "\\\\",
+    "\\n",
+    "\\t",
+    "\\r",
+    "\\{",
+    "{{kernel}}",
+    "\\{{x}}",
+    "\\{\\{y}}",
+    "{",
+    "}",
+    "\\u{1F600}",
+    "\\u{7}",
+    "\\u{7b}",
+    "\\u{4e2d}",
+    "\t",
+    "é",
+    "#hash",
+    "'q'",
 ];
 
 /// Triple-string content: several lines, quotes, trailing blanks, backslashes as text.
 const TRIPLE_PARTS: &[&str] = &[
-    "line", "\n", "  indented", "升级", "\\n stays raw", "{{x}}", "'q'", "\t", "trailing  \n",
-    "\"quoted\" word", "#hash",
+    "line",
+    "\n",
+    "  indented",
+    "升级",
+    "\\n stays raw",
+    "{{x}}",
+    "'q'",
+    "\t",
+    "trailing  \n",
+    "\"quoted\" word",
+    "#hash",
 ];
 
 fn string() -> Gen {
@@ -126,7 +167,9 @@ fn duration() -> Gen {
 }
 
 fn percent() -> Gen {
-    one_of(&["1%", "10%", "0.5%", "100%", "12.50%", "33.3%", "007%", "30.0%"])
+    one_of(&[
+        "1%", "10%", "0.5%", "100%", "12.50%", "33.3%", "007%", "30.0%",
+    ])
 }
 
 fn count() -> Gen {
@@ -164,7 +207,12 @@ fn header() -> Gen {
             word("objective"),
             one_of(&["rollback_start", "restored", "outage", "alert"]),
             prop_oneof![
-                seq(vec![word("within"), duration(), word("of"), word("failure")]),
+                seq(vec![
+                    word("within"),
+                    duration(),
+                    word("of"),
+                    word("failure")
+                ]),
                 seq(vec![word("at"), word("most"), duration()]),
             ]
             .boxed(),
@@ -278,15 +326,17 @@ fn event() -> Gen {
 
 fn step() -> Gen {
     let command = || seq(vec![one_of(&["run", "script", "manual"]), string()]);
-    let rollback_entry = prop_oneof![
-        command(),
-        seq(vec![word("timeout"), duration()]),
-    ]
-    .boxed();
+    let rollback_entry = prop_oneof![command(), seq(vec![word("timeout"), duration()]),].boxed();
     let entry = prop_oneof![
         seq(vec![word("owner"), name()]),
         seq(vec![word("on"), name()]),
-        seq(vec![word("on"), word("sample"), percent(), word("of"), name()]),
+        seq(vec![
+            word("on"),
+            word("sample"),
+            percent(),
+            word("of"),
+            name()
+        ]),
         seq(vec![word("parallel"), count()]),
         seq(vec![word("timeout"), duration()]),
         seq(vec![
@@ -305,7 +355,12 @@ fn step() -> Gen {
         seq(vec![word("rollback"), braces(rollback_entry, 3)]),
     ]
     .boxed();
-    seq(vec![word("step"), name(), optional(string()), braces(entry, 6)])
+    seq(vec![
+        word("step"),
+        name(),
+        optional(string()),
+        braces(entry, 6),
+    ])
 }
 
 /// Rhai conditions as written, some with strings, maps or brackets over two lines.
@@ -376,7 +431,12 @@ fn gate() -> Gen {
         ]),
     ]
     .boxed();
-    seq(vec![word("gate"), name(), optional(string()), braces(entry, 3)])
+    seq(vec![
+        word("gate"),
+        name(),
+        optional(string()),
+        braces(entry, 3),
+    ])
 }
 
 fn timer() -> Gen {
@@ -403,7 +463,12 @@ fn watch() -> Gen {
         requirement(),
     ]
     .boxed();
-    seq(vec![word("watch"), name(), optional(string()), braces(entry, 4)])
+    seq(vec![
+        word("watch"),
+        name(),
+        optional(string()),
+        braces(entry, 4),
+    ])
 }
 
 fn waves() -> Gen {
@@ -425,7 +490,12 @@ fn waves() -> Gen {
         1 => watch(),
     ]
     .boxed();
-    seq(vec![word("waves"), name(), optional(string()), braces(entry, 6)])
+    seq(vec![
+        word("waves"),
+        name(),
+        optional(string()),
+        braces(entry, 6),
+    ])
 }
 
 fn policy() -> Gen {
@@ -479,7 +549,10 @@ enum Noise {
     Indent,
     CrLf,
     TrailingBlanks,
-    Comment { before: &'static str, text: &'static str },
+    Comment {
+        before: &'static str,
+        text: &'static str,
+    },
 }
 
 /// Comment texts as written after `#`; none starts with `{`, which after a condition
@@ -612,7 +685,9 @@ fn comparable(runbook: &Runbook, source: &str) -> Value {
 /// unescaped `{` in a row.
 fn interpolations(written: &str) -> Vec<usize> {
     let mut unescaped_braces = Vec::new();
-    let body = written.strip_prefix('"').and_then(|rest| rest.strip_suffix('"'));
+    let body = written
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'));
     let mut chars = body.unwrap_or(written).chars();
     while let Some(char) = chars.next() {
         if char != '\\' {
@@ -652,7 +727,10 @@ fn verbatim_ranges(value: &Value, into: &mut Vec<(usize, usize)>) {
 /// No trailing blanks and no CR outside the text copied as written.
 fn assert_clean_lines(formatted: &str, runbook: &Runbook) -> Result<(), TestCaseError> {
     let mut ranges = Vec::new();
-    verbatim_ranges(&serde_json::to_value(runbook).expect("an AST serialises"), &mut ranges);
+    verbatim_ranges(
+        &serde_json::to_value(runbook).expect("an AST serialises"),
+        &mut ranges,
+    );
     let mut masked = formatted.as_bytes().to_vec();
     for (start, end) in ranges {
         masked[start..end].fill(b'x');

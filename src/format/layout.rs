@@ -217,7 +217,11 @@ impl<'a> Layout<'a> {
             Item::Role(role) => self.declaration(
                 role.span,
                 "role",
-                format!("role {}{}", role.name.name, self.optional_text(&role.description)),
+                format!(
+                    "role {}{}",
+                    role.name.name,
+                    self.optional_text(&role.description)
+                ),
             ),
             Item::Audience(audience) => self.declaration(
                 audience.span,
@@ -287,7 +291,11 @@ impl<'a> Layout<'a> {
                 .iter()
                 .map(|label| {
                     let operator = if label.equal { "=" } else { "!=" };
-                    format!("{} {operator} {}", label.label.name, self.text(&label.value))
+                    format!(
+                        "{} {operator} {}",
+                        label.label.name,
+                        self.text(&label.value)
+                    )
                 })
                 .collect::<Vec<_>>();
             format!(" where {}", matches.join(", "))
@@ -331,7 +339,8 @@ impl<'a> Layout<'a> {
                 events
                     .iter()
                     .map(|event| match event.class {
-                        Some(class) => format!("{} {}", event.kind.value.word(), class.value.word()),
+                        Some(class) =>
+                            format!("{} {}", event.kind.value.word(), class.value.word()),
                         None => event.kind.value.word().to_string(),
                     })
                     .collect::<Vec<_>>()
@@ -418,11 +427,9 @@ impl<'a> Layout<'a> {
         let text = match &entry.kind {
             StepEntryKind::Owner(role) => format!("owner {}", role.name),
             StepEntryKind::On(inventory) => format!("on {}", inventory.name),
-            StepEntryKind::OnSample { share, of } => format!(
-                "on sample {} of {}",
-                literal::percent(share.value),
-                of.name
-            ),
+            StepEntryKind::OnSample { share, of } => {
+                format!("on sample {} of {}", literal::percent(share.value), of.name)
+            }
             StepEntryKind::Parallel(count) => format!("parallel {}", count.value),
             StepEntryKind::Timeout(limit) => format!("timeout {}", duration_text(limit)),
             StepEntryKind::Retry { attempts, backoff } => {
@@ -455,7 +462,13 @@ impl<'a> Layout<'a> {
                     .iter()
                     .map(|entry| self.line(entry.span, self.rollback_entry(&entry.kind)))
                     .collect();
-                return self.block_at(entry.span, span.start, "rollback".to_string(), entries, true);
+                return self.block_at(
+                    entry.span,
+                    span.start,
+                    "rollback".to_string(),
+                    entries,
+                    true,
+                );
             }
         };
         self.line(entry.span, text)
@@ -465,7 +478,9 @@ impl<'a> Layout<'a> {
         match kind {
             RollbackEntryKind::Run(command) => format!("run {}", self.text(command)),
             RollbackEntryKind::Script(script) => format!("script {}", self.text(script)),
-            RollbackEntryKind::Manual(instructions) => format!("manual {}", self.text(instructions)),
+            RollbackEntryKind::Manual(instructions) => {
+                format!("manual {}", self.text(instructions))
+            }
             RollbackEntryKind::Timeout(limit) => format!("timeout {}", duration_text(limit)),
         }
     }
@@ -479,9 +494,7 @@ impl<'a> Layout<'a> {
             .map(|entry| match &entry.kind {
                 GateEntryKind::Owner(role) => self.line(entry.span, format!("owner {}", role.name)),
                 GateEntryKind::After(names) => self.line(entry.span, after(names)),
-                GateEntryKind::Approve(approval) => {
-                    self.line(entry.span, self.approval(approval))
-                }
+                GateEntryKind::Approve(approval) => self.line(entry.span, self.approval(approval)),
                 GateEntryKind::Require(requirement) => self.requirement(entry.span, requirement),
                 GateEntryKind::Poll { interval, limit } => self.line(
                     entry.span,

@@ -96,7 +96,8 @@ fn quoted(text: &Text, source: &str) -> String {
 /// An escaped `{` stays escaped only where dropping the backslash could make `{{`.
 fn next_to_brace(units: &[Unit], index: usize) -> bool {
     let is_brace = |at: Option<&Unit>| at.is_some_and(|unit| unit.char == '{');
-    is_brace(index.checked_sub(1).and_then(|before| units.get(before))) || is_brace(units.get(index + 1))
+    is_brace(index.checked_sub(1).and_then(|before| units.get(before)))
+        || is_brace(units.get(index + 1))
 }
 
 /// Decodes a quoted literal as the parser does, keeping which characters were escapes.

@@ -44,8 +44,8 @@ impl<'a> Printer<'a> {
     pub fn print(mut self, nodes: &[Node]) -> String {
         let mut previous: Option<&Node> = None;
         for node in nodes {
-            let grouped =
-                previous.is_some_and(|previous| previous.group.is_some() && previous.group == node.group);
+            let grouped = previous
+                .is_some_and(|previous| previous.group.is_some() && previous.group == node.group);
             if previous.is_some() && !grouped {
                 self.separate_from_previous(node);
             }
@@ -136,8 +136,7 @@ impl<'a> Printer<'a> {
                     .is_some_and(|written| !written.contains('\n'));
                 let line = format!("{} {{ {} }}", node.text, only.text);
                 let width = self.depth * INDENT.len() + line.chars().count();
-                (written_on_one_line && !line.contains('\n') && width <= MAX_WIDTH)
-                    .then_some(line)
+                (written_on_one_line && !line.contains('\n') && width <= MAX_WIDTH).then_some(line)
             }
             _ => None,
         }
@@ -207,9 +206,10 @@ impl<'a> Printer<'a> {
         };
         let mut lines = gap.split('\n');
         lines.next_back();
-        lines
-            .skip(1)
-            .any(|line| line.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\u{FEFF}')))
+        lines.skip(1).any(|line| {
+            line.chars()
+                .all(|c| matches!(c, ' ' | '\t' | '\r' | '\u{FEFF}'))
+        })
     }
 }
 
