@@ -12,7 +12,10 @@ use super::{CheckOptions, Deny};
 
 /// One file taken through the pipeline, or the reason it could not be.
 pub enum Loaded {
-    Checked { file: SourceFile, outcome: Outcome },
+    Checked {
+        file: SourceFile,
+        outcome: Box<Outcome>,
+    },
     Unreadable(InputError),
 }
 
@@ -44,7 +47,10 @@ pub fn load_and_check(path: &Path, options: &CheckOptions) -> Result<Loaded, Str
             outcome.checked = None;
         }
     }
-    Ok(Loaded::Checked { file, outcome })
+    Ok(Loaded::Checked {
+        file,
+        outcome: Box::new(outcome),
+    })
 }
 
 /// Findings that mean the file is not a runbook at all, which is a usage problem
@@ -69,7 +75,9 @@ pub fn render_input_error(error: &InputError) -> String {
 }
 
 pub fn input_error_json(error: &InputError) -> JsonDiagnostic {
-    let (line, column) = error.position.unwrap_or((0, 0));
+    let (line, column) = error
+        .position
+        .map_or((0, 0), |(line, column)| (line as usize, column as usize));
     JsonDiagnostic {
         code: error.code.as_str(),
         severity: Severity::Error,
@@ -78,7 +86,7 @@ pub fn input_error_json(error: &InputError) -> JsonDiagnostic {
         line,
         column,
         span: JsonSpan { start: 0, end: 0 },
-        help: Some(error.help.clone()),
+        help: Some(error.help.to_string()),
         labels: Vec::new(),
     }
 }

@@ -324,8 +324,8 @@ fn found(text: &str, at: usize) -> String {
 /// A `"` at the error with no closing quote on its line is the real problem.
 fn unterminated_string(text: &str, at: usize) -> Option<Diagnostic> {
     let rest = text.get(at..)?;
-    if rest.starts_with("\"\"\"") {
-        return (!rest[3..].contains("\"\"\"")).then(|| {
+    if let Some(after_quotes) = rest.strip_prefix("\"\"\"") {
+        return (!after_quotes.contains("\"\"\"")).then(|| {
             Diagnostic::new(
                 codes::UNTERMINATED_STRING,
                 "this triple-quoted string is never closed",

@@ -59,24 +59,25 @@ pub struct InputError {
     pub code: Code,
     pub file: String,
     pub message: String,
-    pub help: String,
+    pub help: &'static str,
     /// 1-based line and column, where the problem has a place.
-    pub position: Option<(usize, usize)>,
+    pub position: Option<(u32, u32)>,
 }
 
 impl InputError {
-    fn new(code: Code, file: &str, message: String, help: &str) -> Self {
+    fn new(code: Code, file: &str, message: String, help: &'static str) -> Self {
         Self {
             code,
             file: file.to_string(),
             message,
-            help: help.to_string(),
+            help,
             position: None,
         }
     }
 
     fn at(mut self, line: usize, column: usize) -> Self {
-        self.position = Some((line, column));
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.position = Some((clamp(line), clamp(column)));
         self
     }
 }

@@ -169,7 +169,10 @@ impl Test {
             "args: {:?}\nstatus: {status}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
             self.args
         );
-        assert_eq!(status, self.expected_status, "unexpected exit status\n{context}");
+        assert_eq!(
+            status, self.expected_status,
+            "unexpected exit status\n{context}"
+        );
         assert!(
             !stderr.contains("panicked at"),
             "the program panicked\n{context}"
