@@ -2,6 +2,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use runbook::parse;
 use runbook::source::{self, SourceFile};
@@ -114,8 +115,14 @@ fn format_one(path: &Path, check: bool) -> Verdict {
     }
 }
 
+/// A minimal diff of a large, much-changed file costs time quadratic in its length;
+/// past the timeout the diff is still correct, only less minimal.
+const DIFF_TIMEOUT: Duration = Duration::from_secs(1);
+
 fn diff(file: &SourceFile, formatted: &str) -> String {
-    TextDiff::from_lines(file.text(), formatted)
+    TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(file.text(), formatted)
         .unified_diff()
         .context_radius(3)
         .header(file.name(), &format!("{} (formatted)", file.name()))
