@@ -6,7 +6,7 @@ mod errors;
 mod grammar;
 mod lower;
 
-use std::sync::Once;
+use std::sync::Mutex;
 
 use pest::Parser;
 
@@ -29,11 +29,6 @@ pub struct Parsed {
 /// Parses a runbook. User mistakes come back as diagnostics; only a bug in the parser
 /// itself is an `Err`.
 pub fn parse(file: &SourceFile) -> Result<Parsed, InternalError> {
-    static DETAIL: Once = Once::new();
-    // Literal keywords only appear in pest's errors with detail on; its cost is
-    // measured in docs/performance.md.
-    DETAIL.call_once(|| pest::set_error_detail(true));
-
     let text = file.text();
     if text.trim().is_empty() || only_comments(text) {
         return Ok(Parsed {
@@ -49,10 +44,10 @@ pub fn parse(file: &SourceFile) -> Result<Parsed, InternalError> {
     }
     let mut pairs = match RunbookParser::parse(Rule::file, text) {
         Ok(pairs) => pairs,
-        Err(error) => {
+        Err(_) => {
             return Ok(Parsed {
                 runbook: None,
-                diagnostics: vec![errors::rewrite(text, &error)],
+                diagnostics: vec![detailed_error(text)],
             })
         }
     };
@@ -75,4 +70,23 @@ fn only_comments(text: &str) -> bool {
     text.lines()
         .map(str::trim)
         .all(|line| line.is_empty() || line.starts_with('#'))
+}
+
+/// Parses again with pest's error detail on, which lists the literal keywords that were
+/// expected. It slows parsing by about 40%, so only a file that failed pays for it.
+/// The setting is process-wide: the lock keeps one detailed parse from switching it
+/// off under another, so messages do not depend on what other threads are doing.
+fn detailed_error(text: &str) -> Diagnostic {
+    static DETAIL: Mutex<()> = Mutex::new(());
+    let _guard = DETAIL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pest::set_error_detail(true);
+    let result = RunbookParser::parse(Rule::file, text);
+    pest::set_error_detail(false);
+    match result {
+        Err(error) => errors::rewrite(text, &error),
+        // The same text cannot parse the second time; say so rather than lose the error.
+        Ok(_) => Diagnostic::new(codes::SYNTAX, "the file could not be parsed"),
+    }
 }
