@@ -183,11 +183,18 @@ fn io_error(name: &str, error: &std::io::Error) -> InputError {
             "no such file".to_string(),
             "check the path; runbook files usually end in .rbk",
         ),
-        _ => InputError::new(
+        ErrorKind::PermissionDenied => InputError::new(
             codes::UNREADABLE,
             name,
             format!("cannot be read: {error}"),
             "check the file's permissions",
+        ),
+        // A socket, a device, an I/O failure: permissions are not the likely cause.
+        _ => InputError::new(
+            codes::UNREADABLE,
+            name,
+            format!("cannot be read: {error}"),
+            "give the path of a regular file; sockets and devices are not runbooks",
         ),
     }
 }
