@@ -109,9 +109,10 @@ fn quorum(roster: &LoadedRoster, approval: &Approval, findings: &mut Vec<Diagnos
         Diagnostic::new(
             codes::QUORUM_UNREACHABLE,
             format!(
-                "this approval needs {} people, but only {} hold {}",
+                "this approval needs {} people, but only {} {} {}",
                 quorum.value,
                 who.len(),
+                if who.len() == 1 { "holds" } else { "hold" },
                 super::phrases::quoted_list(&roles).replace(" and ", " or ")
             ),
         )

@@ -163,9 +163,10 @@ fn condition(
 }
 
 fn unknown_name(symbols: &Symbols<'_>, name: &str, span: Span) -> Diagnostic {
-    let (message, help) = if symbols.secrets.contains_key(name) {
+    let (message, label, help) = if symbols.secrets.contains_key(name) {
         (
             format!("`{name}` is a secret, which conditions cannot read"),
+            "a secret",
             "secrets only reach commands, through the environment; decide on a probe or a param instead".to_string(),
         )
     } else {
@@ -173,6 +174,7 @@ fn unknown_name(symbols: &Symbols<'_>, name: &str, span: Span) -> Diagnostic {
         let suggestion = did_you_mean(name, candidates);
         (
             format!("no probe or param is named `{name}`"),
+            "unknown name",
             if suggestion.is_empty() {
                 format!("declare it (`probe {name} = prometheus \"...\"`), or use a probe, a param or `baseline.PROBE`")
             } else {
@@ -181,7 +183,7 @@ fn unknown_name(symbols: &Symbols<'_>, name: &str, span: Span) -> Diagnostic {
         )
     };
     Diagnostic::new(codes::UNKNOWN_PROBE, message)
-        .with_label(span, "unknown name")
+        .with_label(span, label)
         .with_help(help)
 }
 

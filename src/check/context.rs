@@ -21,6 +21,8 @@ pub struct Context {
     /// inventory whose hosts could not be known (a file that failed, standard input)
     /// is absent.
     pub inventories: BTreeMap<String, Inventory>,
+    /// The same inventories' hosts before their `where`, to explain an empty selection.
+    pub unfiltered: BTreeMap<String, Inventory>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,7 @@ impl Context {
             base_dir,
             declared: declared_inventories(runbook),
             resolved: BTreeMap::new(),
+            unfiltered: BTreeMap::new(),
             visiting: BTreeSet::new(),
             findings: &mut findings,
         };
@@ -58,10 +61,12 @@ impl Context {
             .into_iter()
             .filter_map(|(name, inventory)| inventory.map(|inventory| (name, inventory)))
             .collect();
+        let unfiltered = loader.unfiltered;
         (
             Self {
                 roster,
                 inventories,
+                unfiltered,
             },
             findings,
         )
@@ -162,6 +167,7 @@ struct InventoryLoader<'a, 'f> {
     base_dir: Option<&'a Path>,
     declared: BTreeMap<String, &'a InventoryItem>,
     resolved: BTreeMap<String, Option<Inventory>>,
+    unfiltered: BTreeMap<String, Inventory>,
     visiting: BTreeSet<String>,
     findings: &'f mut Vec<Diagnostic>,
 }
@@ -189,7 +195,11 @@ impl InventoryLoader<'_, '_> {
                 equal: condition.equal,
             })
             .collect();
-        let selected = hosts.map(|hosts| hosts.select(&matches));
+        let selected = hosts.map(|hosts| {
+            let selected = hosts.select(&matches);
+            self.unfiltered.insert(name.to_string(), hosts);
+            selected
+        });
         self.visiting.remove(name);
         self.resolved.insert(name.to_string(), selected.clone());
         selected

@@ -25,7 +25,7 @@ use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 
 use super::codes;
-use super::facts::{rollback_span, rollback_timeout, waves_steps, StepFacts};
+use super::facts::{rollback_span, rollback_timeout, trimmed, waves_steps, StepFacts};
 use super::phrases;
 use super::settings::class_word;
 use super::symbols::Symbols;
@@ -104,7 +104,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
         return;
     }
     for policy in &symbols.policies {
-        let terms = policy_terms(symbols, policy);
+        let terms = policy_terms(checker, policy);
         for (objective, objective_span) in &objectives {
             let (terms, clock) = match objective.kind.value {
                 ObjectiveKind::RollbackStart if terms.rolls_back => {
@@ -192,7 +192,8 @@ fn alerted_at_once(checker: &Checker<'_>, class: FailureClass) -> bool {
     })
 }
 
-fn policy_terms(symbols: &Symbols<'_>, policy: &Policy) -> PolicyTerms {
+fn policy_terms(checker: &Checker<'_>, policy: &Policy) -> PolicyTerms {
+    let symbols = &checker.symbols;
     let default = symbols.default_timeout.map(|duration| duration.millis);
     let mut terms = PolicyTerms {
         before_rollback: Vec::new(),
@@ -208,7 +209,7 @@ fn policy_terms(symbols: &Symbols<'_>, policy: &Policy) -> PolicyTerms {
                 terms.before_notify.get_or_insert_with(|| terms.all.clone());
                 Vec::new()
             }
-            Action::Approve(approval) => vec![approval_term(approval)],
+            Action::Approve(approval) => vec![approval_term(checker, approval)],
             Action::Step(step) if step.is_background() => Vec::new(),
             Action::Step(step) => vec![handler_step_term(step, default)],
             Action::Rollback { scope, .. } => {
@@ -224,7 +225,7 @@ fn policy_terms(symbols: &Symbols<'_>, policy: &Policy) -> PolicyTerms {
     terms
 }
 
-fn approval_term(approval: &Approval) -> Term {
+fn approval_term(checker: &Checker<'_>, approval: &Approval) -> Term {
     let roles: Vec<&str> = approval
         .roles
         .iter()
@@ -242,8 +243,12 @@ fn approval_term(approval: &Approval) -> Term {
             .within
             .filter(|_| !escalates)
             .map(|within| within.millis),
-        what: format!("approve by {who}"),
-        span: approval.span,
+        what: if escalates {
+            format!("approve by {who}, escalating on timeout")
+        } else {
+            format!("approve by {who}")
+        },
+        span: trimmed(checker.file, approval.span),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::ast::{
     RollbackEntryKind, Stage, Step, StepEntryKind, Text, Watch, WatchEntryKind, Waves,
     WavesEntryKind,
 };
-use crate::source::Span;
+use crate::source::{SourceFile, Span};
 
 /// Where a step runs.
 #[derive(Debug, Clone, Copy)]
@@ -218,4 +218,11 @@ pub(super) fn waves_steps(waves: &Waves) -> impl Iterator<Item = &Step> {
         WavesEntryKind::Step(step) => Some(step),
         _ => None,
     })
+}
+
+/// A span without the blanks after it. Rules that end in optional parts can take in
+/// the blanks before the next statement; labels look better without them.
+pub(super) fn trimmed(file: &SourceFile, span: Span) -> Span {
+    let text = file.slice(span);
+    Span::new(span.start, span.start + text.trim_end().len())
 }

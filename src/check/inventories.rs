@@ -7,6 +7,7 @@ use crate::ast::{Inventory, InventorySource};
 use crate::diagnostic::Diagnostic;
 
 use super::codes;
+use super::phrases;
 use super::Checker;
 
 pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
@@ -27,7 +28,8 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     for inventory in symbols.inventories.values() {
         let selected = checker.context.inventories.get(&inventory.name.name);
         if selected.is_some_and(|hosts| hosts.is_empty()) {
-            findings.push(empty_finding(inventory, &checker.context.inventories));
+            let before = checker.context.unfiltered.get(&inventory.name.name);
+            findings.push(empty_finding(inventory, before));
         }
     }
 }
@@ -81,32 +83,63 @@ fn cycle_finding(circle: &[&Inventory]) -> Diagnostic {
 
 fn empty_finding(
     inventory: &Inventory,
-    loaded: &std::collections::BTreeMap<String, crate::inventory::Inventory>,
+    before: Option<&crate::inventory::Inventory>,
 ) -> Diagnostic {
-    let source_size = match &inventory.source {
-        InventorySource::Inventory(other) => loaded.get(&other.name).map(|hosts| hosts.len()),
-        InventorySource::Hosts(hosts) => Some(hosts.len()),
-        InventorySource::File(_) => None,
-    };
     let span = inventory
         .filter
         .first()
         .zip(inventory.filter.last())
         .map(|(first, last)| first.span.to(last.span))
         .unwrap_or(inventory.name.span);
-    let label = if inventory.filter.is_empty() {
-        "this inventory has no hosts".to_string()
-    } else {
-        "no host matches this".to_string()
+    let (label, count) = match (inventory.filter.is_empty(), before) {
+        (true, _) => ("this inventory has no hosts", String::new()),
+        (false, Some(hosts)) => (
+            "no host matches this",
+            format!(" (of {} before `where`)", hosts.len()),
+        ),
+        (false, None) => ("no host matches this", String::new()),
     };
-    let before = match source_size {
-        Some(count) => format!(" (of {count} before `where`)"),
-        None => String::new(),
-    };
+    let help = before
+        .and_then(|hosts| explain_filter(inventory, hosts))
+        .unwrap_or_else(|| "check the label names and values against the inventory; labels under `[defaults]` apply to every host".to_string());
     Diagnostic::new(
         codes::EMPTY_INVENTORY,
-        format!("inventory `{}` selects no host{before}", inventory.name.name),
+        format!("inventory `{}` selects no host{count}", inventory.name.name),
     )
     .with_label(span, label)
-    .with_help("check the label names and values against the inventory file; labels under `[defaults]` apply to every host")
+    .with_help(help)
+}
+
+/// For the first `label = "value"` no host satisfies: the values the hosts do have.
+fn explain_filter(inventory: &Inventory, hosts: &crate::inventory::Inventory) -> Option<String> {
+    let condition = inventory.filter.iter().find(|condition| {
+        condition.equal
+            && !hosts
+                .hosts
+                .iter()
+                .any(|host| host.labels.get(&condition.label.name) == Some(&condition.value.value))
+    })?;
+    let label = &condition.label.name;
+    let values: BTreeSet<&str> = hosts
+        .hosts
+        .iter()
+        .filter_map(|host| host.labels.get(label).map(String::as_str))
+        .collect();
+    if values.is_empty() {
+        let labels: BTreeSet<&str> = hosts
+            .hosts
+            .iter()
+            .flat_map(|host| host.labels.keys().map(String::as_str))
+            .collect();
+        return Some(format!(
+            "no host has a label `{label}`.{}",
+            phrases::did_you_mean(label, labels)
+        ));
+    }
+    let listed: Vec<&str> = values.iter().copied().collect();
+    Some(format!(
+        "hosts have `{label}` = {}.{}",
+        phrases::quoted_list(&listed).replace(" and ", " or "),
+        phrases::did_you_mean(&condition.value.value, values)
+    ))
 }

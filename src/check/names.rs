@@ -7,7 +7,7 @@ use crate::diagnostic::Diagnostic;
 use super::codes;
 use super::conditions;
 use super::facts::{gate_approvals, StepFacts, Target};
-use super::phrases::did_you_mean;
+use super::phrases::{did_you_mean, quoted_list};
 use super::symbols::{NodeRef, Symbols};
 use super::Checker;
 
@@ -87,10 +87,18 @@ fn reserved(symbols: &Symbols<'_>, findings: &mut Vec<Diagnostic>) {
     for (kind, name) in values {
         if RESERVED.contains(&name.name.as_str()) {
             findings.push(reserved_finding(kind, name, "`{{host}}`, `{{failure.summary}}`, `{{run.id}}`, `{{wave.index}}` and `baseline` in conditions"));
-        } else if !conditions::usable_as_variable(&name.name) {
+        }
+    }
+    // A probe exists to be decided on, in conditions, where Rhai's keywords cannot be
+    // variables. (A param is mostly interpolated; Rhai itself explains the rare one
+    // used in a condition.)
+    for probe in symbols.probes.values() {
+        if !RESERVED.contains(&probe.name.name.as_str())
+            && !conditions::usable_as_variable(&probe.name.name)
+        {
             findings.push(reserved_finding(
-                kind,
-                name,
+                "probe",
+                &probe.name,
                 "conditions are Rhai expressions, where this word is a keyword",
             ));
         }
@@ -138,9 +146,9 @@ impl Resolver<'_, '_> {
     fn header(&mut self, checker: &Checker<'_>) {
         for entry in &checker.runbook.header.entries {
             match &entry.kind {
-                HeaderEntryKind::Commander(role) => self.resolve(role, Wanted::Role, "commander"),
+                HeaderEntryKind::Commander(role) => self.resolve(role, Wanted::Role, "`commander`"),
                 HeaderEntryKind::Postmortem { by, .. } => {
-                    self.resolve(by, Wanted::Role, "the post-mortem owner")
+                    self.resolve(by, Wanted::Role, "`postmortem by`")
                 }
                 _ => {}
             }
@@ -152,29 +160,25 @@ impl Resolver<'_, '_> {
             match item {
                 Item::Inventory(inventory) => {
                     if let InventorySource::Inventory(other) = &inventory.source {
-                        self.resolve(other, Wanted::Inventory, "an inventory's source");
+                        self.resolve(other, Wanted::Inventory, "`from`");
                     }
                 }
                 Item::Notify(notify) => {
-                    self.resolve(&notify.audience, Wanted::RoleOrAudience, "a notification");
-                    self.resolve(&notify.channel, Wanted::Channel, "a notification");
+                    self.resolve(&notify.audience, Wanted::RoleOrAudience, "`notify`");
+                    self.resolve(&notify.channel, Wanted::Channel, "`notify`");
                 }
                 Item::Policy(policy) => {
                     for action in &policy.actions {
                         match action {
                             Action::Approve(approval) => {
                                 for role in &approval.roles {
-                                    self.resolve(role, Wanted::Role, "an approval");
+                                    self.resolve(role, Wanted::Role, "`approve by`");
                                 }
                             }
                             Action::Notify(message) => {
-                                self.resolve(
-                                    &message.audience,
-                                    Wanted::RoleOrAudience,
-                                    "a notification",
-                                );
+                                self.resolve(&message.audience, Wanted::RoleOrAudience, "`notify`");
                                 if let Some(channel) = &message.channel {
-                                    self.resolve(channel, Wanted::Channel, "a notification");
+                                    self.resolve(channel, Wanted::Channel, "`notify`");
                                 }
                             }
                             _ => {}
@@ -190,7 +194,7 @@ impl Resolver<'_, '_> {
         let symbols = self.symbols;
         for node in &symbols.nodes {
             if let Some(owner) = node.node.owner() {
-                self.resolve(owner, Wanted::Role, "an owner");
+                self.resolve(owner, Wanted::Role, "`owner`");
             }
             for name in node.node.after().unwrap_or_default() {
                 self.resolve(name, Wanted::Node, "`after`");
@@ -201,14 +205,14 @@ impl Resolver<'_, '_> {
                         self.resolve(inventory, Wanted::Inventory, "`on`")
                     }
                     Some(Target::Sample { of, .. }) => {
-                        self.resolve(of, Wanted::InventoryOrWaves, "`on sample`")
+                        self.resolve(of, Wanted::InventoryOrWaves, "`on sample ... of`")
                     }
                     None => {}
                 },
                 NodeRef::Gate(gate) => {
                     for approval in gate_approvals(gate) {
                         for role in &approval.roles {
-                            self.resolve(role, Wanted::Role, "an approval");
+                            self.resolve(role, Wanted::Role, "`approve by`");
                         }
                     }
                 }
@@ -273,13 +277,34 @@ impl Resolver<'_, '_> {
                 symbols.node_index.keys().copied().collect(),
             ),
         };
-        let message = match wrong_kind(symbols, text, wanted) {
-            Some(actual) => format!("`{text}` is {actual}, but {used_by} needs a {what}"),
-            None => format!("no {what} is named `{text}`"),
+        let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
         };
-        let help = match did_you_mean(text, candidates) {
-            suggestion if suggestion.is_empty() => declare_help(wanted, text),
-            suggestion => suggestion.trim_start().to_string(),
+        let suggestion = did_you_mean(text, candidates.iter().copied());
+        let (message, help) = match wrong_kind(symbols, text, wanted) {
+            Some(actual) => (
+                format!("`{text}` is {actual}, but {used_by} takes {article} {what}"),
+                if suggestion.is_empty() && !candidates.is_empty() && candidates.len() <= 6 {
+                    format!(
+                        "name {article} {what}: {}",
+                        quoted_list(&candidates).replace(" and ", " or ")
+                    )
+                } else if suggestion.is_empty() {
+                    declare_help(wanted, text)
+                } else {
+                    suggestion.trim_start().to_string()
+                },
+            ),
+            None => (
+                format!("no {what} is named `{text}`"),
+                if suggestion.is_empty() {
+                    declare_help(wanted, text)
+                } else {
+                    suggestion.trim_start().to_string()
+                },
+            ),
         };
         self.findings.push(
             Diagnostic::new(codes::UNKNOWN_NAME, message)

@@ -182,7 +182,11 @@ fn unreachable(checker: &Checker<'_>, cyclic: &BTreeSet<usize>, findings: &mut V
                     .iter()
                     .map(|&index| symbols.nodes[index].node.name().name.as_str())
                     .collect();
-                format!(" (and so can {}, which wait for it)", quoted_list(&names))
+                format!(
+                    ", nor can {}, which {} for it",
+                    quoted_list(&names),
+                    if names.len() == 1 { "waits" } else { "wait" }
+                )
             };
             findings.push(
                 Diagnostic::new(

@@ -27,20 +27,33 @@ pub(super) fn did_you_mean<'a>(
         .unwrap_or_default()
 }
 
-/// Levenshtein distance over characters, case-insensitively (a wrong case is a typo).
+/// Edit distance over characters, case-insensitively (a wrong case is a typo), where
+/// swapping two neighbours counts as one edit (optimal string alignment).
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.to_lowercase().chars().collect();
     let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, left) in a.iter().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, right) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(left != right);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
+    let width = b.len() + 1;
+    let mut table = vec![0; (a.len() + 1) * width];
+    let at = |i: usize, j: usize| i * width + j;
+    for i in 0..=a.len() {
+        table[at(i, 0)] = i;
     }
-    previous[b.len()]
+    for j in 0..=b.len() {
+        table[at(0, j)] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (table[at(i - 1, j)] + 1)
+                .min(table[at(i, j - 1)] + 1)
+                .min(table[at(i - 1, j - 1)] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(table[at(i - 2, j - 2)] + 1);
+            }
+            table[at(i, j)] = best;
+        }
+    }
+    table[at(a.len(), b.len())]
 }
 
 /// A duration the way the language writes it: `1h30m`, `90s`, `500ms`, `0s`.
@@ -86,6 +99,8 @@ mod tests {
         assert_eq!(closest("comander", names), Some("commander"));
         assert_eq!(closest("Executor", names), Some("executor"));
         assert_eq!(closest("dba", names), None);
+        assert_eq!(closest("exectuor", names), Some("executor"));
+        assert_eq!(closest("egde", ["edge"]), Some("edge"));
         assert_eq!(closest("comms", names), None);
     }
 

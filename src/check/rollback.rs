@@ -6,7 +6,7 @@ use crate::ast::{Action, Rollback, RollbackEntryKind, RollbackScope, Step, StepE
 use crate::diagnostic::Diagnostic;
 
 use super::codes;
-use super::facts::{gate_approvals, gate_requirements, watch_requirements, StepFacts};
+use super::facts::{gate_approvals, gate_requirements, trimmed, watch_requirements, StepFacts};
 use super::symbols::{NodeRef, Place};
 use super::Checker;
 
@@ -15,8 +15,8 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
         match node.node {
             NodeRef::Step(step) => {
                 step_actions(step, findings);
-                undo(step, node.place, findings);
-                contradictions(step, findings);
+                undo(checker, step, node.place, findings);
+                contradictions(checker, step, findings);
             }
             NodeRef::Gate(gate) => {
                 if gate_approvals(gate).next().is_none() && gate_requirements(gate).next().is_none()
@@ -68,7 +68,7 @@ fn step_actions(step: &Step, findings: &mut Vec<Diagnostic>) {
     }
 }
 
-fn undo(step: &Step, place: Place, findings: &mut Vec<Diagnostic>) {
+fn undo(checker: &Checker<'_>, step: &Step, place: Place, findings: &mut Vec<Diagnostic>) {
     if let Some(reason) = step.irreversible() {
         if reason.value.trim().is_empty() {
             findings.push(
@@ -87,7 +87,7 @@ fn undo(step: &Step, place: Place, findings: &mut Vec<Diagnostic>) {
             .entries
             .iter()
             .find(|entry| matches!(entry.kind, StepEntryKind::Run(_)))
-            .map(|entry| entry.span)
+            .map(|entry| trimmed(checker.file, entry.span))
             .unwrap_or(step.name.span);
         findings.push(
             Diagnostic::new(
@@ -101,12 +101,12 @@ fn undo(step: &Step, place: Place, findings: &mut Vec<Diagnostic>) {
     }
 }
 
-fn contradictions(step: &Step, findings: &mut Vec<Diagnostic>) {
+fn contradictions(checker: &Checker<'_>, step: &Step, findings: &mut Vec<Diagnostic>) {
     let span_of = |wanted: fn(&StepEntryKind) -> bool| {
         step.entries
             .iter()
             .find(|entry| wanted(&entry.kind))
-            .map(|entry| entry.span)
+            .map(|entry| trimmed(checker.file, entry.span))
     };
     let readonly = span_of(|kind| matches!(kind, StepEntryKind::Readonly));
     let rollback = span_of(|kind| matches!(kind, StepEntryKind::Rollback(_)));

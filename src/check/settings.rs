@@ -12,7 +12,7 @@ use crate::source::Span;
 
 use super::codes;
 use super::facts::{
-    gate_requirements, watch_during, watch_every, waves_over, waves_stages, StepFacts,
+    gate_requirements, trimmed, watch_during, watch_every, waves_over, waves_stages, StepFacts,
 };
 use super::symbols::{NodeRef, Place};
 use super::Checker;
@@ -21,13 +21,17 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     header(checker, findings);
     policies(checker, findings);
     for node in &checker.symbols.nodes {
-        let block = format!("{} `{}`", node.node.kind(), node.node.name().name);
+        let kind = match node.node {
+            NodeRef::Waves(_) => "waves block",
+            other => other.kind(),
+        };
+        let block = format!("{kind} `{}`", node.node.name().name);
         let mut seen = Seen::new(&block);
         match node.node {
             NodeRef::Step(step) => {
                 for entry in &step.entries {
                     if let Some(key) = step_key(&entry.kind) {
-                        seen.note(key, entry.span, findings);
+                        seen.note(key, trimmed(checker.file, entry.span), findings);
                     }
                 }
                 if let Some(Rollback::Block { entries, .. }) = step.rollback() {
@@ -35,11 +39,15 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                     let mut seen = Seen::new(&block);
                     for entry in entries {
                         if let RollbackEntryKind::Timeout(_) = entry.kind {
-                            seen.note("timeout".to_string(), entry.span, findings);
+                            seen.note(
+                                "timeout".to_string(),
+                                trimmed(checker.file, entry.span),
+                                findings,
+                            );
                         }
                     }
                 }
-                step_placement(step, node.place, findings);
+                step_placement(checker, step, node.place, findings);
             }
             NodeRef::Gate(gate) => {
                 for entry in &gate.entries {
@@ -49,9 +57,9 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         GateEntryKind::Poll { .. } => "poll",
                         GateEntryKind::Approve(_) | GateEntryKind::Require(_) => continue,
                     };
-                    seen.note(key.to_string(), entry.span, findings);
+                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
                 }
-                gate_effects(gate, findings);
+                gate_effects(checker, gate, findings);
             }
             NodeRef::Timer(timer) => {
                 for entry in &timer.entries {
@@ -59,7 +67,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         TimerEntryKind::Owner(_) => "owner",
                         TimerEntryKind::After(_) => "after",
                     };
-                    seen.note(key.to_string(), entry.span, findings);
+                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
                 }
             }
             NodeRef::Watch(watch) => {
@@ -71,7 +79,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         WatchEntryKind::During(_) => "during",
                         WatchEntryKind::Require(_) => continue,
                     };
-                    seen.note(key.to_string(), entry.span, findings);
+                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
                 }
                 let mut missing = Vec::new();
                 if watch_every(watch).is_none() {
@@ -100,7 +108,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         WavesEntryKind::After(_) => "after",
                         _ => continue,
                     };
-                    seen.note(key.to_string(), entry.span, findings);
+                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
                 }
                 let mut missing = Vec::new();
                 if waves_over(waves).is_none() {
@@ -205,7 +213,7 @@ fn header(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
             HeaderEntryKind::ReviewEvery(_) => "review every",
             HeaderEntryKind::Postmortem { .. } => "postmortem",
         };
-        seen.note(key.to_string(), entry.span, findings);
+        seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
     }
 }
 
@@ -248,7 +256,13 @@ fn missing_finding(block: &str, span: Span, missing: &[&str], help: &str) -> Dia
 }
 
 /// Settings a step may not have where it is written.
-fn step_placement(step: &Step, place: Place, findings: &mut Vec<Diagnostic>) {
+fn step_placement(
+    checker: &Checker<'_>,
+    step: &Step,
+    place: Place,
+    findings: &mut Vec<Diagnostic>,
+) {
+    let trim = |span| trimmed(checker.file, span);
     for entry in &step.entries {
         let (message, help) = match (&entry.kind, place) {
             (StepEntryKind::On(_) | StepEntryKind::OnSample { .. }, Place::InWaves(_)) => (
@@ -269,7 +283,7 @@ fn step_placement(step: &Step, place: Place, findings: &mut Vec<Diagnostic>) {
                         codes::IGNORED_SETTING,
                         format!("`parallel` has no effect on step `{}`", step.name.name),
                     )
-                    .with_label(entry.span, "ignored")
+                    .with_label(trim(entry.span), "ignored")
                     .with_help(match place {
                         Place::InWaves(_) => "a waves block sets how many hosts run at once with its own `parallel`",
                         _ => "`parallel` caps how many hosts run at once; this step runs once, as it has no `on INVENTORY`",
@@ -281,14 +295,14 @@ fn step_placement(step: &Step, place: Place, findings: &mut Vec<Diagnostic>) {
         };
         findings.push(
             Diagnostic::new(codes::MISPLACED_SETTING, message)
-                .with_label(entry.span, "not allowed here")
+                .with_label(trim(entry.span), "not allowed here")
                 .with_help(help),
         );
     }
 }
 
 /// Gate settings that only work together with a condition.
-fn gate_effects(gate: &crate::ast::Gate, findings: &mut Vec<Diagnostic>) {
+fn gate_effects(checker: &Checker<'_>, gate: &crate::ast::Gate, findings: &mut Vec<Diagnostic>) {
     let has_condition = gate_requirements(gate).next().is_some();
     for entry in &gate.entries {
         match &entry.kind {
@@ -297,7 +311,7 @@ fn gate_effects(gate: &crate::ast::Gate, findings: &mut Vec<Diagnostic>) {
                     codes::IGNORED_SETTING,
                     format!("`poll` has no effect in gate `{}`, which has no condition", gate.name.name),
                 )
-                .with_label(entry.span, "nothing to poll")
+                .with_label(trimmed(checker.file, entry.span), "nothing to poll")
                 .with_help("`poll every 1m for 30m` re-evaluates the gate's `require` conditions; add one, or remove `poll`"),
             ),
             GateEntryKind::Require(requirement) => {

@@ -87,8 +87,8 @@ fn high(checker: &Checker<'_>, risk: Keyword<Risk>, findings: &mut Vec<Diagnosti
         );
         return;
     };
-    first_wave_size(checker, waves, findings);
     for (_, waves) in checker.symbols.waves_blocks() {
+        first_wave_size(checker, waves, findings);
         pause(waves, findings);
     }
     backup_before(checker, waves_index, waves, findings);

@@ -7,6 +7,7 @@ use crate::ast::{
     Rollback, RollbackEntryKind, StepEntryKind, Text,
 };
 use crate::diagnostic::Diagnostic;
+use crate::source::Span;
 
 use super::codes;
 use super::facts::{watch_during, watch_every, watch_requirements};
@@ -51,8 +52,8 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         if interval.millis > limit.millis {
                             findings.push(too_long(
                                 format!("gate `{}` polls every {} but only for {}", gate.name.name, phrases::duration(interval.millis), phrases::duration(limit.millis)),
-                                interval.span,
-                                limit.span,
+                                (interval.span, "the interval"),
+                                (limit.span, "shorter than the interval"),
                                 "the condition is checked once at most; poll more often than the limit, e.g. `poll every 1m for 30m`",
                             ));
                         }
@@ -89,8 +90,8 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                             phrases::duration(every.millis),
                             phrases::duration(during.millis)
                         ),
-                        every.span,
-                        during.span,
+                        (every.span, "the interval"),
+                        (during.span, "shorter than the interval"),
                         "sample more often than the watch lasts, e.g. `every 1m` `during 30m`",
                     ));
                 }
@@ -101,8 +102,8 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                     {
                         findings.push(too_long(
                             format!("a breach must last {} to count, but watch `{}` only watches for {}", phrases::duration(sustained.millis), watch.name.name, phrases::duration(during.millis)),
-                            sustained.span,
-                            during.span,
+                            (sustained.span, "how long a breach must last"),
+                            (during.span, "how long the watch lasts"),
                             "this condition can never be breached long enough; shorten `for`, or watch longer with `during`",
                         ));
                     }
@@ -153,13 +154,13 @@ fn nonzero(duration: Duration, what: &str, findings: &mut Vec<Diagnostic>) {
 
 fn too_long(
     message: String,
-    interval: crate::source::Span,
-    limit: crate::source::Span,
+    interval: (Span, &str),
+    limit: (Span, &str),
     help: &str,
 ) -> Diagnostic {
     Diagnostic::new(codes::INTERVAL_TOO_LONG, message)
-        .with_label(interval, "interval")
-        .with_secondary(limit, "longer than this")
+        .with_label(interval.0, interval.1)
+        .with_secondary(limit.0, limit.1)
         .with_help(help)
 }
 
@@ -196,10 +197,10 @@ fn param_default(param: &Param, findings: &mut Vec<Diagnostic>) {
     findings.push(
         Diagnostic::new(
             codes::PARAM_TYPE_MISMATCH,
-            format!("param `{}` is a {type_name}, but its default is {given}", param.name.name),
+            format!("param `{}` is `{type_name}`, but its default is {given}", param.name.name),
         )
-        .with_label(default.span(), format!("{given}"))
+        .with_label(default.span(), given)
         .with_secondary(param.ty.span, "declared type")
-        .with_help(format!("write a {type_name} default, e.g. `param {}: {type_name} = {example}`, or change the type", param.name.name)),
+        .with_help(format!("write a default of type `{type_name}`, e.g. `param {}: {type_name} = {example}`, or change the type", param.name.name)),
     );
 }
