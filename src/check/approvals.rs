@@ -2,7 +2,7 @@
 //! confirm a manual step it owns, is held by someone, and enough distinct people hold
 //! an approval's roles to reach its quorum.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{Action, Approval, Ident};
 use crate::diagnostic::Diagnostic;
@@ -36,6 +36,12 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     let Some(roster) = &checker.context.roster else {
         return;
     };
+    let holders = roster.roster.holders_by_role();
+    let held = |role: &Ident| {
+        holders
+            .get(role.name.as_str())
+            .is_some_and(|people| !people.is_empty())
+    };
     let mut reported: BTreeSet<(usize, usize)> = BTreeSet::new();
     let declared = |role: &&Ident| symbols.roles.contains_key(role.name.as_str());
     for approval in &approvals {
@@ -46,10 +52,10 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                 findings.push(not_held(roster, role, "approve"));
             }
         }
-        quorum(roster, approval, findings);
+        quorum(roster, &holders, approval, findings);
     }
     for role in confirmers.into_iter().filter(declared) {
-        if roster.roster.holders(&role.name).is_empty() {
+        if !held(role) {
             findings.push(not_held(roster, role, "confirm the manual step it owns"));
         }
     }
@@ -87,14 +93,21 @@ fn not_held(roster: &LoadedRoster, role: &Ident, duty: &str) -> Diagnostic {
     ))
 }
 
-fn quorum(roster: &LoadedRoster, approval: &Approval, findings: &mut Vec<Diagnostic>) {
+fn quorum(
+    roster: &LoadedRoster,
+    holders: &BTreeMap<&str, Vec<&str>>,
+    approval: &Approval,
+    findings: &mut Vec<Diagnostic>,
+) {
     let Some(quorum) = approval.quorum else {
         return;
     };
     let people: BTreeSet<&str> = approval
         .roles
         .iter()
-        .flat_map(|role| roster.roster.holders(&role.name))
+        .filter_map(|role| holders.get(role.name.as_str()))
+        .flatten()
+        .copied()
         .collect();
     if people.is_empty() || quorum.value <= people.len() as u64 {
         return;

@@ -2,6 +2,8 @@
 //! (probes, params, `baseline`), and every `script` compiles. Rhai's line and column are
 //! mapped back to the exact bytes of the runbook.
 
+use std::collections::BTreeSet;
+
 use rhai::{
     ASTNode, Dynamic, Engine, Expr, Map, OptimizationLevel, ParseError, ParseErrorType, Position,
     Scope,
@@ -16,7 +18,6 @@ use crate::source::Span;
 use super::codes;
 use super::facts::{gate_requirements, watch_requirements};
 use super::interpolation;
-use super::phrases::did_you_mean;
 use super::symbols::{NodeRef, Symbols};
 use super::Checker;
 
@@ -25,19 +26,18 @@ use super::Checker;
 const MAX_UNKNOWN_NAMES: usize = 16;
 
 pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
-    let engine = engine(true);
+    let engine = condition_engine();
     let scripts = engine_for_scripts();
-    let scope = condition_scope(&checker.symbols);
     for node in &checker.symbols.nodes {
         match node.node {
             NodeRef::Gate(gate) => {
                 for requirement in gate_requirements(gate) {
-                    condition(checker, &engine, &scope, requirement, findings);
+                    condition(checker, &engine, requirement, findings);
                 }
             }
             NodeRef::Watch(watch) => {
                 for requirement in watch_requirements(watch) {
-                    condition(checker, &engine, &scope, requirement, findings);
+                    condition(checker, &engine, requirement, findings);
                 }
             }
             NodeRef::Step(step) => {
@@ -80,9 +80,13 @@ fn engine_for_scripts() -> Engine {
     engine(false)
 }
 
+/// The engine conditions are compiled with: unknown variables are errors.
+pub(super) fn condition_engine() -> Engine {
+    engine(true)
+}
+
 /// Whether `name` can be written as a variable in a condition (it is no Rhai keyword).
-pub(super) fn usable_as_variable(name: &str) -> bool {
-    let engine = engine(true);
+pub(super) fn usable_as_variable(engine: &Engine, name: &str) -> bool {
     let mut scope = Scope::new();
     scope.push(name.to_string(), 0.0_f64);
     let Ok(ast) = engine.compile_expression_with_scope(&scope, name) else {
@@ -98,31 +102,36 @@ pub(super) fn usable_as_variable(name: &str) -> bool {
     found
 }
 
-/// Probes as numbers, params by their type, and `baseline` with a field per probe.
-fn condition_scope(symbols: &Symbols<'_>) -> Scope<'static> {
+/// The names in scope for one condition: the probes (as numbers) and params (by their
+/// type) it mentions, and `baseline`. Only the mentioned ones, as a plan may declare
+/// thousands and Rhai looks each name up in turn. `baseline`'s fields are checked
+/// apart, so its map can stay empty.
+fn condition_scope(symbols: &Symbols<'_>, source: &str) -> Scope<'static> {
     let mut scope = Scope::new();
-    let mut baseline = Map::new();
-    for name in symbols.probes.keys() {
-        scope.push(name.to_string(), 0.0_f64);
-        baseline.insert((*name).into(), Dynamic::from(0.0_f64));
+    let words: BTreeSet<&str> = source
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .collect();
+    for word in words {
+        if symbols.probes.contains_key(word) {
+            scope.push(word.to_string(), 0.0_f64);
+        } else if let Some(param) = symbols.params.get(word) {
+            let value = match param.ty.value {
+                ParamType::String => Dynamic::from(String::new()),
+                ParamType::Int | ParamType::Duration => Dynamic::from(0_i64),
+                ParamType::Float => Dynamic::from(0.0_f64),
+                ParamType::Bool => Dynamic::from(false),
+            };
+            scope.push_dynamic(word.to_string(), value);
+        }
     }
-    for (name, param) in &symbols.params {
-        let value = match param.ty.value {
-            ParamType::String => Dynamic::from(String::new()),
-            ParamType::Int | ParamType::Duration => Dynamic::from(0_i64),
-            ParamType::Float => Dynamic::from(0.0_f64),
-            ParamType::Bool => Dynamic::from(false),
-        };
-        scope.push_dynamic(name.to_string(), value);
-    }
-    scope.push("baseline", baseline);
+    scope.push("baseline", Map::new());
     scope
 }
 
 fn condition(
     checker: &Checker<'_>,
     engine: &Engine,
-    scope: &Scope<'static>,
     requirement: &Requirement,
     findings: &mut Vec<Diagnostic>,
 ) {
@@ -133,7 +142,7 @@ fn condition(
         let end = byte_of_char(&condition.source, index + width);
         Span::new(condition.span.start + start, condition.span.start + end)
     };
-    let mut scope = scope.clone();
+    let mut scope = condition_scope(&checker.symbols, &condition.source);
     for _ in 0..MAX_UNKNOWN_NAMES {
         match engine.compile_expression_with_scope(&scope, &condition.source) {
             Ok(ast) => {
@@ -143,7 +152,7 @@ fn condition(
             Err(error) => match error.err_type() {
                 ParseErrorType::VariableUndefined(name) => {
                     findings.push(unknown_name(
-                        &checker.symbols,
+                        checker,
                         name,
                         to_span(error.position(), name.len()),
                     ));
@@ -162,7 +171,8 @@ fn condition(
     }
 }
 
-fn unknown_name(symbols: &Symbols<'_>, name: &str, span: Span) -> Diagnostic {
+fn unknown_name(checker: &Checker<'_>, name: &str, span: Span) -> Diagnostic {
+    let symbols = &checker.symbols;
     let (message, label, help) = if symbols.secrets.contains_key(name) {
         (
             format!("`{name}` is a secret, which conditions cannot read"),
@@ -171,7 +181,7 @@ fn unknown_name(symbols: &Symbols<'_>, name: &str, span: Span) -> Diagnostic {
         )
     } else {
         let candidates = symbols.probes.keys().chain(symbols.params.keys()).copied();
-        let suggestion = did_you_mean(name, candidates);
+        let suggestion = checker.did_you_mean(name, candidates);
         (
             format!("no probe or param is named `{name}`"),
             "unknown name",
@@ -216,7 +226,7 @@ fn baseline_fields(
         };
         if let Some((field, position)) = property {
             if !probes.contains_key(field) {
-                let suggestion = did_you_mean(field, probes.keys().copied());
+                let suggestion = checker.did_you_mean(field, probes.keys().copied());
                 findings.push(
                     Diagnostic::new(codes::UNKNOWN_PROBE, format!("`baseline.{field}` names no probe"))
                         .with_label(to_span(position, field.len()), "not a probe")

@@ -11,11 +11,15 @@
 //!   `wave` and `hosts` the steps of the slowest waves block; `step` the slowest step.
 //!   Hosts are undone in parallel, so a step counts once however many hosts it ran on.
 //!   A rollback's time is its block's `timeout`, else the step's, else the header's.
+//!   A rollback no wider than an earlier one of the same policy takes no time: what it
+//!   would undo is undone already.
 //! - `notify` and `pause` take no time.
 //!
 //! `rollback_start` is the time of the actions before the first rollback; `restored`
 //! of all of them; `alert` of those before the first `notify`, unless a top-level
 //! `notify ... on failure` already covers the class.
+
+use std::collections::BTreeSet;
 
 use crate::ast::{
     Action, Approval, EventKind, FailureClass, Item, NotifyTrigger, ObjectiveBound, ObjectiveKind,
@@ -103,7 +107,12 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     if objectives.is_empty() {
         return;
     }
+    let mut timed = BTreeSet::new();
     for policy in &symbols.policies {
+        // A second policy for a class never runs (and is reported as a duplicate).
+        if !timed.insert(policy.class.value) {
+            continue;
+        }
         let terms = policy_terms(checker, policy);
         for (objective, objective_span) in &objectives {
             let (terms, clock) = match objective.kind.value {
@@ -201,6 +210,8 @@ fn policy_terms(checker: &Checker<'_>, policy: &Policy) -> PolicyTerms {
         all: Vec::new(),
         rolls_back: false,
     };
+    // What the policy's rollbacks have undone so far: undoing less again takes no time.
+    let mut widest: Option<u8> = None;
     for action in &policy.actions {
         let action_terms = match action {
             Action::Continue { .. } | Action::Abort { .. } => break,
@@ -214,7 +225,13 @@ fn policy_terms(checker: &Checker<'_>, policy: &Policy) -> PolicyTerms {
             Action::Step(step) => vec![handler_step_term(step, default)],
             Action::Rollback { scope, .. } => {
                 terms.rolls_back = true;
-                rollback_terms(symbols, scope.value, default)
+                let breadth = breadth(scope.value);
+                if widest.is_some_and(|widest| widest >= breadth) {
+                    Vec::new()
+                } else {
+                    widest = Some(breadth);
+                    rollback_terms(symbols, scope.value, default)
+                }
             }
         };
         if !terms.rolls_back {
@@ -309,6 +326,16 @@ fn rollback_terms(symbols: &Symbols<'_>, scope: RollbackScope, default: Option<u
             .max_by_key(|term| worst_key(std::slice::from_ref(term)))
             .into_iter()
             .collect(),
+    }
+}
+
+/// How much a rollback scope undoes, from the failed step to everything.
+fn breadth(scope: RollbackScope) -> u8 {
+    match scope {
+        RollbackScope::Step => 0,
+        RollbackScope::Hosts => 1,
+        RollbackScope::Wave => 2,
+        RollbackScope::All => 3,
     }
 }
 

@@ -107,15 +107,30 @@ impl<'a> Dependencies<'a> {
         seen
     }
 
-    /// Whether `node` comes after `earlier`: it waits for it, directly or not, or sits
-    /// inside a waves block that does.
-    pub fn comes_after(&self, symbols: &Symbols<'_>, node: usize, earlier: usize) -> bool {
-        let mut ancestors = self.ancestors(node);
-        if let Place::InWaves(waves) = symbols.nodes[node].place {
-            ancestors.insert(waves);
-            ancestors.extend(self.ancestors(waves));
+    /// Every node that comes after `earlier`: waits for it, directly or not, or sits
+    /// inside a waves block that does (or inside `earlier` itself, when it is one).
+    pub fn later_than(&self, symbols: &Symbols<'_>, earlier: usize) -> BTreeSet<usize> {
+        let mut waiting_on: Vec<Vec<usize>> = vec![Vec::new(); self.edges.len()];
+        for (from, out) in self.edges.iter().enumerate() {
+            for edge in out {
+                waiting_on[edge.on].push(from);
+            }
         }
-        ancestors.contains(&earlier)
+        for (index, node) in symbols.nodes.iter().enumerate() {
+            if let Place::InWaves(waves) = node.place {
+                waiting_on[waves].push(index);
+            }
+        }
+        let mut later = BTreeSet::new();
+        let mut stack = vec![earlier];
+        while let Some(current) = stack.pop() {
+            for &next in &waiting_on[current] {
+                if later.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        later
     }
 
     /// Where the edge is written, for labels: the name in `after`, or the node's name.

@@ -42,7 +42,7 @@ pub(super) trait StepFacts {
     fn verifies(&self) -> bool;
     /// Runs commands and is not marked `readonly`: the run leaves something changed.
     fn changes_something(&self) -> bool;
-    fn records(&self) -> Vec<&Ident>;
+    fn records(&self) -> impl Iterator<Item = &Ident>;
 }
 
 impl StepFacts for Step {
@@ -126,14 +126,11 @@ impl StepFacts for Step {
         self.runs_commands() && !self.is_readonly()
     }
 
-    fn records(&self) -> Vec<&Ident> {
-        self.entries
-            .iter()
-            .filter_map(|entry| match &entry.kind {
-                StepEntryKind::Record { key, .. } => Some(key),
-                _ => None,
-            })
-            .collect()
+    fn records(&self) -> impl Iterator<Item = &Ident> {
+        self.entries.iter().filter_map(|entry| match &entry.kind {
+            StepEntryKind::Record { key, .. } => Some(key),
+            _ => None,
+        })
     }
 }
 

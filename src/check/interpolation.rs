@@ -352,19 +352,16 @@ fn resolve(
             Some(unknown(span, format!("`{value}` has no fields"), format!("write `{{{{{value}}}}}`")))
         }
         (unknown_name, _) => {
-            let mut candidates: Vec<&str> = symbols
+            let secrets = symbols.secrets.keys().filter(|_| site.usage == Use::Command);
+            let host = site.hosts.then_some("host");
+            let candidates = symbols
                 .params
                 .keys()
                 .chain(symbols.probes.keys())
+                .chain(secrets)
                 .copied()
-                .collect();
-            if site.usage == Use::Command {
-                candidates.extend(symbols.secrets.keys().copied());
-            }
-            if site.hosts {
-                candidates.push("host");
-            }
-            let suggestion = did_you_mean(unknown_name, candidates);
+                .chain(host);
+            let suggestion = checker.did_you_mean(unknown_name, candidates);
             Some(unknown(
                 span,
                 format!("`{{{{{name}}}}}` names nothing"),
@@ -421,14 +418,14 @@ fn record(checker: &Checker<'_>, span: Span, step_name: &str, key: &str) -> Opti
                 .to_string(),
         ));
     };
-    let records = step.records();
-    if step.is_manual() && records.iter().any(|record| record.name == key) {
+    if checker.symbols.records.contains(&(step_name, key)) {
         return None;
     }
     let help = if !step.is_manual() {
         format!("only manual steps record values; add `manual \"...\"` and `record {key} \"...\"` to step `{step_name}`")
     } else {
-        let suggestion = did_you_mean(key, records.iter().map(|record| record.name.as_str()));
+        let suggestion =
+            checker.did_you_mean(key, step.records().map(|record| record.name.as_str()));
         if suggestion.is_empty() {
             format!("add `record {key} \"prompt\"` to step `{step_name}`")
         } else {

@@ -27,6 +27,8 @@ mod waves;
 
 pub use context::{Context, LoadedRoster};
 
+use std::cell::Cell;
+
 use crate::ast::Runbook;
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceFile;
@@ -61,6 +63,29 @@ struct Checker<'a> {
     context: &'a Context,
     symbols: Symbols<'a>,
     deps: Dependencies<'a>,
+    /// How many more names may be compared when looking for a typo. A plan with
+    /// thousands of unknown names gets suggestions for the first ones only, so that
+    /// checking stays fast on any input.
+    suggestion_budget: Cell<usize>,
+}
+
+/// Name comparisons allowed per check for "did you mean" suggestions.
+const SUGGESTION_BUDGET: usize = 200_000;
+
+impl Checker<'_> {
+    /// " Did you mean `x`?" (to append to a help line), or nothing.
+    fn did_you_mean<'c>(
+        &self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) -> String {
+        let left = self.suggestion_budget.get();
+        let mut compared = 0;
+        let limited = candidates.into_iter().take(left).inspect(|_| compared += 1);
+        let suggestion = phrases::did_you_mean(name, limited);
+        self.suggestion_budget.set(left - compared);
+        suggestion
+    }
 }
 
 type Pass = fn(&Checker<'_>, &mut Vec<Diagnostic>);
@@ -100,6 +125,7 @@ fn findings(file: &SourceFile, runbook: &Runbook, context: &Context) -> Vec<Diag
         context,
         symbols,
         deps,
+        suggestion_budget: Cell::new(SUGGESTION_BUDGET),
     };
     let mut diagnostics = Vec::new();
     for pass in PASSES {

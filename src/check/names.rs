@@ -7,7 +7,7 @@ use crate::diagnostic::Diagnostic;
 use super::codes;
 use super::conditions;
 use super::facts::{gate_approvals, StepFacts, Target};
-use super::phrases::{did_you_mean, quoted_list};
+use super::phrases::quoted_list;
 use super::symbols::{NodeRef, Symbols};
 use super::Checker;
 
@@ -18,7 +18,11 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     let symbols = &checker.symbols;
     duplicates(symbols, findings);
     reserved(symbols, findings);
-    let mut resolver = Resolver { symbols, findings };
+    let mut resolver = Resolver {
+        checker,
+        symbols,
+        findings,
+    };
     resolver.header(checker);
     resolver.items(checker);
     resolver.nodes();
@@ -92,9 +96,10 @@ fn reserved(symbols: &Symbols<'_>, findings: &mut Vec<Diagnostic>) {
     // A probe exists to be decided on, in conditions, where Rhai's keywords cannot be
     // variables. (A param is mostly interpolated; Rhai itself explains the rare one
     // used in a condition.)
+    let engine = conditions::condition_engine();
     for probe in symbols.probes.values() {
         if !RESERVED.contains(&probe.name.name.as_str())
-            && !conditions::usable_as_variable(&probe.name.name)
+            && !conditions::usable_as_variable(&engine, &probe.name.name)
         {
             findings.push(reserved_finding(
                 "probe",
@@ -138,6 +143,7 @@ enum Wanted {
 }
 
 struct Resolver<'s, 'a> {
+    checker: &'s Checker<'a>,
     symbols: &'s Symbols<'a>,
     findings: &'s mut Vec<Diagnostic>,
 }
@@ -246,50 +252,28 @@ impl Resolver<'_, '_> {
         if found {
             return;
         }
-        let (what, candidates): (&str, Vec<&str>) = match wanted {
-            Wanted::Role => ("role", symbols.roles.keys().copied().collect()),
-            Wanted::RoleOrAudience => (
-                "role or audience",
-                symbols
-                    .roles
-                    .keys()
-                    .chain(symbols.audiences.keys())
-                    .copied()
-                    .collect(),
-            ),
-            Wanted::Inventory => ("inventory", symbols.inventories.keys().copied().collect()),
-            Wanted::InventoryOrWaves => (
-                "inventory or waves block",
-                symbols
-                    .inventories
-                    .keys()
-                    .copied()
-                    .chain(
-                        symbols
-                            .waves_blocks()
-                            .map(|(_, waves)| waves.name.name.as_str()),
-                    )
-                    .collect(),
-            ),
-            Wanted::Channel => ("channel", symbols.channels.keys().copied().collect()),
-            Wanted::Node => (
-                "step, gate, timer, watch or waves block",
-                symbols.node_index.keys().copied().collect(),
-            ),
+        let what = match wanted {
+            Wanted::Role => "role",
+            Wanted::RoleOrAudience => "role or audience",
+            Wanted::Inventory => "inventory",
+            Wanted::InventoryOrWaves => "inventory or waves block",
+            Wanted::Channel => "channel",
+            Wanted::Node => "step, gate, timer, watch or waves block",
         };
         let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
             "an"
         } else {
             "a"
         };
-        let suggestion = did_you_mean(text, candidates.iter().copied());
+        let suggestion = self.checker.did_you_mean(text, candidates(symbols, wanted));
+        let few: Vec<&str> = candidates(symbols, wanted).take(7).collect();
         let (message, help) = match wrong_kind(symbols, text, wanted) {
             Some(actual) => (
                 format!("`{text}` is {actual}, but {used_by} takes {article} {what}"),
-                if suggestion.is_empty() && !candidates.is_empty() && candidates.len() <= 6 {
+                if suggestion.is_empty() && !few.is_empty() && few.len() <= 6 {
                     format!(
                         "name {article} {what}: {}",
-                        quoted_list(&candidates).replace(" and ", " or ")
+                        quoted_list(&few).replace(" and ", " or ")
                     )
                 } else if suggestion.is_empty() {
                     declare_help(wanted, text)
@@ -311,6 +295,33 @@ impl Resolver<'_, '_> {
                 .with_label(name.span, format!("{used_by} names this"))
                 .with_help(help),
         );
+    }
+}
+
+/// The names a reference of this kind could have meant.
+fn candidates<'s>(
+    symbols: &'s Symbols<'_>,
+    wanted: Wanted,
+) -> Box<dyn Iterator<Item = &'s str> + 's> {
+    match wanted {
+        Wanted::Role => Box::new(symbols.roles.keys().copied()),
+        Wanted::RoleOrAudience => Box::new(
+            symbols
+                .roles
+                .keys()
+                .chain(symbols.audiences.keys())
+                .copied(),
+        ),
+        Wanted::Inventory => Box::new(symbols.inventories.keys().copied()),
+        Wanted::InventoryOrWaves => Box::new(
+            symbols.inventories.keys().copied().chain(
+                symbols
+                    .waves_blocks()
+                    .map(|(_, waves)| waves.name.name.as_str()),
+            ),
+        ),
+        Wanted::Channel => Box::new(symbols.channels.keys().copied()),
+        Wanted::Node => Box::new(symbols.node_index.keys().copied()),
     }
 }
 

@@ -13,6 +13,9 @@ use super::settings::class_word;
 use super::symbols::Place;
 use super::Checker;
 
+/// How many nodes that also can never run are named in one finding.
+const MAX_LISTED: usize = 5;
+
 pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     let cyclic = cycles(checker, findings);
     unreachable(checker, &cyclic, findings);
@@ -90,8 +93,8 @@ fn circle_through<'a>(
                 path.reverse();
                 return path;
             }
-            if !came_from.contains_key(&edge.on) {
-                came_from.insert(edge.on, (current, *edge));
+            if let std::collections::btree_map::Entry::Vacant(slot) = came_from.entry(edge.on) {
+                slot.insert((current, *edge));
                 queue.push_back(edge.on);
             }
         }
@@ -178,15 +181,20 @@ fn unreachable(checker: &Checker<'_>, cyclic: &BTreeSet<usize>, findings: &mut V
             let also = if downstream.is_empty() {
                 String::new()
             } else {
-                let names: Vec<&str> = downstream
+                let mut names: Vec<&str> = downstream
                     .iter()
                     .map(|&index| symbols.nodes[index].node.name().name.as_str())
                     .collect();
-                format!(
-                    ", nor can {}, which {} for it",
-                    quoted_list(&names),
-                    if names.len() == 1 { "waits" } else { "wait" }
-                )
+                let verb = if names.len() == 1 { "waits" } else { "wait" };
+                let listed = if names.len() > MAX_LISTED {
+                    names.truncate(MAX_LISTED);
+                    let quoted: Vec<String> =
+                        names.iter().map(|name| format!("`{name}`")).collect();
+                    format!("{} and others", quoted.join(", "))
+                } else {
+                    quoted_list(&names)
+                };
+                format!(", nor can {listed}, which {verb} for it")
             };
             findings.push(
                 Diagnostic::new(
@@ -207,18 +215,21 @@ fn unreachable(checker: &Checker<'_>, cyclic: &BTreeSet<usize>, findings: &mut V
     }
 }
 
-/// Every node that waits, directly or not, for `node`.
+/// Up to one more than `MAX_LISTED` nodes that wait, directly or not, for `node`;
+/// more would not help the reader, and stopping early keeps huge plans fast.
 fn descendants(waiting_on: &[Vec<usize>], node: usize, skip: &BTreeSet<usize>) -> BTreeSet<usize> {
     let mut found = BTreeSet::new();
     let mut stack = vec![node];
     while let Some(current) = stack.pop() {
         for &next in &waiting_on[current] {
-            if !skip.contains(&next) && found.insert(next) {
+            if found.len() > MAX_LISTED {
+                return found;
+            }
+            if next != node && !skip.contains(&next) && found.insert(next) {
                 stack.push(next);
             }
         }
     }
-    found.remove(&node);
     found
 }
 

@@ -2,15 +2,23 @@
 
 use std::fmt::Display;
 
+/// Names longer than this are not typed by hand, so no typo is looked for.
+const LONGEST_SUGGESTED: usize = 64;
+
 /// The candidate closest to `name`, when it is close enough to be a typo of it.
 pub(super) fn closest<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    let length = name.chars().count();
+    if length > LONGEST_SUGGESTED {
+        return None;
+    }
+    let limit = (length / 3).max(1);
     candidates
         .into_iter()
         .filter(|candidate| *candidate != name)
+        .filter(|candidate| candidate.chars().count().abs_diff(length) <= limit)
         .map(|candidate| (edit_distance(name, candidate), candidate))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)

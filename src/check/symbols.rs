@@ -2,7 +2,7 @@
 //! wins), every node with where it sits, and the header's settings. Passes look names
 //! up here instead of walking the tree again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{
     Action, Audience, Channel, Duration, Gate, GateEntryKind, HeaderEntryKind, Ident, Inventory,
@@ -10,6 +10,8 @@ use crate::ast::{
     StepEntryKind, Timer, TimerEntryKind, Watch, WatchEntryKind, Waves, WavesEntryKind,
 };
 use crate::source::Span;
+
+use super::facts::StepFacts;
 
 /// A node of the plan: something the run waits on.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +69,8 @@ pub(super) struct Symbols<'a> {
     /// Node index by name, first definition.
     pub node_index: BTreeMap<&'a str, usize>,
     pub policies: Vec<&'a Policy>,
+    /// `(step, key)` for each `record KEY` of a manual step: the `{{STEP.KEY}}` values.
+    pub records: BTreeSet<(&'a str, &'a str)>,
     pub duplicates: Vec<Duplicate<'a>>,
     /// Names seen so far in each namespace, with the kind of what they name.
     seen: BTreeMap<(Namespace, &'a str), (&'static str, &'a Ident)>,
@@ -260,8 +264,16 @@ impl<'a> Symbols<'a> {
     fn add_node(&mut self, node: NodeRef<'a>, place: Place) {
         let index = self.nodes.len();
         self.nodes.push(Node { node, place });
-        if self.declare(Namespace::Nodes, node.kind(), node.name()) {
-            self.node_index.insert(&node.name().name, index);
+        if !self.declare(Namespace::Nodes, node.kind(), node.name()) {
+            return;
+        }
+        self.node_index.insert(&node.name().name, index);
+        if let NodeRef::Step(step) = node {
+            if step.is_manual() {
+                for key in step.records() {
+                    self.records.insert((&step.name.name, &key.name));
+                }
+            }
         }
     }
 

@@ -212,14 +212,18 @@ fn backup_before(
 fn full_rollback_needs_commander(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     let commander = checker.symbols.commander_role();
     for policy in &checker.symbols.policies {
-        for (index, scope, span) in rollbacks(policy) {
-            if scope.value != RollbackScope::All {
-                continue;
-            }
-            let approved = commander.is_some_and(|commander| {
-                approvals_before(policy, index)
-                    .any(|approval| approval.roles.iter().any(|role| role.name == commander))
-            });
+        let mut approved = false;
+        for action in &policy.actions {
+            let span = match action {
+                Action::Approve(approval) => {
+                    approved |= commander.is_some_and(|commander| {
+                        approval.roles.iter().any(|role| role.name == commander)
+                    });
+                    continue;
+                }
+                Action::Rollback { scope, span } if scope.value == RollbackScope::All => *span,
+                _ => continue,
+            };
             if approved {
                 continue;
             }
@@ -244,16 +248,17 @@ fn full_rollback_needs_commander(checker: &Checker<'_>, findings: &mut Vec<Diagn
 fn medium(checker: &Checker<'_>, risk: Keyword<Risk>, findings: &mut Vec<Diagnostic>) {
     let symbols = &checker.symbols;
     let waves = first_waves(checker);
+    let later = waves.map(|(index, _)| checker.deps.later_than(symbols, index));
     let intervenes = symbols.nodes.iter().enumerate().any(|(index, node)| {
         let human = match node.node {
             NodeRef::Step(step) => step.is_manual(),
             NodeRef::Gate(gate) => gate_approvals(gate).next().is_some(),
             _ => false,
         };
-        let placed = match (node.place, waves) {
+        let placed = match (node.place, &later) {
             (Place::Handler(_), _) => false,
             (_, None) => true,
-            (_, Some((waves, _))) => checker.deps.comes_after(symbols, index, waves),
+            (_, Some(later)) => later.contains(&index),
         };
         human && placed
     });
@@ -319,7 +324,9 @@ fn low(checker: &Checker<'_>, risk: Keyword<Risk>, findings: &mut Vec<Diagnostic
         }
     }
     let automatic = symbols.policies.iter().any(|policy| {
-        rollbacks(policy).any(|(index, _, _)| approvals_before(policy, index).next().is_none())
+        rollbacks(policy)
+            .next()
+            .is_some_and(|(index, _, _)| approvals_before(policy, index).next().is_none())
     });
     if !automatic {
         findings.push(

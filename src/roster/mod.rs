@@ -87,6 +87,20 @@ impl Roster {
         self.people.get(login)
     }
 
+    /// Every role held by someone, with the logins of its holders in name order.
+    pub fn holders_by_role(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut by_role: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (login, person) in self.people() {
+            for role in &person.roles {
+                let holders = by_role.entry(role.as_str()).or_default();
+                if holders.last() != Some(&login) {
+                    holders.push(login);
+                }
+            }
+        }
+        by_role
+    }
+
     /// The logins of everyone who holds `role`, in name order.
     pub fn holders(&self, role: &str) -> Vec<&str> {
         self.people()
@@ -150,6 +164,9 @@ roles = []
         let roster = Roster::parse(TEAM).unwrap();
         assert_eq!(roster.holders("executor"), ["alice", "bob"]);
         assert_eq!(roster.holders("commander"), ["alice"]);
+        let by_role = roster.holders_by_role();
+        assert_eq!(by_role["executor"], ["alice", "bob"]);
+        assert!(!by_role.contains_key("dba"));
         assert!(roster.holders("dba").is_empty());
         assert_eq!(
             roster.person("alice").unwrap().name.as_deref(),
