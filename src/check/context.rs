@@ -273,3 +273,110 @@ impl InventoryLoader<'_, '_> {
         Some(Inventory { hosts })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+
+    fn runbook(text: &str) -> Runbook {
+        let file = SourceFile::new("t.rbk", text);
+        crate::parse::parse(&file)
+            .expect("no internal error")
+            .runbook
+            .expect("parses")
+    }
+
+    const PLAN: &str = r#"
+runbook "t" {
+  roster "team.toml"
+}
+inventory all from "hosts.toml"
+inventory payment from all where tier = "payment"
+inventory linux_payment from payment where kind != "windows"
+inventory spare hosts ["spare-1", "spare-2"]
+"#;
+
+    const HOSTS: &str = r#"
+[[hosts]]
+name = "pay-1"
+labels = { tier = "payment", kind = "linux" }
+[[hosts]]
+name = "pay-2"
+labels = { tier = "payment", kind = "windows" }
+[[hosts]]
+name = "web-1"
+labels = { tier = "web" }
+"#;
+
+    fn names(context: &Context, inventory: &str) -> Vec<String> {
+        context.inventories[inventory]
+            .hosts
+            .iter()
+            .map(|host| host.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn inventories_resolve_through_from_and_where() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hosts.toml"), HOSTS).unwrap();
+        std::fs::write(
+            dir.path().join("team.toml"),
+            "[people.a]\nroles = [\"ops\"]\n",
+        )
+        .unwrap();
+        let (context, findings) = Context::load(Some(dir.path()), &runbook(PLAN), None);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(names(&context, "all").len(), 3);
+        assert_eq!(names(&context, "payment"), ["pay-1", "pay-2"]);
+        assert_eq!(names(&context, "linux_payment"), ["pay-1"]);
+        assert_eq!(names(&context, "spare"), ["spare-1", "spare-2"]);
+        assert_eq!(context.unfiltered["payment"].len(), 3);
+        let roster = context.roster.expect("roster loaded");
+        assert_eq!(roster.path, PathBuf::from("team.toml"));
+    }
+
+    #[test]
+    fn without_a_folder_only_inline_hosts_are_known_and_nothing_is_reported() {
+        let (context, findings) = Context::load(None, &runbook(PLAN), None);
+        assert!(findings.is_empty());
+        assert!(context.roster.is_none());
+        assert_eq!(context.inventories.keys().collect::<Vec<_>>(), ["spare"]);
+    }
+
+    #[test]
+    fn a_roster_given_on_the_command_line_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.toml");
+        std::fs::write(&other, "[people.b]\nroles = [\"dba\"]\n").unwrap();
+        let (context, findings) = Context::load(None, &runbook(PLAN), Some(&other));
+        assert!(findings.is_empty());
+        let roster = context.roster.expect("roster loaded");
+        assert_eq!(roster.roster.holders("dba"), ["b"]);
+    }
+
+    #[test]
+    fn missing_files_become_findings_at_the_string_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = PLAN;
+        let (context, findings) = Context::load(Some(dir.path()), &runbook(text), None);
+        let codes: Vec<&str> = findings
+            .iter()
+            .map(|finding| finding.code.as_str())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "rbk::check::roster_unreadable",
+                "rbk::check::inventory_unreadable"
+            ]
+        );
+        let inventory_span = findings[1].primary_span().unwrap();
+        assert_eq!(
+            &text[inventory_span.start..inventory_span.end],
+            "\"hosts.toml\""
+        );
+        assert!(!context.inventories.contains_key("payment"));
+    }
+}
