@@ -10,8 +10,10 @@ pub mod compile;
 pub mod diagnostic;
 pub mod format;
 pub mod internal;
+pub mod inventory;
 pub mod parse;
 pub mod pipeline;
+pub mod roster;
 pub mod source;
 
 use diagnostic::Code;

@@ -1,0 +1,311 @@
+//! The hosts a runbook acts on. An inventory file is either TOML, with labels:
+//!
+//! ```toml
+//! [defaults]
+//! labels = { env = "production" }     # merged under each host's own labels
+//!
+//! [[hosts]]
+//! name = "pay-001"
+//! labels = { tier = "payment", kind = "linux" }
+//! ```
+//!
+//! or (any extension but `.toml`) a plain list: one host name a line, `#` comments,
+//! blank lines ignored. `where label = "value"` in a runbook narrows an inventory with
+//! [`Inventory::select`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// An inventory file larger than this is not a host list someone maintains; refusing
+/// it keeps memory bounded when a wrong path is given.
+pub const MAX_INVENTORY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Hosts in the order the file lists them (waves take them in this order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub hosts: Vec<Host>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One `where` condition: `label = "value"` (`equal`) or `label != "value"`. A host
+/// without the label is not equal to any value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub label: String,
+    pub value: String,
+    pub equal: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("cannot read `{path}`: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is {size} bytes, too large to be an inventory")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("`{path}` is not a valid inventory: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InventoryFile {
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    hosts: Vec<HostEntry>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostEntry {
+    name: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+impl Inventory {
+    /// Reads a TOML inventory (`.toml`) or a plain host list (anything else).
+    pub fn load(path: &Path) -> Result<Self, InventoryError> {
+        let text = read_bounded(path)?;
+        let is_toml = path
+            .extension()
+            .is_some_and(|extension| extension.eq_ignore_ascii_case("toml"));
+        let parsed = if is_toml {
+            Self::parse_toml(&text)
+        } else {
+            Self::parse_list(&text)
+        };
+        parsed.map_err(|message| InventoryError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn parse_toml(text: &str) -> Result<Self, String> {
+        let file: InventoryFile =
+            toml::from_str(text).map_err(|error| toml_message(text, &error))?;
+        let hosts = file
+            .hosts
+            .into_iter()
+            .map(|entry| {
+                let mut labels = file.defaults.labels.clone();
+                labels.extend(entry.labels);
+                Host {
+                    name: entry.name,
+                    labels,
+                }
+            })
+            .collect();
+        Self::from_hosts(hosts)
+    }
+
+    pub fn parse_list(text: &str) -> Result<Self, String> {
+        let hosts = text
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or("").trim())
+            .filter(|line| !line.is_empty())
+            .map(|name| Host {
+                name: name.to_string(),
+                labels: BTreeMap::new(),
+            })
+            .collect();
+        Self::from_hosts(hosts)
+    }
+
+    /// An inventory of these hosts, refusing blank and repeated names: a host listed
+    /// twice would be upgraded twice in one wave.
+    pub fn from_hosts(hosts: Vec<Host>) -> Result<Self, String> {
+        let mut seen = BTreeSet::new();
+        for host in &hosts {
+            if host.name.trim().is_empty() {
+                return Err("a host has an empty name".to_string());
+            }
+            if host.name.chars().any(char::is_whitespace) {
+                return Err(format!("host name `{}` contains a blank", host.name));
+            }
+            if !seen.insert(host.name.as_str()) {
+                return Err(format!("host `{}` is listed twice", host.name));
+            }
+        }
+        Ok(Self { hosts })
+    }
+
+    /// The hosts that satisfy every condition, in the same order.
+    pub fn select(&self, matches: &[Match]) -> Inventory {
+        Inventory {
+            hosts: self
+                .hosts
+                .iter()
+                .filter(|host| matches.iter().all(|condition| condition.accepts(host)))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+}
+
+impl Match {
+    pub fn accepts(&self, host: &Host) -> bool {
+        let equal = host.labels.get(&self.label) == Some(&self.value);
+        equal == self.equal
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<String, InventoryError> {
+    let unreadable = |source| InventoryError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
+    if size > MAX_INVENTORY_BYTES {
+        return Err(InventoryError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
+    }
+    std::fs::read_to_string(path).map_err(unreadable)
+}
+
+/// toml's message with the line it happened on, on one line.
+fn toml_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAYMENT: &str = r#"
+[defaults]
+labels = { env = "production", tier = "web" }
+
+[[hosts]]
+name = "pay-001"
+labels = { tier = "payment", kind = "linux" }
+
+[[hosts]]
+name = "pay-002"
+labels = { tier = "payment", kind = "windows" }
+
+[[hosts]]
+name = "web-001"
+"#;
+
+    fn names(inventory: &Inventory) -> Vec<&str> {
+        inventory
+            .hosts
+            .iter()
+            .map(|host| host.name.as_str())
+            .collect()
+    }
+
+    fn condition(label: &str, value: &str, equal: bool) -> Match {
+        Match {
+            label: label.to_string(),
+            value: value.to_string(),
+            equal,
+        }
+    }
+
+    #[test]
+    fn defaults_are_merged_under_each_hosts_labels() {
+        let inventory = Inventory::parse_toml(PAYMENT).unwrap();
+        assert_eq!(names(&inventory), ["pay-001", "pay-002", "web-001"]);
+        let first = &inventory.hosts[0].labels;
+        assert_eq!(first["tier"], "payment");
+        assert_eq!(first["env"], "production");
+        assert_eq!(inventory.hosts[2].labels["tier"], "web");
+    }
+
+    #[test]
+    fn select_keeps_order_and_applies_every_condition() {
+        let inventory = Inventory::parse_toml(PAYMENT).unwrap();
+        let payment = inventory.select(&[condition("tier", "payment", true)]);
+        assert_eq!(names(&payment), ["pay-001", "pay-002"]);
+        let linux_payment = inventory.select(&[
+            condition("tier", "payment", true),
+            condition("kind", "windows", false),
+        ]);
+        assert_eq!(names(&linux_payment), ["pay-001"]);
+    }
+
+    #[test]
+    fn a_missing_label_equals_nothing() {
+        let inventory = Inventory::parse_toml(PAYMENT).unwrap();
+        assert_eq!(
+            names(&inventory.select(&[condition("kind", "linux", true)])),
+            ["pay-001"]
+        );
+        assert_eq!(
+            names(&inventory.select(&[condition("kind", "linux", false)])),
+            ["pay-002", "web-001"]
+        );
+    }
+
+    #[test]
+    fn plain_lists_skip_comments_and_blank_lines() {
+        let inventory =
+            Inventory::parse_list("# web tier\nweb-001\n\n  web-002  # rack 4\n").unwrap();
+        assert_eq!(names(&inventory), ["web-001", "web-002"]);
+        assert!(inventory.hosts[0].labels.is_empty());
+    }
+
+    #[test]
+    fn a_host_listed_twice_is_refused() {
+        let error = Inventory::parse_list("web-001\nweb-001\n").unwrap_err();
+        assert_eq!(error, "host `web-001` is listed twice");
+        let toml = "[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"a\"\n";
+        assert!(Inventory::parse_toml(toml).is_err());
+    }
+
+    #[test]
+    fn labels_must_be_strings() {
+        let error =
+            Inventory::parse_toml("[[hosts]]\nname = \"a\"\nlabels = { rack = 4 }\n").unwrap_err();
+        assert!(error.starts_with("line 3:"), "{error}");
+    }
+
+    #[test]
+    fn load_chooses_the_format_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("payment.toml");
+        let list = dir.path().join("web.txt");
+        std::fs::write(&toml, PAYMENT).unwrap();
+        std::fs::write(&list, "web-001\n").unwrap();
+        assert_eq!(Inventory::load(&toml).unwrap().len(), 3);
+        assert_eq!(Inventory::load(&list).unwrap().len(), 1);
+        let missing = Inventory::load(&dir.path().join("nope.toml")).unwrap_err();
+        assert!(matches!(missing, InventoryError::Unreadable { .. }));
+    }
+}
