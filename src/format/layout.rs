@@ -537,7 +537,7 @@ impl<'a> Layout<'a> {
         if let Some(action) = approval.on_timeout {
             text.push_str(&format!(" on timeout {}", action.value.word()));
         }
-        text + &self.optional_text(&approval.reason)
+        text + self.optional_text(&approval.reason).as_str()
     }
 
     fn requirement(&self, span: Span, requirement: &Requirement) -> Node {
