@@ -40,13 +40,26 @@ impl SourceFile {
         self.text.get(span.start..span.end).unwrap_or("")
     }
 
+    /// 0-based index of the line holding a byte offset.
+    pub fn line_index(&self, offset: usize) -> usize {
+        match self.line_starts.binary_search(&offset.min(self.text.len())) {
+            Ok(line) => line,
+            Err(next) => next - 1,
+        }
+    }
+
+    /// Byte offset where a 0-based line starts (the end of the text past the last line).
+    pub fn line_start(&self, index: usize) -> usize {
+        self.line_starts
+            .get(index)
+            .copied()
+            .unwrap_or(self.text.len())
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(line) => line,
-            Err(next) => next - 1,
-        };
+        let line = self.line_index(offset);
         let start = self.line_starts[line];
         let column = self
             .text
