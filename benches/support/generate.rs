@@ -54,7 +54,6 @@ fn header(out: &mut String, steps: usize) {
   environment production
   commander lead
   objective rollback_start within 30m of failure
-  objective restored within 2h of failure
   timeout 30m
   drill every 90d
 }}
@@ -72,6 +71,15 @@ probe p99 = prometheus "histogram_quantile(0.99, sum(rate(api_latency_bucket[5m]
 
 channel ops_chat webhook "https://chat.example.com/hooks/ops"
 notify management via ops_chat every 15m "{{{{run.title}}}}: {{{{run.status}}}}"
+
+step backup "Snapshot every host before anything changes" {{
+  owner ops
+  on web
+  backup
+  run "snapshot create --host {{{{host}}}}"
+  verify "snapshot boot-test --host {{{{host}}}}"
+  rollback "snapshot delete --host {{{{host}}}}"
+}}
 
 "#
     );
@@ -102,10 +110,10 @@ fn plain_steps(out: &mut String, first: usize, count: usize) {
 /// A canary rollout of `count` steps over the web hosts, with a health gate per wave.
 fn waves(out: &mut String, chunk: usize, first: usize, count: usize) {
     let _ = writeln!(out, "waves rollout{chunk} \"Canary rollout {chunk}\" {{");
-    out.push_str("  over web\n  stages [1%, 10%, 100%]\n  pause 10m\n  max_failed 1\n");
+    out.push_str("  over web\n  stages [1%, 10%, 100%]\n  pause 1h\n  max_failed 1\n");
     for index in first..first + count {
         let _ = writeln!(out, "  step s{index} {{");
-        out.push_str("    owner ops\n    on web\n    timeout 10m\n");
+        out.push_str("    owner ops\n    timeout 10m\n");
         let _ = writeln!(
             out,
             "    run \"upgrade --host {{{{host}}}} --unit {index}\""
@@ -117,7 +125,7 @@ fn waves(out: &mut String, chunk: usize, first: usize, count: usize) {
         out.push_str("  }\n");
     }
     let _ = writeln!(out, "  gate healthy{chunk} {{");
-    out.push_str("    require success_rate >= 0.999 for 5m else severe\n  }\n}\n\n");
+    out.push_str("    require success_rate >= 0.999 else severe\n  }\n}\n\n");
 }
 
 fn gate(out: &mut String, chunk: usize) {
@@ -149,7 +157,7 @@ fn policies(out: &mut String) {
 }
 
 on failure severe {
-  approve by lead
+  approve by lead within 3m on timeout continue
   rollback all
   notify management via ops_chat "Rolling back: {{failure.summary}}"
 }
