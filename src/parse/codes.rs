@@ -24,6 +24,11 @@ pub const TOO_DEEP: Code = Code::error(
     "brackets or blocks are nested deeper than the language allows",
 );
 
+pub const MISSING_SPACE: Code = Code::error(
+    "rbk::parse::missing_space",
+    "two words are written together without a space",
+);
+
 pub const ALL: &[Code] = &[
     SYNTAX,
     EMPTY,
@@ -31,4 +36,5 @@ pub const ALL: &[Code] = &[
     INVALID_ESCAPE,
     NUMBER_TOO_LARGE,
     TOO_DEEP,
+    MISSING_SPACE,
 ];

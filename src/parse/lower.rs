@@ -131,16 +131,20 @@ impl Lowerer {
 
     pub fn file(&mut self, pair: Pair<'_, Rule>) -> Result<Runbook> {
         let whole = span(&pair);
-        let comments = pair
-            .clone()
-            .into_inner()
-            .flatten()
-            .filter(|pair| pair.as_rule() == Rule::COMMENT)
-            .map(|pair| Comment {
-                text: pair.as_str()[1..].to_string(),
-                span: span(&pair),
-            })
-            .collect();
+        let mut comments = Vec::new();
+        let mut glued_at = None;
+        for inner in pair.clone().into_inner().flatten() {
+            if inner.as_rule() == Rule::COMMENT {
+                comments.push(Comment {
+                    text: inner.as_str()[1..].to_string(),
+                    span: span(&inner),
+                });
+            } else if glued_at != Some(inner.as_span().start()) {
+                glued_at = self
+                    .glued_to_previous_word(&inner)
+                    .then(|| inner.as_span().start());
+            }
+        }
         let mut children = Children::of(pair);
         let header = self.header(children.expect(Rule::header)?)?;
         let mut items = Vec::new();
@@ -159,6 +163,39 @@ impl Lowerer {
     }
 
     // ------------------------------------------------------------ lexical
+
+    /// pest cannot look behind, so `ownerexecutor` would read as `owner executor`.
+    /// A token that starts with a word character right after one is two words run
+    /// together; reported once per place.
+    fn glued_to_previous_word(&mut self, pair: &Pair<'_, Rule>) -> bool {
+        let text = pair.as_span().get_input().as_bytes();
+        let start = pair.as_span().start();
+        let is_word = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_';
+        let glued =
+            start > 0 && text.get(start).copied().is_some_and(is_word) && is_word(text[start - 1]);
+        if !glued {
+            return false;
+        }
+        let left_start = text[..start]
+            .iter()
+            .rposition(|&byte| !is_word(byte))
+            .map_or(0, |at| at + 1);
+        let right_end = text[start..]
+            .iter()
+            .position(|&byte| !is_word(byte))
+            .map_or(text.len(), |at| start + at);
+        let input = pair.as_span().get_input();
+        let (left, right) = (&input[left_start..start], &input[start..right_end]);
+        self.diagnostics.push(
+            Diagnostic::new(
+                codes::MISSING_SPACE,
+                format!("`{left}` and `{right}` are written together"),
+            )
+            .with_label(Span::new(left_start, right_end), "read as two words")
+            .with_help(format!("put a space between them: `{left} {right}`")),
+        );
+        true
+    }
 
     fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
         Ident {
