@@ -177,7 +177,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                             .with_secondary(term.span, format!("no time limit: {}", term.what));
                     }
                     findings.push(diagnostic.with_help(format!(
-                        "{} may wait forever; give approvals a `within` (escalating keeps waiting) and steps or rollbacks a `timeout`, or set a default `timeout` in the header",
+                        "{} may wait forever; give approvals a `within` with `on timeout continue` or `abort` (escalating, the default, keeps waiting) and steps or rollbacks a `timeout`, or set a default `timeout` in the header",
                         phrases::quoted_list(&what)
                     )));
                 }
@@ -252,15 +252,17 @@ fn approval_term(checker: &Checker<'_>, approval: &Approval) -> Term {
         Some(quorum) => format!("{} of [{}]", quorum.value, roles.join(", ")),
         None => roles.join(", "),
     };
+    // Without `on timeout` an approval escalates (the graph's default): silence never
+    // approves, so the wait has no bound the plan can promise.
     let escalates = approval
         .on_timeout
-        .is_some_and(|action| action.value == TimeoutAction::Escalate);
+        .is_none_or(|action| action.value == TimeoutAction::Escalate);
     Term {
         millis: approval
             .within
             .filter(|_| !escalates)
             .map(|within| within.millis),
-        what: if escalates {
+        what: if escalates && approval.within.is_some() {
             format!("approve by {who}, escalating on timeout")
         } else {
             format!("approve by {who}")
