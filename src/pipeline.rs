@@ -14,7 +14,8 @@ use crate::source::SourceFile;
 /// How far one file got, with every finding on the way.
 #[derive(Debug)]
 pub struct Outcome {
-    pub ast: Option<Runbook>,
+    /// The tree, when the file parsed but did not check clean (else see `checked`).
+    unchecked: Option<Runbook>,
     pub checked: Option<CheckedRunbook>,
     pub diagnostics: Vec<Diagnostic>,
     /// Compiled here rather than on demand, so that a compiler bug surfaces as the
@@ -25,6 +26,14 @@ pub struct Outcome {
 impl Outcome {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The tree, whether or not it checked clean; `None` when the file did not parse.
+    pub fn ast(&self) -> Option<&Runbook> {
+        self.checked
+            .as_ref()
+            .map(CheckedRunbook::ast)
+            .or(self.unchecked.as_ref())
     }
 
     /// The executable graph, when the file checked clean.
@@ -48,7 +57,7 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
     let mut diagnostics = parsed.diagnostics;
     let Some(ast) = parsed.runbook else {
         return Ok(Outcome {
-            ast: None,
+            unchecked: None,
             checked: None,
             diagnostics,
             graph: None,
@@ -59,13 +68,17 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
         Context::load(options.base_dir.as_deref(), &ast, options.roster.as_deref());
     let context_clean = context_findings.iter().all(|finding| !finding.is_error());
     diagnostics.extend(context_findings);
-    let checked = check::check(file, ast.clone(), &context);
+    let checked = check::check(file, ast, &context);
     diagnostics.extend(checked.diagnostics);
     diagnostic::sort(&mut diagnostics);
-    let checked = checked.runbook.filter(|_| parse_clean && context_clean);
+    let (checked, unchecked) = match checked.runbook {
+        Ok(runbook) if parse_clean && context_clean => (Some(runbook), None),
+        Ok(runbook) => (None, Some(runbook.into_ast())),
+        Err(runbook) => (None, Some(runbook)),
+    };
     let graph = checked.as_ref().map(compile::compile).transpose()?;
     Ok(Outcome {
-        ast: Some(ast),
+        unchecked,
         checked,
         diagnostics,
         graph,

@@ -60,6 +60,31 @@ impl Duration {
     }
 }
 
+/// The canonical spelling of a duration, shared by `fmt`, the graph and the checker's
+/// messages: largest units first (`90m` is `1h30m`, `1500ms` is `1s500ms`), zero `0s`.
+pub fn duration_text(millis: u64) -> String {
+    const UNITS: [(&str, u64); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    if millis == 0 {
+        return "0s".to_string();
+    }
+    let mut rest = millis;
+    let mut text = String::new();
+    for (unit, size) in UNITS {
+        if rest >= size {
+            text.push_str(&(rest / size).to_string());
+            text.push_str(unit);
+            rest %= size;
+        }
+    }
+    text
+}
+
 /// `10%`, `0.5%`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percent {

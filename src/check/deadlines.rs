@@ -193,7 +193,7 @@ fn alerted_at_once(checker: &Checker<'_>, class: FailureClass) -> bool {
         Item::Notify(notify) => match &notify.trigger {
             NotifyTrigger::On(events) => events.iter().any(|event| {
                 event.kind.value == EventKind::Failure
-                    && event.class.map_or(true, |only| only.value == class)
+                    && event.class.is_none_or(|only| only.value == class)
             }),
             NotifyTrigger::Every(_) => false,
         },

@@ -47,12 +47,20 @@ impl CheckedRunbook {
     pub fn ast(&self) -> &Runbook {
         &self.runbook
     }
+
+    /// Gives the tree back, for a caller that must refuse the runbook after all (an
+    /// error found outside the checker, in parsing or loading its files).
+    pub fn into_ast(self) -> Runbook {
+        self.runbook
+    }
 }
 
 /// The checker's verdict: every finding, and the checked runbook when none is an error.
 #[derive(Debug)]
 pub struct Checked {
-    pub runbook: Option<CheckedRunbook>,
+    /// The checked runbook, or the tree handed back when an error stops it, so that
+    /// callers never need a second copy.
+    pub runbook: Result<CheckedRunbook, Runbook>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -111,7 +119,11 @@ pub fn check(file: &SourceFile, runbook: Runbook, context: &Context) -> Checked 
     let diagnostics = findings(file, &runbook, context);
     let clean = diagnostics.iter().all(|diagnostic| !diagnostic.is_error());
     Checked {
-        runbook: clean.then_some(CheckedRunbook { runbook }),
+        runbook: if clean {
+            Ok(CheckedRunbook { runbook })
+        } else {
+            Err(runbook)
+        },
         diagnostics,
     }
 }

@@ -64,28 +64,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     table[at(a.len(), b.len())]
 }
 
-/// A duration the way the language writes it: `1h30m`, `90s`, `500ms`, `0s`.
-pub(super) fn duration(millis: u64) -> String {
-    const UNITS: [(u64, &str); 5] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1_000, "s"),
-        (1, "ms"),
-    ];
-    if millis == 0 {
-        return "0s".to_string();
-    }
-    let mut rest = millis;
-    let mut out = String::new();
-    for (unit, suffix) in UNITS {
-        if rest >= unit {
-            out.push_str(&format!("{}{suffix}", rest / unit));
-            rest %= unit;
-        }
-    }
-    out
-}
+pub(super) use crate::ast::duration_text as duration;
 
 /// "`a`", "`a` and `b`", "`a`, `b` and `c`".
 pub(super) fn quoted_list<T: Display>(items: &[T]) -> String {

@@ -562,28 +562,7 @@ pub(super) fn quote(text: &str) -> String {
     quoted
 }
 
-/// The canonical duration: largest units first (`1h30m`, `1d2h`, `500ms`, `0s`).
-pub(super) fn duration(millis: u64) -> String {
-    const UNITS: [(&str, u64); 5] = [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    if millis == 0 {
-        return "0s".to_string();
-    }
-    let mut rest = millis;
-    let mut text = String::new();
-    for (unit, size) in UNITS {
-        if rest >= size {
-            text.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    text
-}
+pub(super) use crate::ast::duration_text as duration;
 
 pub(super) fn percent(share: f64) -> String {
     format!("{share}%")

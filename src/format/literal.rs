@@ -5,31 +5,7 @@ use std::fmt::Write;
 
 use crate::ast::{Text, TextStyle};
 
-/// The units of a duration, largest first, in milliseconds.
-const UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
-/// `90m` -> `1h30m`, `3600s` -> `1h`, `1500ms` -> `1s500ms`; zero is `0s`.
-pub fn duration(millis: u64) -> String {
-    if millis == 0 {
-        return "0s".to_string();
-    }
-    let mut rest = millis;
-    let mut out = String::new();
-    for (unit, size) in UNITS {
-        let count = rest / size;
-        if count > 0 {
-            let _ = write!(out, "{count}{unit}");
-            rest %= size;
-        }
-    }
-    out
-}
+pub use crate::ast::duration_text as duration;
 
 /// `10%`, `0.5%`: the shortest decimal that reads back as the same value.
 pub fn percent(value: f64) -> String {

@@ -13,6 +13,7 @@
 //! blank lines ignored. `where label = "value"` in a runbook narrows an inventory with
 //! [`Inventory::select`].
 
+use crate::source::data_file::{self, toml_message, DataFileError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -176,30 +177,16 @@ impl Match {
 }
 
 fn read_bounded(path: &Path) -> Result<String, InventoryError> {
-    let unreadable = |source| InventoryError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(unreadable)?.len();
-    if size > MAX_INVENTORY_BYTES {
-        return Err(InventoryError::TooLarge {
+    data_file::read_bounded(path, MAX_INVENTORY_BYTES).map_err(|error| match error {
+        DataFileError::Unreadable(source) => InventoryError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        },
+        DataFileError::TooLarge { size } => InventoryError::TooLarge {
             path: path.to_path_buf(),
             size,
-        });
-    }
-    std::fs::read_to_string(path).map_err(unreadable)
-}
-
-/// toml's message with the line it happened on, on one line.
-fn toml_message(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end();
-    match error.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {message}")
-        }
-        None => message.to_string(),
-    }
+        },
+    })
 }
 
 #[cfg(test)]

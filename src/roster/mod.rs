@@ -10,6 +10,7 @@
 //! The checker uses it to tell whether a quorum can be met; the engine uses it to tell
 //! whether the person answering a gate may.
 
+use crate::source::data_file::{self, toml_message, DataFileError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -117,30 +118,16 @@ impl Person {
 }
 
 fn read_bounded(path: &Path) -> Result<String, RosterError> {
-    let unreadable = |source| RosterError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(unreadable)?.len();
-    if size > MAX_ROSTER_BYTES {
-        return Err(RosterError::TooLarge {
+    data_file::read_bounded(path, MAX_ROSTER_BYTES).map_err(|error| match error {
+        DataFileError::Unreadable(source) => RosterError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        },
+        DataFileError::TooLarge { size } => RosterError::TooLarge {
             path: path.to_path_buf(),
             size,
-        });
-    }
-    std::fs::read_to_string(path).map_err(unreadable)
-}
-
-/// toml's message with the line it happened on, on one line.
-fn toml_message(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end();
-    match error.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {message}")
-        }
-        None => message.to_string(),
-    }
+        },
+    })
 }
 
 #[cfg(test)]

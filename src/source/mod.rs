@@ -1,5 +1,6 @@
 //! Source text and positions: spans, files, and reading a runbook from disk safely.
 
+pub mod data_file;
 mod file;
 mod load;
 mod span;
