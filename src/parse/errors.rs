@@ -52,6 +52,23 @@ pub(super) fn rewrite(text: &str, error: &Error<Rule>) -> Diagnostic {
             .any(|text| text.contains(&format!("`{word}`"))),
         _ => true,
     });
+    let condition = Expectation::Value("a condition such as `error_rate < 0.05`");
+    if let Some(open) = text[at..]
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '(' | '[' | '{'))
+    {
+        if expected.contains(&condition) {
+            let close = match open {
+                '(' => ')',
+                '[' => ']',
+                _ => '}',
+            };
+            return Diagnostic::new(codes::SYNTAX, format!("this `{open}` is never closed"))
+                .with_label(Span::new(at, at + 1), format!("opened here, no `{close}` follows"))
+                .with_help(format!("close it with `{close}`; a condition's brackets may span lines, but its strings may not"));
+        }
+    }
     let found = found(text, at);
     let message = match expected.len() {
         0 => format!("unexpected {found}"),
