@@ -14,7 +14,7 @@
 //! [`Inventory::select`].
 
 use crate::source::data_file::{self, toml_message, DataFileError};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -81,6 +81,18 @@ struct HostEntry {
     labels: BTreeMap<String, String>,
 }
 
+const HOST_NAME_RULE: &str =
+    "letters, digits, `.`, `-`, `_`, `:`, `[` and `]`, at most 253 characters";
+
+/// A DNS name, an IPv4 address or an IPv6 address (bare or in brackets).
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'))
+}
+
 impl Inventory {
     /// Reads a TOML inventory (`.toml`) or a plain host list (anything else).
     pub fn load(path: &Path) -> Result<Self, InventoryError> {
@@ -118,31 +130,45 @@ impl Inventory {
     }
 
     pub fn parse_list(text: &str) -> Result<Self, String> {
-        let hosts = text
-            .lines()
-            .map(|line| line.split('#').next().unwrap_or("").trim())
-            .filter(|line| !line.is_empty())
-            .map(|name| Host {
+        let mut hosts = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let name = line.split('#').next().unwrap_or("").trim();
+            if name.is_empty() {
+                continue;
+            }
+            if !is_host_name(name) {
+                return Err(format!(
+                    "line {} is not a host name ({HOST_NAME_RULE})",
+                    index + 1
+                ));
+            }
+            hosts.push(Host {
                 name: name.to_string(),
                 labels: BTreeMap::new(),
-            })
-            .collect();
+            });
+        }
         Self::from_hosts(hosts)
     }
 
-    /// An inventory of these hosts, refusing blank and repeated names: a host listed
-    /// twice would be upgraded twice in one wave.
+    /// An inventory of these hosts, refusing bad and repeated names: a host listed
+    /// twice would be upgraded twice in one wave. Errors give positions, never the
+    /// text: a mistyped path may point at a file of secrets, and these messages end
+    /// up in CI logs.
     pub fn from_hosts(hosts: Vec<Host>) -> Result<Self, String> {
-        let mut seen = BTreeSet::new();
-        for host in &hosts {
-            if host.name.trim().is_empty() {
-                return Err("a host has an empty name".to_string());
+        let mut seen = BTreeMap::new();
+        for (index, host) in hosts.iter().enumerate() {
+            if !is_host_name(&host.name) {
+                return Err(format!(
+                    "host {} has a name that is not a host name ({HOST_NAME_RULE})",
+                    index + 1
+                ));
             }
-            if host.name.chars().any(char::is_whitespace) {
-                return Err(format!("host name `{}` contains a blank", host.name));
-            }
-            if !seen.insert(host.name.as_str()) {
-                return Err(format!("host `{}` is listed twice", host.name));
+            if let Some(first) = seen.insert(host.name.as_str(), index) {
+                return Err(format!(
+                    "host {} repeats host {}: each host may be listed once",
+                    index + 1,
+                    first + 1
+                ));
             }
         }
         Ok(Self { hosts })
@@ -269,9 +295,19 @@ name = "web-001"
     }
 
     #[test]
+    fn a_file_of_secrets_is_never_echoed() {
+        let error = Inventory::parse_list("# app settings\nDB_PASSWORD = hunter2\n").unwrap_err();
+        assert_eq!(error.split(" (").next(), Some("line 2 is not a host name"));
+        assert!(!error.contains("hunter2"), "{error}");
+        let toml = "[[hosts]]\nname = \"a\"\nlabels = \"hunter2\"\n";
+        let error = Inventory::parse_toml(toml).unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
     fn a_host_listed_twice_is_refused() {
         let error = Inventory::parse_list("web-001\nweb-001\n").unwrap_err();
-        assert_eq!(error, "host `web-001` is listed twice");
+        assert_eq!(error, "host 2 repeats host 1: each host may be listed once");
         let toml = "[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"a\"\n";
         assert!(Inventory::parse_toml(toml).is_err());
     }

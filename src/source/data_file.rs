@@ -21,14 +21,51 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<String, DataFileError
     std::fs::read_to_string(path).map_err(DataFileError::Unreadable)
 }
 
-/// toml's message with the line it happened on, on one line.
+/// toml's message with the line it happened on, on one line. Values (which serde
+/// quotes with `"`) are left out: the file may not be the one meant, and may hold
+/// secrets. Field names (quoted with backticks) stay: they say what to fix.
 pub fn toml_message(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end();
+    let message = redact_quoted(error.message().trim_end());
     match error.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
             format!("line {line}: {message}")
         }
         None => message.to_string(),
+    }
+}
+
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        match c {
+            '"' => {
+                inside = !inside;
+                out.push(c);
+                if inside {
+                    out.push('…');
+                }
+            }
+            _ if inside => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_never_reach_a_message() {
+        let error = toml::from_str::<toml::Table>("token = sekrit-value").unwrap_err();
+        let message = toml_message("token = sekrit-value", &error);
+        assert!(!message.contains("sekrit"), "{message}");
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "hunter2", expected u8"#),
+            r#"invalid type: string "…", expected u8"#
+        );
     }
 }
