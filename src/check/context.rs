@@ -49,7 +49,6 @@ impl Context {
             declared: declared_inventories(runbook),
             resolved: BTreeMap::new(),
             unfiltered: BTreeMap::new(),
-            visiting: BTreeSet::new(),
             findings: &mut findings,
         };
         let names: Vec<String> = loader.declared.keys().cloned().collect();
@@ -168,41 +167,53 @@ struct InventoryLoader<'a, 'f> {
     declared: BTreeMap<String, &'a InventoryItem>,
     resolved: BTreeMap<String, Option<Inventory>>,
     unfiltered: BTreeMap<String, Inventory>,
-    visiting: BTreeSet<String>,
     findings: &'f mut Vec<Diagnostic>,
 }
 
 impl InventoryLoader<'_, '_> {
+    /// Walks the `from` links down to an inventory with hosts of its own (or one already
+    /// resolved), then resolves back up. Iterative: a chain of 100,000 `from`s must not
+    /// exhaust the stack.
     fn resolve(&mut self, name: &str) -> Option<Inventory> {
-        if let Some(done) = self.resolved.get(name) {
-            return done.clone();
-        }
-        let declaration = *self.declared.get(name)?;
-        if !self.visiting.insert(name.to_string()) {
-            return None;
-        }
-        let hosts = match &declaration.source {
-            InventorySource::File(path) => self.file(path),
-            InventorySource::Hosts(names) => self.inline(names),
-            InventorySource::Inventory(other) => self.resolve(&other.name),
+        let mut chain: Vec<(String, &InventoryItem)> = Vec::new();
+        let mut on_chain = BTreeSet::new();
+        let mut current = name.to_string();
+        let mut hosts = loop {
+            if let Some(done) = self.resolved.get(&current) {
+                break done.clone();
+            }
+            let Some(declaration) = self.declared.get(&current).copied() else {
+                break None;
+            };
+            if !on_chain.insert(current.clone()) {
+                break None;
+            }
+            chain.push((current.clone(), declaration));
+            match &declaration.source {
+                InventorySource::Inventory(other) => current = other.name.clone(),
+                InventorySource::File(path) => break self.file(path),
+                InventorySource::Hosts(names) => break self.inline(names),
+            }
         };
-        let matches: Vec<Match> = declaration
-            .filter
-            .iter()
-            .map(|condition| Match {
-                label: condition.label.name.clone(),
-                value: condition.value.value.clone(),
-                equal: condition.equal,
-            })
-            .collect();
-        let selected = hosts.map(|hosts| {
-            let selected = hosts.select(&matches);
-            self.unfiltered.insert(name.to_string(), hosts);
-            selected
-        });
-        self.visiting.remove(name);
-        self.resolved.insert(name.to_string(), selected.clone());
-        selected
+        for (name, declaration) in chain.into_iter().rev() {
+            let matches: Vec<Match> = declaration
+                .filter
+                .iter()
+                .map(|condition| Match {
+                    label: condition.label.name.clone(),
+                    value: condition.value.value.clone(),
+                    equal: condition.equal,
+                })
+                .collect();
+            let selected = hosts.map(|hosts| {
+                let selected = hosts.select(&matches);
+                self.unfiltered.insert(name.clone(), hosts);
+                selected
+            });
+            self.resolved.insert(name, selected.clone());
+            hosts = selected;
+        }
+        hosts
     }
 
     fn file(&mut self, path: &Text) -> Option<Inventory> {

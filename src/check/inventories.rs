@@ -1,7 +1,7 @@
 //! Inventories: `from OTHER` chains end somewhere, and a `where` selects at least one
 //! host (when the hosts are known).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{Inventory, InventorySource};
 use crate::diagnostic::Diagnostic;
@@ -12,18 +12,8 @@ use super::Checker;
 
 pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     let symbols = &checker.symbols;
-    let mut reported: BTreeSet<&str> = BTreeSet::new();
-    for inventory in symbols.inventories.values() {
-        if let Some(circle) = circle_from(checker, inventory) {
-            if circle
-                .iter()
-                .any(|member| reported.contains(member.name.name.as_str()))
-            {
-                continue;
-            }
-            reported.extend(circle.iter().map(|member| member.name.name.as_str()));
-            findings.push(cycle_finding(&circle));
-        }
+    for circle in circles(checker) {
+        findings.push(cycle_finding(&circle));
     }
     for inventory in symbols.inventories.values() {
         let selected = checker.context.inventories.get(&inventory.name.name);
@@ -34,22 +24,38 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The circle of `from`s that starts at `start`, if following them comes back to it.
-fn circle_from<'a>(checker: &Checker<'a>, start: &'a Inventory) -> Option<Vec<&'a Inventory>> {
-    let mut path = vec![start];
-    let mut current = start;
-    while let InventorySource::Inventory(other) = &current.source {
-        let next = *checker.symbols.inventories.get(other.name.as_str())?;
-        if std::ptr::eq(next, start) {
-            return Some(path);
+/// Every circle of `from`s, each once. Each inventory has at most one `from`, so one
+/// walk per inventory that stops at anything already walked finds them all in linear
+/// time (following every chain from every start was cubic on long chains).
+fn circles<'a>(checker: &Checker<'a>) -> Vec<Vec<&'a Inventory>> {
+    let mut walked: BTreeSet<&str> = BTreeSet::new();
+    let mut circles = Vec::new();
+    for start in checker.symbols.inventories.values() {
+        let mut path: Vec<&'a Inventory> = Vec::new();
+        let mut on_path: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut current = Some(*start);
+        while let Some(inventory) = current {
+            let name = inventory.name.name.as_str();
+            if let Some(&at) = on_path.get(name) {
+                circles.push(path.split_off(at));
+                break;
+            }
+            if !walked.insert(name) {
+                break;
+            }
+            on_path.insert(name, path.len());
+            path.push(inventory);
+            current = match &inventory.source {
+                InventorySource::Inventory(other) => checker
+                    .symbols
+                    .inventories
+                    .get(other.name.as_str())
+                    .copied(),
+                _ => None,
+            };
         }
-        if path.iter().any(|seen| std::ptr::eq(*seen, next)) {
-            return None;
-        }
-        path.push(next);
-        current = next;
     }
-    None
+    circles
 }
 
 fn cycle_finding(circle: &[&Inventory]) -> Diagnostic {
