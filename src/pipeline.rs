@@ -48,6 +48,8 @@ impl Outcome {
 pub struct Options {
     pub base_dir: Option<PathBuf>,
     pub roster: Option<PathBuf>,
+    /// `--deny warnings`: every warning is an error, so nothing with one compiles.
+    pub deny_warnings: bool,
 }
 
 /// Parses, checks when the parse succeeded, and compiles when the check found no error.
@@ -71,8 +73,14 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
     let checked = check::check(file, ast, &context);
     diagnostics.extend(checked.diagnostics);
     diagnostic::sort(&mut diagnostics);
+    let denied = options.deny_warnings && !diagnostics.is_empty();
+    if options.deny_warnings {
+        for diagnostic in &mut diagnostics {
+            diagnostic.severity = diagnostic::Severity::Error;
+        }
+    }
     let (checked, unchecked) = match checked.runbook {
-        Ok(runbook) if parse_clean && context_clean => (Some(runbook), None),
+        Ok(runbook) if parse_clean && context_clean && !denied => (Some(runbook), None),
         Ok(runbook) => (None, Some(runbook.into_ast())),
         Err(runbook) => (None, Some(runbook)),
     };

@@ -164,3 +164,53 @@ fn graph_of_a_missing_file_is_a_usage_error() {
         .stderr_contains("rbk::input::not_found")
         .run();
 }
+
+/// `readonly` with `irreversible` is contradictory: a warning, not an error.
+const ONE_WARNING: &str = r#"runbook "status" {
+  title "Show the agent status"
+}
+
+step status "Show the agent status" {
+  readonly
+  irreversible "nothing to undo"
+  run "systemctl status metrics-agent"
+}
+"#;
+
+#[test]
+fn deny_warnings_blocks_the_graph_as_it_fails_the_check() {
+    Test::new()
+        .file("status.rbk", ONE_WARNING)
+        .args(["graph", "status.rbk"])
+        .stderr_contains("rbk::check::contradictory_settings")
+        .stdout_contains("step status")
+        .run();
+    Test::new()
+        .file("status.rbk", ONE_WARNING)
+        .args(["check", "--deny", "warnings", "status.rbk"])
+        .status(1)
+        .stdout_contains("checked 1 file: 1 error, 0 warnings")
+        .run();
+    Test::new()
+        .file("status.rbk", ONE_WARNING)
+        .args(["graph", "--deny", "warnings", "status.rbk"])
+        .status(1)
+        .stdout("")
+        .stderr_contains("only from a runbook that checks without errors")
+        .run();
+}
+
+#[test]
+fn standard_input_reads_no_file_relative_to_the_working_directory() {
+    let runbook = CLEAN.replace(
+        "role ops \"On-call operations\"",
+        "role ops \"On-call operations\"\ninventory web from \"hosts.txt\"",
+    );
+    // A file that would be invalid as an inventory: were it read, check would fail.
+    Test::new()
+        .file("hosts.txt", "DB_PASSWORD = hunter2\n")
+        .stdin(runbook)
+        .args(["check", "-"])
+        .stdout("checked 1 file: 0 errors, 0 warnings\n")
+        .run();
+}

@@ -33,20 +33,18 @@ pub fn load_and_check(path: &Path, options: &CheckOptions) -> Result<Loaded, Str
         Ok(file) => file,
         Err(error) => return Ok(Loaded::Unreadable(error)),
     };
+    let stdin = path == Path::new("-");
     let pipeline_options = Options {
-        base_dir: path.parent().map(Path::to_path_buf),
+        // Standard input has no folder: its relative paths must not be read from
+        // wherever the command happens to run.
+        base_dir: (!stdin)
+            .then(|| path.parent().map(Path::to_path_buf))
+            .flatten(),
         roster: options.roster.clone(),
+        deny_warnings: options.deny == Some(Deny::Warnings),
     };
-    let mut outcome =
+    let outcome =
         pipeline::check_source(&file, &pipeline_options).map_err(|error| error.to_string())?;
-    if options.deny == Some(Deny::Warnings) {
-        for diagnostic in &mut outcome.diagnostics {
-            diagnostic.severity = Severity::Error;
-        }
-        if outcome.has_errors() {
-            outcome.checked = None;
-        }
-    }
     Ok(Loaded::Checked {
         file,
         outcome: Box::new(outcome),

@@ -1,6 +1,7 @@
 //! Reading the small data files a runbook names (its roster, its inventories): bounded
 //! in size, and TOML errors phrased on one line with their line number.
 
+use std::io::Read;
 use std::path::Path;
 
 /// Why a data file could not be read; the caller wraps it in its own error type.
@@ -10,15 +11,32 @@ pub enum DataFileError {
     TooLarge { size: u64 },
 }
 
-/// Reads a UTF-8 file of at most `max_bytes`.
+/// Reads a regular UTF-8 file of at most `max_bytes`. A device, a FIFO or a socket is
+/// refused before it is opened (`/dev/zero` never ends, a FIFO blocks), and the read
+/// itself stops one byte past the limit in case the file grows meanwhile.
 pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<String, DataFileError> {
-    let size = std::fs::metadata(path)
-        .map_err(DataFileError::Unreadable)?
-        .len();
-    if size > max_bytes {
-        return Err(DataFileError::TooLarge { size });
+    let metadata = std::fs::metadata(path).map_err(DataFileError::Unreadable)?;
+    if !metadata.is_file() {
+        return Err(DataFileError::Unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
     }
-    std::fs::read_to_string(path).map_err(DataFileError::Unreadable)
+    if metadata.len() > max_bytes {
+        return Err(DataFileError::TooLarge {
+            size: metadata.len(),
+        });
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(max_bytes + 1).read_to_string(&mut text))
+        .map_err(DataFileError::Unreadable)?;
+    if text.len() as u64 > max_bytes {
+        return Err(DataFileError::TooLarge {
+            size: text.len() as u64,
+        });
+    }
+    Ok(text)
 }
 
 /// toml's message with the line it happened on, on one line. Values (which serde
