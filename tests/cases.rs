@@ -24,7 +24,7 @@ fn load(path: &Path) -> SourceFile {
 fn options(path: &Path) -> Options {
     Options {
         base_dir: path.parent().map(Path::to_path_buf),
-        roster: None,
+        ..Options::default()
     }
 }
 
