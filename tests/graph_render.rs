@@ -38,7 +38,7 @@ fn graph(path: &Path) -> Graph {
         .unwrap_or_else(|error| panic!("{name} is not loadable: {error}"));
     let options = Options {
         base_dir: path.parent().map(Path::to_path_buf),
-        roster: None,
+        ..Options::default()
     };
     let outcome = check_source(&file, &options).expect("no internal error");
     match outcome.graph() {
