@@ -217,23 +217,19 @@ impl Lowerer {
 
     fn string(&mut self, pair: Pair<'_, Rule>) -> Result<Text> {
         let whole = span(&pair);
-        let inner = Children::of(pair).expect_any()?;
-        match inner.as_rule() {
-            Rule::triple_string => {
-                let raw = inner.as_str();
-                Ok(Text {
-                    value: raw[3..raw.len() - 3].to_string(),
-                    style: TextStyle::Triple,
-                    span: whole,
-                })
-            }
-            Rule::quoted_string => Ok(Text {
-                value: self.unescape(inner.as_str(), whole.start),
+        let raw = pair.as_str();
+        Ok(match raw.strip_prefix("\"\"\"") {
+            Some(rest) => Text {
+                value: rest[..rest.len() - 3].to_string(),
+                style: TextStyle::Triple,
+                span: whole,
+            },
+            None => Text {
+                value: self.unescape(raw, whole.start),
                 style: TextStyle::Quoted,
                 span: whole,
-            }),
-            other => Err(unexpected(Rule::string, other, whole)),
-        }
+            },
+        })
     }
 
     /// Decodes `\"`, `\\`, `\n`, `\t`, `\r`, `\{` and `\u{...}`; anything else is reported.
