@@ -95,10 +95,9 @@ fn every_language_reference_snippet_parses() {
 fn seed_coverage_points_at_real_lines() {
     let coverage = fs::read_to_string(root().join("docs/seed-coverage.md")).unwrap();
     let mut references = 0;
-    for row in coverage
-        .lines()
-        .filter(|line| line.starts_with("| ") && line.contains(".rbk:") || line.contains(".toml:"))
-    {
+    for row in coverage.lines().filter(|line| {
+        line.starts_with("| ") && (line.contains(".rbk:") || line.contains(".toml:"))
+    }) {
         let cells: Vec<&str> = row.split(" | ").collect();
         let construct = cells.get(1).copied().unwrap_or("");
         let keywords: Vec<&str> = construct

@@ -2,8 +2,10 @@
 //! the real Graphviz `dot` for the dot view, structure for Mermaid (no renderer is
 //! installed), serde_json for the JSON form.
 //!
-//! `dot` is required, not optional: install it with `apt-get install graphviz`
-//! (.ci/run does). A missing `dot` fails these tests rather than skipping them.
+//! `dot` comes from Graphviz (`apt-get install graphviz`; .ci/run installs it). In CI
+//! (`CI` set) a missing `dot` fails these tests. On a machine with only the Rust
+//! toolchain, where `cargo test` must still pass, they say on stderr that they did
+//! not run and return; every other view is still checked.
 
 mod common;
 
@@ -98,8 +100,29 @@ fn view_id(id: &str) -> String {
     }
 }
 
+/// Whether `dot` can run here; without it, outside CI, a test says so and returns.
+fn dot_available(test: &str) -> bool {
+    let found = Command::new("dot")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Graphviz `dot` is missing in CI; .ci/run installs it (apt-get install -y graphviz)"
+        );
+        eprintln!("NOT RUN: {test} needs Graphviz `dot` (apt-get install graphviz)");
+    }
+    found
+}
+
 #[test]
 fn dot_renders_every_case_without_warnings() {
+    if !dot_available("dot_renders_every_case_without_warnings") {
+        return;
+    }
     let mut chinese_titles = 0;
     for path in cases() {
         let case = path.display().to_string();
@@ -162,6 +185,9 @@ fn dot_renders_every_case_without_warnings() {
 
 #[test]
 fn dot_through_the_command_line_renders() {
+    if !dot_available("dot_through_the_command_line_renders") {
+        return;
+    }
     let case = "tests/cases/graph/canary-waves-high.rbk";
     let output = Test::new()
         .shipped(case)

@@ -5,7 +5,7 @@ use clap::ValueEnum;
 use runbook::diagnostic::{self, Diagnostic};
 
 use super::output::{self, Loaded};
-use super::{CheckOptions, EXIT_FINDINGS, EXIT_USAGE};
+use super::{CheckOptions, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_USAGE};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,14 +29,17 @@ pub fn run(args: Args) -> ExitCode {
     let mut errors = 0;
     let mut warnings = 0;
     let mut unreadable = false;
+    let mut internal = false;
     let mut json = Vec::new();
     let mut human = String::new();
     for path in &args.files {
         let loaded = match output::load_and_check(path, &args.options) {
             Ok(loaded) => loaded,
-            Err(internal) => {
-                eprintln!("{internal}");
-                return ExitCode::from(EXIT_USAGE);
+            Err(bug) => {
+                // Reported, and the other files are still checked.
+                eprintln!("{}: {bug}", path.display());
+                internal = true;
+                continue;
             }
         };
         match loaded {
@@ -80,7 +83,9 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     }
-    if unreadable {
+    if internal {
+        ExitCode::from(EXIT_INTERNAL)
+    } else if unreadable {
         ExitCode::from(EXIT_USAGE)
     } else if errors > 0 {
         ExitCode::from(EXIT_FINDINGS)

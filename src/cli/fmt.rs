@@ -9,7 +9,7 @@ use runbook::source::{self, SourceFile};
 use similar::TextDiff;
 
 use super::output;
-use super::{EXIT_FINDINGS, EXIT_USAGE};
+use super::{EXIT_FINDINGS, EXIT_INTERNAL, EXIT_USAGE};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,18 +26,21 @@ enum Verdict {
     Changed,
     Failed,
     Unreadable,
+    Internal,
 }
 
 pub fn run(args: Args) -> ExitCode {
     let mut changed = 0;
     let mut failed = false;
     let mut unreadable = false;
+    let mut internal = false;
     for path in &args.files {
         match format_one(path, args.check) {
             Verdict::Unchanged => {}
             Verdict::Changed => changed += 1,
             Verdict::Failed => failed = true,
             Verdict::Unreadable => unreadable = true,
+            Verdict::Internal => internal = true,
         }
     }
     if args.check && changed > 0 {
@@ -47,7 +50,9 @@ pub fn run(args: Args) -> ExitCode {
             if args.files.len() == 1 { "" } else { "s" }
         );
     }
-    if unreadable {
+    if internal {
+        ExitCode::from(EXIT_INTERNAL)
+    } else if unreadable {
         ExitCode::from(EXIT_USAGE)
     } else if failed || (args.check && changed > 0) {
         ExitCode::from(EXIT_FINDINGS)
@@ -79,7 +84,7 @@ fn format_one(path: &Path, check: bool) -> Verdict {
         Ok(parsed) => parsed,
         Err(internal) => {
             eprintln!("{internal}");
-            return Verdict::Unreadable;
+            return Verdict::Internal;
         }
     };
     let runbook = match parsed.runbook {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 
 use super::output::{self, Loaded};
-use super::{CheckOptions, EXIT_FINDINGS, EXIT_USAGE};
+use super::{CheckOptions, EXIT_FINDINGS, EXIT_INTERNAL, EXIT_USAGE};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub fn run(args: Args) -> ExitCode {
         }
         Err(internal) => {
             eprintln!("{internal}");
-            return ExitCode::from(EXIT_USAGE);
+            return ExitCode::from(EXIT_INTERNAL);
         }
     };
     let Some(graph) = outcome.graph() else {

@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     name = "runbook",
     version,
     about = "Runbooks as code: check, format and graph operational plans",
-    after_help = "Examples:\n  runbook check runbooks/*.rbk\n  runbook fmt --check runbooks/*.rbk\n  runbook graph runbooks/cloud-host-upgrade-high.rbk --format dot | dot -Tsvg > plan.svg\n\nExit codes: 0 clean, 1 findings at error level, 2 usage error or unreadable input."
+    after_help = "Examples:\n  runbook check runbooks/*.rbk\n  runbook fmt --check runbooks/*.rbk\n  runbook graph runbooks/cloud-host-upgrade-high.rbk --format dot | dot -Tsvg > plan.svg\n\nExit codes: 0 clean, 1 findings at error level, 2 usage error or unreadable input, 70 internal error (a bug in runbook)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -68,6 +68,8 @@ enum Deny {
 
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+/// A bug in runbook itself (sysexits' EX_SOFTWARE), never confused with a user's error.
+pub const EXIT_INTERNAL: u8 = 70;
 
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
