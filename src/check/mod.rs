@@ -115,7 +115,9 @@ const PASSES: &[Pass] = &[
     deadlines::check,
 ];
 
-pub fn check(file: &SourceFile, runbook: Runbook, context: &Context) -> Checked {
+/// Crate-private: `pipeline::check_source` is the one way in, so a runbook with parse
+/// errors or unreadable files can never come out checked.
+pub(crate) fn check(file: &SourceFile, runbook: Runbook, context: &Context) -> Checked {
     let diagnostics = findings(file, &runbook, context);
     let clean = diagnostics.iter().all(|diagnostic| !diagnostic.is_error());
     Checked {

@@ -305,9 +305,18 @@ impl Lowerer {
         Count { value, span: at }
     }
 
+    /// Numbers are held as f64; a whole number beyond 2^53 would silently become
+    /// another number (and `fmt` would print that one), so it is refused. The test is
+    /// on the text: 2^53 + 1 already rounds to 2^53 as an f64.
     fn number(&mut self, pair: Pair<'_, Rule>) -> f64 {
-        let value = pair.as_str().parse::<f64>().unwrap_or(f64::NAN);
-        if !value.is_finite() {
+        const EXACT_INTEGERS: u128 = 1 << 53;
+        let text = pair.as_str();
+        let value = text.parse::<f64>().unwrap_or(f64::NAN);
+        let inexact_integer = !text.contains('.')
+            && text
+                .parse::<i128>()
+                .map_or(true, |whole| whole.unsigned_abs() > EXACT_INTEGERS);
+        if !value.is_finite() || inexact_integer {
             self.too_large(span(&pair), "this number");
         }
         value
@@ -356,17 +365,22 @@ impl Lowerer {
         }
         if overflow {
             self.too_large(at, "this duration");
+            // Saturate, so later findings do not mistake a partial sum for the value.
+            millis = u64::MAX;
         }
         Duration { millis, span: at }
     }
 
     fn too_large(&mut self, at: Span, what: &str) {
+        let help = if what.contains("duration") {
+            "use a realistic value; durations are written like `90s`, `30m`, `2h`, `7d`"
+        } else {
+            "use a realistic value: whole numbers up to 2^53 (9007199254740992) are exact"
+        };
         self.diagnostics.push(
             Diagnostic::new(codes::NUMBER_TOO_LARGE, format!("{what} is too large"))
                 .with_label(at, "too large to be meant")
-                .with_help(
-                    "use a realistic value; durations are written like `90s`, `30m`, `2h`, `7d`",
-                ),
+                .with_help(help),
         );
     }
 
