@@ -128,3 +128,19 @@ fn a_missing_file_is_a_usage_error() {
         .stderr_contains("missing.rbk")
         .run();
 }
+
+#[test]
+fn formatting_through_a_symbolic_link_rewrites_the_target_and_keeps_the_link() {
+    let test = Test::new().file("real/plan.rbk", "runbook \"x\" {\n  title   \"t\"\n}\n");
+    std::os::unix::fs::symlink("real/plan.rbk", test.path().join("link.rbk")).unwrap();
+    let output = test.args(["fmt", "link.rbk"]).run();
+    let link = output.path("link.rbk");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        output.read("real/plan.rbk"),
+        "runbook \"x\" {\n  title \"t\"\n}\n"
+    );
+}

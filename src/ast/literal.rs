@@ -60,6 +60,24 @@ impl Duration {
     }
 }
 
+/// Characters a reader cannot see, or that reorder what they see (bidirectional
+/// overrides: "Trojan Source"): printed as `\u{...}` escapes wherever runbook writes a
+/// quoted string back (`fmt`, the graph's text view), so a reviewer sees them.
+pub fn shown_escaped(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
 /// The canonical spelling of a duration, shared by `fmt`, the graph and the checker's
 /// messages: largest units first (`90m` is `1h30m`, `1500ms` is `1s500ms`), zero `0s`.
 pub fn duration_text(millis: u64) -> String {

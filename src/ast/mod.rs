@@ -8,7 +8,7 @@
 mod literal;
 mod node;
 
-pub use literal::{duration_text, Duration, Ident, Percent, Text, TextStyle};
+pub use literal::{duration_text, shown_escaped, Duration, Ident, Percent, Text, TextStyle};
 pub use node::*;
 
 use serde::{Deserialize, Serialize};

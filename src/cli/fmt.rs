@@ -111,7 +111,9 @@ fn format_one(path: &Path, check: bool) -> Verdict {
         output::print_stdout(&diff(&file, &formatted));
         return Verdict::Changed;
     }
-    match write_atomically(path, &formatted) {
+    // Through a symbolic link, the file it points at is rewritten; the link stays.
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match write_atomically(&target, &formatted) {
         Ok(()) => Verdict::Changed,
         Err(error) => {
             eprintln!("{}: cannot write: {error}", path.display());

@@ -554,7 +554,7 @@ pub(super) fn quote(text: &str) -> String {
             '\n' => quoted.push_str("\\n"),
             '\t' => quoted.push_str("\\t"),
             '\r' => quoted.push_str("\\r"),
-            c if c.is_control() => quoted.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if crate::ast::shown_escaped(c) => quoted.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => quoted.push(c),
         }
     }

@@ -59,7 +59,7 @@ fn quoted(text: &Text, source: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '{' if unit.escaped && next_to_brace(&units, index) => out.push_str("\\{"),
-            control if control.is_control() => {
+            control if crate::ast::shown_escaped(control) => {
                 let _ = write!(out, "\\u{{{:x}}}", control as u32);
             }
             other => out.push(other),
@@ -143,6 +143,15 @@ mod tests {
         assert_eq!(percent(0.5), "0.5%");
         assert_eq!(number(-3.25), "-3.25");
         assert_eq!(number(1000.0), "1000");
+    }
+
+    #[test]
+    fn invisible_and_reordering_characters_are_shown_as_escapes() {
+        let value = "echo \u{202e}evil\u{200b}";
+        assert_eq!(
+            quoted_from("\"echo \u{202e}evil\u{200b}\"", value),
+            "\"echo \\u{202e}evil\\u{200b}\""
+        );
     }
 
     #[test]
