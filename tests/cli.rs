@@ -214,3 +214,24 @@ fn standard_input_reads_no_file_relative_to_the_working_directory() {
         .stdout("checked 1 file: 0 errors, 0 warnings\n")
         .run();
 }
+
+#[test]
+fn line_numbers_agree_whatever_the_line_endings() {
+    for ending in ["\r\n", "\r"] {
+        let file = SYNTAX_ERROR.replace('\n', ending);
+        let human = Test::new()
+            .file("typo.rbk", &file)
+            .args(["check", "typo.rbk"])
+            .status(1)
+            .stdout_contains("typo.rbk:6:11")
+            .run();
+        assert!(!human.stdout.contains('\r'), "{ending:?}: {}", human.stdout);
+        Test::new()
+            .file("typo.rbk", &file)
+            .args(["check", "--format", "json", "typo.rbk"])
+            .status(1)
+            .stdout_contains("\"line\": 6")
+            .stdout_contains("\"column\": 11")
+            .run();
+    }
+}

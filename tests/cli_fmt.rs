@@ -144,3 +144,19 @@ fn formatting_through_a_symbolic_link_rewrites_the_target_and_keeps_the_link() {
         "runbook \"x\" {\n  title \"t\"\n}\n"
     );
 }
+
+#[test]
+fn a_formatted_file_with_crlf_endings_is_rewritten_with_lf() {
+    let crlf = FORMATTED.replace('\n', "\r\n");
+    Test::new()
+        .file("plan.rbk", &crlf)
+        .args(["fmt", "--check", "plan.rbk"])
+        .status(1)
+        .stdout("plan.rbk: line endings would become LF\n")
+        .run();
+    let output = Test::new()
+        .file("plan.rbk", &crlf)
+        .args(["fmt", "plan.rbk"])
+        .run();
+    assert_eq!(output.read("plan.rbk"), FORMATTED);
+}

@@ -104,11 +104,15 @@ fn format_one(path: &Path, check: bool) -> Verdict {
         output::print_stdout(&formatted);
         return Verdict::Unchanged;
     }
-    if formatted == file.text() {
+    if formatted == file.text() && !file.normalized_line_endings() {
         return Verdict::Unchanged;
     }
     if check {
-        output::print_stdout(&diff(&file, &formatted));
+        if formatted == file.text() {
+            output::print_stdout(&format!("{}: line endings would become LF\n", file.name()));
+        } else {
+            output::print_stdout(&diff(&file, &formatted));
+        }
         return Verdict::Changed;
     }
     // Through a symbolic link, the file it points at is rewritten; the link stays.

@@ -9,6 +9,8 @@ pub struct SourceFile {
     name: String,
     text: Arc<str>,
     line_starts: Vec<usize>,
+    /// The file on disk had CR or CRLF line endings, read here as LF.
+    normalized_line_endings: bool,
 }
 
 impl SourceFile {
@@ -20,7 +22,19 @@ impl SourceFile {
             name: name.into(),
             text,
             line_starts,
+            normalized_line_endings: false,
         }
+    }
+
+    /// Text whose CRLF and lone CR line endings were turned into LF when it was read.
+    pub fn with_normalized_line_endings(mut self, normalized: bool) -> Self {
+        self.normalized_line_endings = normalized;
+        self
+    }
+
+    /// Whether the bytes on disk differ from `text()` by their line endings.
+    pub fn normalized_line_endings(&self) -> bool {
+        self.normalized_line_endings
     }
 
     pub fn name(&self) -> &str {

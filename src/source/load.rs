@@ -126,7 +126,7 @@ pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<SourceFile, InputError> 
         )
         .at(line, column));
     }
-    let text = match String::from_utf8(bytes) {
+    let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
             let at = error.utf8_error().valid_up_to();
@@ -140,6 +140,13 @@ pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<SourceFile, InputError> 
             .at(line, column));
         }
     };
+    // One line ending everywhere, so lines, columns, spans and `fmt` output agree
+    // whether the file was saved on Windows, an old Mac or anything else. Byte spans
+    // (in JSON output) count the text with LF endings.
+    let normalized = text.contains('\r');
+    if normalized {
+        text = text.replace("\r\n", "\n").replace('\r', "\n");
+    }
     if let Some((line, length)) = text
         .split('\n')
         .enumerate()
@@ -157,7 +164,7 @@ pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<SourceFile, InputError> 
         )
         .at(line, 1));
     }
-    Ok(SourceFile::new(name, text))
+    Ok(SourceFile::new(name, text).with_normalized_line_endings(normalized))
 }
 
 fn memchr_nul(bytes: &[u8]) -> Option<usize> {
