@@ -266,13 +266,28 @@ impl Lowerer {
                             digits.push(c);
                         }
                     }
-                    let decoded = closed
+                    let number = closed
                         .then(|| u32::from_str_radix(&digits, 16).ok())
                         .flatten()
-                        .and_then(char::from_u32);
-                    match decoded {
-                        Some(c) if digits.len() <= 6 => value.push(c),
-                        _ => self.diagnostics.push(
+                        .filter(|_| (1..=6).contains(&digits.len()));
+                    match number.map(|number| (number, char::from_u32(number))) {
+                        Some((_, Some(c))) => value.push(c),
+                        Some((number, None)) => self.diagnostics.push(
+                            Diagnostic::new(
+                                codes::INVALID_ESCAPE,
+                                format!("`\\u{{{digits}}}` is not a character"),
+                            )
+                            .with_label(
+                                Span::new(escape_start, start + 1 + end),
+                                if (0xD800..=0xDFFF).contains(&number) {
+                                    "a UTF-16 surrogate, which is half of a character"
+                                } else {
+                                    "beyond the last character, `\\u{10FFFF}`"
+                                },
+                            )
+                            .with_help("write the character itself, or its code point as `\\u{1F600}`"),
+                        ),
+                        None => self.diagnostics.push(
                             Diagnostic::new(codes::INVALID_ESCAPE, "invalid unicode escape")
                                 .with_label(
                                     Span::new(escape_start, start + 1 + end),
