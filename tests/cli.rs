@@ -235,3 +235,18 @@ fn line_numbers_agree_whatever_the_line_endings() {
             .run();
     }
 }
+
+#[test]
+fn codes_lists_the_whole_catalogue_with_severities() {
+    let output = Test::new().args(["codes"]).run();
+    let lines: Vec<&str> = output.stdout.lines().collect();
+    assert_eq!(lines.len(), runbook::all_codes().len());
+    assert!(output
+        .stdout
+        .lines()
+        .any(|line| line.starts_with("rbk::check::missing_rollback") && line.contains("error")));
+    assert!(output
+        .stdout
+        .lines()
+        .any(|line| line.starts_with("rbk::check::missing_risk") && line.contains("warning")));
+}

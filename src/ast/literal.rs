@@ -29,14 +29,6 @@ pub enum TextStyle {
 }
 
 impl Text {
-    /// Offset in the source of the first character of the value.
-    pub fn content_start(&self) -> usize {
-        match self.style {
-            TextStyle::Quoted => self.span.start + 1,
-            TextStyle::Triple => self.span.start + 3,
-        }
-    }
-
     /// Span of the value without its quotes.
     pub fn content_span(&self) -> Span {
         let quote = match self.style {
@@ -52,12 +44,6 @@ impl Text {
 pub struct Duration {
     pub millis: u64,
     pub span: Span,
-}
-
-impl Duration {
-    pub fn as_std(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.millis)
-    }
 }
 
 /// Characters a reader cannot see, or that reorder what they see (bidirectional

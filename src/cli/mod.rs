@@ -2,6 +2,7 @@
 //! 0 clean, 1 findings at error level, 2 usage or unreadable input.
 
 mod check;
+mod codes;
 mod completions;
 mod fmt;
 mod graph;
@@ -42,6 +43,9 @@ enum Command {
         after_help = "Examples:\n  runbook graph plan.rbk\n  runbook graph plan.rbk --format dot | dot -Tsvg > plan.svg\n  runbook graph plan.rbk --format mermaid"
     )]
     Graph(graph::Args),
+    /// List every diagnostic code with its severity and what it means.
+    #[command(after_help = "Examples:\n  runbook codes\n  runbook codes | grep tiers")]
+    Codes,
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > ~/.zfunc/_runbook"
@@ -88,6 +92,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Codes => codes::run(),
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -45,10 +45,6 @@ impl SourceFile {
         &self.text
     }
 
-    pub fn shared_text(&self) -> Arc<str> {
-        self.text.clone()
-    }
-
     /// The text a span covers; empty when the span is out of range.
     pub fn slice(&self, span: Span) -> &str {
         self.text.get(span.start..span.end).unwrap_or("")
@@ -82,20 +78,6 @@ impl SourceFile {
             .unwrap_or(offset - start);
         (line + 1, column + 1)
     }
-
-    /// Byte offset of a 1-based line and character column, clamped to the text.
-    pub fn offset_of(&self, line: usize, column: usize) -> usize {
-        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
-            return self.text.len();
-        };
-        let rest = &self.text[start..];
-        let line_text = rest.split('\n').next().unwrap_or("");
-        line_text
-            .char_indices()
-            .nth(column.saturating_sub(1))
-            .map(|(at, _)| start + at)
-            .unwrap_or(start + line_text.len())
-    }
 }
 
 #[cfg(test)]
@@ -109,6 +91,5 @@ mod tests {
         assert_eq!(file.line_column(3), (2, 1));
         let x = file.text().find('x').unwrap();
         assert_eq!(file.line_column(x), (2, 3));
-        assert_eq!(file.offset_of(2, 3), x);
     }
 }
