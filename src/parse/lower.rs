@@ -131,8 +131,11 @@ impl Lowerer {
 
     pub fn file(&mut self, pair: Pair<'_, Rule>) -> Result<Runbook> {
         let whole = span(&pair);
+        let text = pair.as_span().get_input();
         let mut comments = Vec::new();
         let mut glued_at = None;
+        // The end of the last leaf pair: text between leaves is grammar literals only.
+        let mut covered_to = whole.start;
         for inner in pair.clone().into_inner().flatten() {
             if inner.as_rule() == Rule::COMMENT {
                 comments.push(Comment {
@@ -144,7 +147,12 @@ impl Lowerer {
                     .glued_to_previous_word(&inner)
                     .then(|| inner.as_span().start());
             }
+            if inner.clone().into_inner().next().is_none() {
+                self.glued_keywords(text, covered_to, inner.as_span().start());
+                covered_to = covered_to.max(inner.as_span().end());
+            }
         }
+        self.glued_keywords(text, covered_to, whole.end);
         let mut children = Children::of(pair);
         let header = self.header(children.expect(Rule::header)?)?;
         let mut items = Vec::new();
@@ -163,6 +171,52 @@ impl Lowerer {
     }
 
     // ------------------------------------------------------------ lexical
+
+    /// Text no leaf pair covers holds only the grammar's literals (keywords and
+    /// punctuation), so a word there that is no keyword is keywords run together
+    /// (`approveby`, `onfailure`), which pest would otherwise read as two words.
+    fn glued_keywords(&mut self, text: &str, from: usize, to: usize) {
+        let Some(gap) = text.get(from..to) else {
+            return;
+        };
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let mut offset = 0;
+        for word in gap.split(|c: char| !is_word(c)) {
+            let start = from + offset;
+            offset += word.len() + 1;
+            if word.is_empty() || keywords().contains(word) {
+                continue;
+            }
+            let split = (1..word.len())
+                .find(|&at| keywords().contains(&word[..at]) && keywords().contains(&word[at..]));
+            let (message, help) = match split {
+                Some(at) => (
+                    format!(
+                        "`{}` and `{}` are written together",
+                        &word[..at],
+                        &word[at..]
+                    ),
+                    format!(
+                        "put a space between them: `{} {}`",
+                        &word[..at],
+                        &word[at..]
+                    ),
+                ),
+                None => (
+                    format!("`{word}` runs several keywords together"),
+                    "put a space between the keywords".to_string(),
+                ),
+            };
+            self.diagnostics.push(
+                Diagnostic::new(codes::MISSING_SPACE, message)
+                    .with_label(
+                        Span::new(start, start + word.len()),
+                        "read as separate words",
+                    )
+                    .with_help(help),
+            );
+        }
+    }
 
     /// pest cannot look behind, so `ownerexecutor` would read as `owner executor`.
     /// A token that starts with a word character right after one is two words run
@@ -1184,5 +1238,84 @@ impl Lowerer {
             Rule::step => Action::Step(self.step(pair)?),
             other => return Err(unexpected(Rule::policy, other, at)),
         })
+    }
+}
+
+/// Every word the grammar spells out, read from the grammar itself so the two cannot
+/// drift apart.
+fn keywords() -> &'static std::collections::HashSet<&'static str> {
+    static KEYWORDS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    KEYWORDS.get_or_init(|| {
+        literals(include_str!("../../grammar/runbook.pest"))
+            .into_iter()
+            .filter(|literal| literal.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .filter(|literal| !literal.is_empty())
+            .collect()
+    })
+}
+
+/// The `"..."` literals of a pest grammar, outside its `//` comments.
+fn literals(grammar: &'static str) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for line in grammar.lines() {
+        let mut chars = line.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '/' if chars.peek().is_some_and(|&(_, next)| next == '/') => break,
+                '\'' => {
+                    // A character literal such as '\u{22}': skip to its closing quote.
+                    for (_, inner) in chars.by_ref() {
+                        if inner == '\'' {
+                            break;
+                        }
+                    }
+                }
+                '"' => {
+                    let mut end = None;
+                    while let Some((inner_at, inner)) = chars.next() {
+                        match inner {
+                            '\\' => {
+                                chars.next();
+                            }
+                            '"' => {
+                                end = Some(inner_at);
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    if let Some(end) = end {
+                        found.push(&line[at + 1..end]);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keyword_set_is_read_from_the_grammar() {
+        for word in [
+            "runbook",
+            "step",
+            "approve",
+            "by",
+            "on",
+            "failure",
+            "max_failed",
+            "ms",
+        ] {
+            assert!(keywords().contains(word), "{word}");
+        }
+        for not_a_keyword in ["", "\\", "#", "{", "approveby"] {
+            assert!(!keywords().contains(not_a_keyword), "{not_a_keyword:?}");
+        }
     }
 }
