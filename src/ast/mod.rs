@@ -7,9 +7,11 @@
 
 mod literal;
 mod node;
+mod words;
 
 pub use literal::{duration_text, shown_escaped, Duration, Ident, Percent, Text, TextStyle};
 pub use node::*;
+pub use words::Word;
 
 use serde::{Deserialize, Serialize};
 

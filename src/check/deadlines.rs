@@ -31,9 +31,9 @@ use crate::source::Span;
 use super::codes;
 use super::facts::{rollback_span, rollback_timeout, trimmed, waves_steps, StepFacts};
 use super::phrases;
-use super::settings::class_word;
 use super::symbols::Symbols;
 use super::Checker;
+use crate::ast::Word;
 
 /// One contribution to a worst case: a time (none when unbounded), what takes it, and
 /// where that is written.
@@ -131,7 +131,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                 _ => continue,
             };
             let limit = objective.limit.millis;
-            let class = class_word(policy.class.value);
+            let class = policy.class.value.word();
             match total(terms) {
                 Total::Bounded(sum) if sum > limit => {
                     let mut diagnostic = Diagnostic::new(

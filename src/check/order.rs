@@ -9,9 +9,9 @@ use crate::diagnostic::Diagnostic;
 use super::codes;
 use super::deps::{Edge, Reason};
 use super::phrases::quoted_list;
-use super::settings::class_word;
 use super::symbols::Place;
 use super::Checker;
+use crate::ast::Word;
 
 /// How many nodes that also can never run are named in one finding.
 const MAX_LISTED: usize = 5;
@@ -176,7 +176,7 @@ fn unreachable(checker: &Checker<'_>, cyclic: &BTreeSet<usize>, findings: &mut V
             };
             let node = symbols.nodes[from].node;
             let handler = symbols.nodes[edge.on].node.name();
-            let class = class_word(symbols.policies[policy].class.value);
+            let class = symbols.policies[policy].class.value.word();
             let downstream = descendants(&waiting_on, from, cyclic);
             let also = if downstream.is_empty() {
                 String::new()

@@ -1,6 +1,7 @@
 //! Settings: each written at most once in its block, the ones a block needs are there,
 //! and none is written where it means nothing.
 
+use crate::ast::Word;
 use std::collections::BTreeMap;
 
 use crate::ast::{
@@ -224,7 +225,7 @@ fn policies(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
             Some(&earlier) => findings.push(
                 Diagnostic::new(
                     codes::DUPLICATE_POLICY,
-                    format!("two `on failure {}` policies", class_word(policy.class.value)),
+                    format!("two `on failure {}` policies", policy.class.value.word()),
                 )
                 .with_label(policy.class.span, "second policy for this class")
                 .with_secondary(earlier, "first policy here")
@@ -234,14 +235,6 @@ fn policies(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                 first.insert(policy.class.value, policy.class.span);
             }
         }
-    }
-}
-
-pub(super) fn class_word(class: crate::ast::FailureClass) -> &'static str {
-    match class {
-        crate::ast::FailureClass::Minor => "minor",
-        crate::ast::FailureClass::Functional => "functional",
-        crate::ast::FailureClass::Severe => "severe",
     }
 }
 

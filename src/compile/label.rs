@@ -4,7 +4,8 @@
 use super::graph::Graph;
 use super::node::{Node, NodeKind, Target};
 use super::policy::{Action, Policy};
-use super::text::{class, duration, percent, stage_text};
+use super::text::{duration, percent, stage_text};
+use crate::ast::Word;
 
 /// A node's id as the drawn views write it: `n_NAME`, or `r_STEP` for a rollback
 /// node. Graphviz and Mermaid both read `:` in an id as syntax, and the prefix keeps a
@@ -80,7 +81,7 @@ pub(super) fn waves_title(node: &Node) -> String {
 }
 
 pub(super) fn policy_title(policy: &Policy) -> String {
-    format!("on failure {}", class(policy.class))
+    format!("on failure {}", policy.class.word())
 }
 
 /// The handler steps a policy runs, in order, by node id, each with the label of its

@@ -2,10 +2,7 @@
 //! and what the snapshot tests freeze. Every resolved default is printed, so a
 //! snapshot shows what the compiler decided, not only what the author wrote.
 
-use crate::ast::{
-    EventKind, FailureClass, ObjectiveBound, ObjectiveKind, ParamType, Risk, RollbackScope,
-    TimeoutAction,
-};
+use crate::ast::{ObjectiveBound, Word};
 
 use super::declaration::{ChannelKind, InventorySource, ProbeSource, SecretSource, Trigger, Value};
 use super::edge::EdgeKind;
@@ -52,7 +49,7 @@ impl Graph {
             );
         });
         out.section("policies", self.policies.iter(), |out, policy| {
-            out.line(1, format!("on failure {}", class(policy.class)));
+            out.line(1, format!("on failure {}", policy.class.word()));
             for action in &policy.actions {
                 out.line(2, action_text(action));
             }
@@ -67,7 +64,7 @@ impl Graph {
             ("title", header.title.as_deref().map(quote)),
             ("description", header.description.as_deref().map(quote)),
             ("version", header.version.as_deref().map(quote)),
-            ("risk", header.risk.map(|risk| risk_name(risk).to_string())),
+            ("risk", header.risk.map(|risk| risk.word().to_string())),
             ("environment", header.environment.clone()),
             ("change", header.change.clone()),
             ("commander", header.commander.clone()),
@@ -88,10 +85,7 @@ impl Graph {
                 }
                 ObjectiveBound::AtMost => format!("at most {}", duration(objective.limit_ms)),
             };
-            out.line(
-                1,
-                format!("objective {} {bound}", objective_kind(objective.kind)),
-            );
+            out.line(1, format!("objective {} {bound}", objective.kind.word()));
         }
         if let Some(postmortem) = &header.postmortem {
             let within = postmortem
@@ -146,7 +140,7 @@ impl Graph {
             out.line(1, format!("{} {source}{filter}", inventory.name));
         });
         out.section("params", self.params.iter(), |out, param| {
-            let mut line = format!("{}: {}", param.name, param_type(param.ty));
+            let mut line = format!("{}: {}", param.name, param.ty.word());
             if let Some(default) = &param.default {
                 line.push_str(&format!(" = {}", value(default)));
             }
@@ -196,9 +190,9 @@ impl Graph {
                             .iter()
                             .map(|event| match event.class {
                                 Some(failure) => {
-                                    format!("{} {}", event_kind(event.kind), class(failure))
+                                    format!("{} {}", event.kind.word(), failure.word())
                                 }
-                                None => event_kind(event.kind).to_string(),
+                                None => event.kind.word().to_string(),
                             })
                             .collect();
                         format!("on {}", events.join(", "))
@@ -285,7 +279,7 @@ fn is_rollback(node: &Node) -> bool {
 fn node_settings(node: &Node) -> Vec<String> {
     let mut parts = Vec::new();
     if let Some(failure) = node.handles {
-        parts.push(format!("handles {}", class(failure)));
+        parts.push(format!("handles {}", failure.word()));
     }
     if let Some(owner) = &node.owner {
         parts.push(format!("owner {owner}"));
@@ -397,7 +391,7 @@ fn step_settings(parts: &mut Vec<String>, settings: &StepSettings) {
             duration(settings.retry.backoff_ms)
         ));
     }
-    parts.push(format!("failure {}", class(settings.raises)));
+    parts.push(format!("failure {}", settings.raises.word()));
     let flags = [
         (settings.idempotent, "idempotent"),
         (settings.readonly, "readonly"),
@@ -475,7 +469,7 @@ fn approval(approval: &Approval) -> String {
         text.push_str(&format!(" within {}", duration(within)));
     }
     if let Some(action) = approval.on_timeout {
-        text.push_str(&format!(" on timeout {}", timeout_action(action)));
+        text.push_str(&format!(" on timeout {}", action.word()));
     }
     if let Some(reason) = &approval.reason {
         text.push_str(&format!(" {}", quote(reason)));
@@ -491,7 +485,7 @@ fn requirement(requirement: &Requirement) -> String {
     format!(
         "require {}{sustain} else {}",
         requirement.condition,
-        class(requirement.raises)
+        requirement.raises.word()
     )
 }
 
@@ -500,7 +494,7 @@ fn action_text(action: &Action) -> String {
         Action::Continue => "continue".to_string(),
         Action::Pause => "pause".to_string(),
         Action::Abort => "abort".to_string(),
-        Action::Rollback { scope } => format!("rollback {}", rollback_scope(*scope)),
+        Action::Rollback { scope } => format!("rollback {}", scope.word()),
         Action::Approve(approve) => approval(approve),
         Action::Notify {
             audience,
@@ -568,74 +562,10 @@ pub(super) fn percent(share: f64) -> String {
     format!("{share}%")
 }
 
-pub(super) fn class(class: FailureClass) -> &'static str {
-    match class {
-        FailureClass::Minor => "minor",
-        FailureClass::Functional => "functional",
-        FailureClass::Severe => "severe",
-    }
-}
-
-fn risk_name(risk: Risk) -> &'static str {
-    match risk {
-        Risk::Low => "low",
-        Risk::Medium => "medium",
-        Risk::High => "high",
-    }
-}
-
-fn objective_kind(kind: ObjectiveKind) -> &'static str {
-    match kind {
-        ObjectiveKind::RollbackStart => "rollback_start",
-        ObjectiveKind::Restored => "restored",
-        ObjectiveKind::Outage => "outage",
-        ObjectiveKind::Alert => "alert",
-    }
-}
-
-fn param_type(ty: ParamType) -> &'static str {
-    match ty {
-        ParamType::String => "string",
-        ParamType::Int => "int",
-        ParamType::Float => "float",
-        ParamType::Bool => "bool",
-        ParamType::Duration => "duration",
-    }
-}
-
-fn event_kind(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Start => "start",
-        EventKind::Finish => "finish",
-        EventKind::Wave => "wave",
-        EventKind::Gate => "gate",
-        EventKind::Failure => "failure",
-        EventKind::Rollback => "rollback",
-        EventKind::Breach => "breach",
-    }
-}
-
 fn edge_kind(kind: EdgeKind) -> &'static str {
     match kind {
         EdgeKind::Order => "order",
         EdgeKind::Dependency => "dependency",
         EdgeKind::Rollback => "rollback",
-    }
-}
-
-fn rollback_scope(scope: RollbackScope) -> &'static str {
-    match scope {
-        RollbackScope::Step => "step",
-        RollbackScope::Hosts => "hosts",
-        RollbackScope::Wave => "wave",
-        RollbackScope::All => "all",
-    }
-}
-
-fn timeout_action(action: TimeoutAction) -> &'static str {
-    match action {
-        TimeoutAction::Escalate => "escalate",
-        TimeoutAction::Abort => "abort",
-        TimeoutAction::Continue => "continue",
     }
 }

@@ -6,7 +6,7 @@ use crate::ast::*;
 use crate::source::Span;
 
 use super::literal;
-use super::words::Word;
+use crate::ast::Word;
 
 /// One statement: a line, or a block's head with the statements inside the braces.
 pub(super) struct Node {

@@ -14,7 +14,6 @@
 mod layout;
 mod literal;
 mod printer;
-mod words;
 
 use crate::ast::Runbook;
 use crate::source::SourceFile;

@@ -1,7 +1,7 @@
 //! How each closed set of words from the grammar is spelt, the inverse of the parser's
-//! keyword tables.
+//! keyword tables: one spelling shared by `fmt`, the graph's views and the checker.
 
-use crate::ast::{
+use super::{
     EventKind, FailureClass, ObjectiveKind, ParamType, Risk, RollbackScope, TimeoutAction,
 };
 
