@@ -15,8 +15,8 @@ use super::declaration::{
 use super::edge::{Edge, EdgeKind};
 use super::graph::Graph;
 use super::node::{
-    rollback_id, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry, Stage,
-    StepAction, StepSettings, Target, Work,
+    rollback_id, ActionKind, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry,
+    Stage, StepAction, StepSettings, Target, Work,
 };
 use super::policy::{Action, Policy};
 use crate::ast::{self, FailureClass, TimeoutAction};
@@ -271,10 +271,10 @@ impl<'a> Lowering<'a> {
                     raises.get_or_insert(class.value);
                 }
                 Entry::Backup => backup = true,
-                Entry::Run(command) => actions.push(StepAction::Run(command.value.clone())),
-                Entry::Script(source) => actions.push(StepAction::Script(source.value.clone())),
+                Entry::Run(command) => actions.push(StepAction::new(ActionKind::Run, command)),
+                Entry::Script(source) => actions.push(StepAction::new(ActionKind::Script, source)),
                 Entry::Manual(instructions) => {
-                    actions.push(StepAction::Manual(instructions.value.clone()));
+                    actions.push(StepAction::new(ActionKind::Manual, instructions));
                 }
                 Entry::Record { key, prompt } => records.push(Record {
                     key: key.name.clone(),
@@ -323,10 +323,10 @@ impl<'a> Lowering<'a> {
             rollback.map(|(undo, span)| self.rollback(name, undo, span, owner.clone(), &settings));
         let manual = actions
             .iter()
-            .any(|action| matches!(action, StepAction::Manual(_)));
+            .any(|action| action.kind == ActionKind::Manual);
         let scripted = actions
             .iter()
-            .all(|action| matches!(action, StepAction::Script(_)));
+            .all(|action| action.kind == ActionKind::Script);
         let work = Work {
             actions,
             records,
@@ -384,18 +384,20 @@ impl<'a> Lowering<'a> {
         let mut actions = Vec::new();
         let mut timeout_ms = None;
         match undo {
-            ast::Rollback::Command(command) => actions.push(StepAction::Run(command.value.clone())),
+            ast::Rollback::Command(command) => {
+                actions.push(StepAction::new(ActionKind::Run, command))
+            }
             ast::Rollback::Block { entries, .. } => {
                 for entry in entries {
                     match &entry.kind {
                         ast::RollbackEntryKind::Run(command) => {
-                            actions.push(StepAction::Run(command.value.clone()));
+                            actions.push(StepAction::new(ActionKind::Run, command));
                         }
                         ast::RollbackEntryKind::Script(source) => {
-                            actions.push(StepAction::Script(source.value.clone()));
+                            actions.push(StepAction::new(ActionKind::Script, source));
                         }
                         ast::RollbackEntryKind::Manual(instructions) => {
-                            actions.push(StepAction::Manual(instructions.value.clone()));
+                            actions.push(StepAction::new(ActionKind::Manual, instructions));
                         }
                         ast::RollbackEntryKind::Timeout(duration) => {
                             timeout_ms.get_or_insert(duration.millis);

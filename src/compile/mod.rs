@@ -28,8 +28,8 @@ pub use declaration::{
 pub use edge::{Edge, EdgeKind};
 pub use graph::Graph;
 pub use node::{
-    rollback_id, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry, Stage,
-    StepAction, StepSettings, Target, Work,
+    rollback_id, ActionKind, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry,
+    Stage, StepAction, StepSettings, Target, Work,
 };
 pub use policy::{Action, Policy};
 

@@ -221,16 +221,34 @@ pub enum Budget {
     Hosts(u64),
 }
 
-/// One thing a step or a rollback does; they run in the order written.
+/// One thing a step or a rollback does; they run in the order written. The span is the
+/// string in the runbook, so a failing command can be shown where it was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepAction {
+    pub kind: ActionKind,
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StepAction {
+pub enum ActionKind {
     /// A shell command.
-    Run(String),
+    Run,
     /// A sandboxed Rhai script.
-    Script(String),
+    Script,
     /// Instructions for a person, who confirms when done.
-    Manual(String),
+    Manual,
+}
+
+impl StepAction {
+    pub(super) fn new(kind: ActionKind, text: &crate::ast::Text) -> Self {
+        Self {
+            kind,
+            text: text.value.clone(),
+            span: text.span,
+        }
+    }
 }
 
 /// What starts the id of a rollback node; a name cannot contain `:`, so no node

@@ -8,7 +8,8 @@ use super::declaration::{ChannelKind, InventorySource, ProbeSource, SecretSource
 use super::edge::EdgeKind;
 use super::graph::Graph;
 use super::node::{
-    Approval, Budget, Node, NodeKind, Requirement, Stage, StepAction, StepSettings, Target,
+    ActionKind, Approval, Budget, Node, NodeKind, Requirement, Stage, StepAction, StepSettings,
+    Target,
 };
 use super::policy::Action;
 
@@ -371,11 +372,12 @@ fn node_settings(node: &Node) -> Vec<String> {
 }
 
 fn action(action: &StepAction) -> String {
-    match action {
-        StepAction::Run(command) => format!("run {}", quote(command)),
-        StepAction::Script(source) => format!("script {}", quote(source)),
-        StepAction::Manual(instructions) => format!("manual {}", quote(instructions)),
-    }
+    let keyword = match action.kind {
+        ActionKind::Run => "run",
+        ActionKind::Script => "script",
+        ActionKind::Manual => "manual",
+    };
+    format!("{keyword} {}", quote(&action.text))
 }
 
 fn step_settings(parts: &mut Vec<String>, settings: &StepSettings) {
