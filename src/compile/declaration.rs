@@ -35,6 +35,8 @@ pub struct Objective {
     pub kind: ObjectiveKind,
     pub bound: ObjectiveBound,
     pub limit_ms: u64,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,6 +50,8 @@ pub struct Postmortem {
 pub struct Role {
     pub name: String,
     pub description: Option<String>,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 /// People told things, never asked.
@@ -55,6 +59,8 @@ pub struct Role {
 pub struct Audience {
     pub name: String,
     pub description: Option<String>,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 /// Where hosts come from; the engine loads them when a run starts.
@@ -63,6 +69,8 @@ pub struct Inventory {
     pub name: String,
     pub source: InventorySource,
     pub filter: Vec<LabelMatch>,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,6 +99,8 @@ pub struct Param {
     pub ty: ParamType,
     pub default: Option<Value>,
     pub description: Option<String>,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 /// A literal value, typed as written.
@@ -109,6 +119,8 @@ pub enum Value {
 pub struct Secret {
     pub name: String,
     pub source: SecretSource,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,6 +137,8 @@ pub struct Probe {
     pub source: ProbeSource,
     /// For `command` and `http`: where the number is in a JSON answer.
     pub json_path: Option<String>,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,6 +155,8 @@ pub struct Channel {
     pub name: String,
     #[serde(flatten)]
     pub kind: ChannelKind,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -159,6 +175,8 @@ pub struct Subscription {
     #[serde(flatten)]
     pub trigger: Trigger,
     pub message: Option<String>,
+    /// Where the runbook declares it.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

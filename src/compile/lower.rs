@@ -144,10 +144,12 @@ impl<'a> Lowering<'a> {
                 ast::Item::Role(role) => self.graph.roles.push(Role {
                     name: role.name.name.clone(),
                     description: text(&role.description),
+                    span: role.span,
                 }),
                 ast::Item::Audience(audience) => self.graph.audiences.push(Audience {
                     name: audience.name.name.clone(),
                     description: text(&audience.description),
+                    span: audience.span,
                 }),
                 ast::Item::Inventory(inventory) => {
                     self.graph.inventories.push(self::inventory(inventory))
@@ -736,6 +738,7 @@ fn header(runbook: &ast::Runbook) -> Header {
                 kind: objective.kind.value,
                 bound: objective.bound,
                 limit_ms: objective.limit.millis,
+                span: entry.span,
             }),
             Entry::Environment(environment) => {
                 header.environment.get_or_insert(environment.name.clone());
@@ -814,6 +817,7 @@ fn stage(stage: &ast::Stage) -> Stage {
 
 fn inventory(inventory: &ast::Inventory) -> Inventory {
     Inventory {
+        span: inventory.span,
         name: inventory.name.name.clone(),
         source: match &inventory.source {
             ast::InventorySource::File(path) => InventorySource::File {
@@ -840,6 +844,7 @@ fn inventory(inventory: &ast::Inventory) -> Inventory {
 
 fn param(param: &ast::Param) -> Param {
     Param {
+        span: param.span,
         name: param.name.name.clone(),
         ty: param.ty.value,
         default: param.default.as_ref().map(|literal| match literal {
@@ -855,6 +860,7 @@ fn param(param: &ast::Param) -> Param {
 
 fn secret(secret: &ast::Secret) -> Secret {
     Secret {
+        span: secret.span,
         name: secret.name.name.clone(),
         source: match &secret.source {
             ast::SecretSource::Env(variable) => SecretSource::Env {
@@ -869,6 +875,7 @@ fn secret(secret: &ast::Secret) -> Secret {
 
 fn probe(probe: &ast::Probe) -> Probe {
     Probe {
+        span: probe.span,
         name: probe.name.name.clone(),
         source: match &probe.source {
             ast::ProbeSource::Prometheus(query) => ProbeSource::Prometheus {
@@ -887,6 +894,7 @@ fn probe(probe: &ast::Probe) -> Probe {
 
 fn channel(channel: &ast::Channel) -> Channel {
     Channel {
+        span: channel.span,
         name: channel.name.name.clone(),
         kind: match &channel.kind {
             ast::ChannelKind::Webhook(url) => ChannelKind::Webhook {
@@ -902,6 +910,7 @@ fn channel(channel: &ast::Channel) -> Channel {
 
 fn subscription(notify: &ast::Notify) -> Subscription {
     Subscription {
+        span: notify.span,
         audience: notify.audience.name.clone(),
         channel: notify.channel.name.clone(),
         trigger: match &notify.trigger {
