@@ -4,6 +4,7 @@
 
 mod code;
 mod render;
+mod suggest;
 
 use serde::Serialize;
 
@@ -11,6 +12,7 @@ use crate::source::Span;
 
 pub use code::Code;
 pub use render::{render_human, render_json, JsonDiagnostic, JsonLabel, JsonSpan};
+pub use suggest::closest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -281,34 +281,16 @@ fn help(expected: &BTreeSet<Expectation>, text: &str, at: usize) -> String {
 }
 
 /// A keyword the user probably misspelt: same first letter and at most two edits away.
+/// A keyword the user probably misspelt.
 fn closest_keyword(expected: &BTreeSet<Expectation>, word: &str) -> Option<String> {
     if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
     }
-    expected
-        .iter()
-        .filter_map(|expectation| match expectation {
-            Expectation::Keyword(keyword) => Some(keyword),
-            _ => None,
-        })
-        .map(|keyword| (edit_distance(keyword, word), keyword))
-        .filter(|(distance, keyword)| *distance > 0 && *distance <= 2.min(keyword.len() / 2))
-        .min()
-        .map(|(_, keyword)| keyword.clone())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
+    let keywords = expected.iter().filter_map(|expectation| match expectation {
+        Expectation::Keyword(keyword) => Some(keyword.as_str()),
+        _ => None,
+    });
+    crate::diagnostic::closest(word, keywords).map(str::to_string)
 }
 
 fn word_at(text: &str, at: usize) -> &str {
