@@ -1,6 +1,7 @@
 //! Any bytes through the whole pipeline as `runbook check` and `runbook graph` run it,
 //! every graph rendering included, plus the formatter: what `fmt` prints from a file
-//! that parses must parse again without a syntax error, or `fmt` would break a runbook.
+//! that parses must parse again without an error, to the same tree (spans aside), and
+//! formatting it again must change nothing, or `fmt` would break or churn a runbook.
 
 #![no_main]
 
@@ -59,11 +60,46 @@ fn assert_formatted_text_parses(file: &SourceFile, ast: &Runbook) {
         Err(internal) => panic!("{internal}"),
     };
     let errors = errors(&parsed);
-    assert!(
-        parsed.runbook.is_some() && errors.is_empty(),
-        "fmt produced text that does not parse: {errors:?}\n--- input\n{}\n--- formatted\n{formatted}",
+    let Some(again) = parsed.runbook.filter(|_| errors.is_empty()) else {
+        panic!(
+            "fmt produced text that does not parse: {errors:?}\n--- input\n{}\n--- formatted\n{formatted}",
+            file.text()
+        );
+    };
+    assert_eq!(
+        shape(ast),
+        shape(&again),
+        "fmt changed the meaning\n--- input\n{}\n--- formatted\n{formatted}",
         file.text()
     );
+    let twice = format::format(&reparsed, &again);
+    assert_eq!(
+        twice,
+        formatted,
+        "fmt is not idempotent\n--- input\n{}",
+        file.text()
+    );
+}
+
+/// The tree without positions, comments compared by their text without trailing
+/// blanks (which fmt removes).
+fn shape(ast: &Runbook) -> serde_json::Value {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.remove("span");
+                if let Some(serde_json::Value::String(text)) = map.get_mut("text") {
+                    *text = text.trim_end().to_string();
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(ast).unwrap_or_default();
+    strip(&mut value);
+    value
 }
 
 fn errors(parsed: &parse::Parsed) -> Vec<String> {
