@@ -262,7 +262,10 @@ fn script(checker: &Checker<'_>, engine: &Engine, text: &Text, findings: &mut Ve
     findings.push(
         Diagnostic::new(codes::INVALID_SCRIPT, "this script is not valid Rhai")
             .with_label(error_span(&error, &to_span, text.content_span()), describe(&error))
-            .with_help("scripts are Rhai (https://rhai.rs/book/); long scripts read best in a \"\"\"triple-quoted\"\"\" string"),
+            .with_help(match text.style {
+                TextStyle::Quoted => "scripts are Rhai (https://rhai.rs/book/); long scripts read best in a \"\"\"triple-quoted\"\"\" string",
+                TextStyle::Triple => "scripts are Rhai (https://rhai.rs/book/); the label points at what Rhai could not read",
+            }),
     );
 }
 
