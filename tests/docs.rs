@@ -15,6 +15,14 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A shipped file's path from the repository root, as the CLI is given it.
+fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .expect("under the repository")
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn examples() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(root().join("runbooks"))
         .expect("runbooks/ exists")
@@ -31,19 +39,11 @@ fn examples() -> Vec<PathBuf> {
 fn shipped_examples_check_clean_even_with_warnings_denied() {
     let mut test = Test::new().args(["check", "--deny", "warnings"]);
     for entry in walk(&root().join("runbooks")) {
-        let relative = entry
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let relative = relative(&entry);
         test = test.shipped(&relative);
     }
     for example in examples() {
-        let relative = example
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let relative = relative(&example);
         test = test.arg(relative);
     }
     test.stdout_contains("0 errors, 0 warnings").run();
@@ -53,11 +53,7 @@ fn shipped_examples_check_clean_even_with_warnings_denied() {
 fn shipped_examples_are_formatted() {
     let mut test = Test::new().args(["fmt", "--check"]);
     for example in examples() {
-        let relative = example
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let relative = relative(&example);
         test = test.shipped(&relative).arg(relative);
     }
     test.stdout("").run();
