@@ -13,27 +13,39 @@ use crate::source::Span;
 
 type Result<T> = std::result::Result<T, InternalError>;
 
-/// Lowers one parse tree, collecting user-level findings (bad escapes, numbers too
-/// large) as it goes instead of stopping at the first.
-pub(super) struct Lowerer {
+/// Lowers the parse trees of one file, collecting user-level findings (bad escapes,
+/// numbers too large) as it goes instead of stopping at the first. The file is parsed
+/// a piece at a time (the header, then each top-level item), so each tree's positions
+/// count from `base`, where its piece starts in `text`.
+pub(super) struct Lowerer<'t> {
     pub diagnostics: Vec<Diagnostic>,
+    text: &'t str,
+    base: usize,
+    header: Option<Header>,
+    items: Vec<Item>,
+    comments: Vec<Comment>,
+    /// Where the last run of words-glued-together was reported, so it is reported once.
+    glued_at: Option<usize>,
+    /// The end of the last leaf pair: text between leaves is grammar literals only.
+    covered_to: usize,
+}
+
+/// Where to go on after a piece of the file.
+pub(super) enum Next {
+    /// The next piece starts at this position.
+    At(usize),
+    /// Only blanks and comments were left.
+    End,
 }
 
 /// The children of a pair without the comments pest interleaves with them.
 struct Children<'i> {
     inner: Pairs<'i, Rule>,
     parent: Rule,
+    base: usize,
 }
 
 impl<'i> Children<'i> {
-    fn of(pair: Pair<'i, Rule>) -> Self {
-        let parent = pair.as_rule();
-        Self {
-            inner: pair.into_inner(),
-            parent,
-        }
-    }
-
     fn next(&mut self) -> Option<Pair<'i, Rule>> {
         self.inner
             .by_ref()
@@ -43,7 +55,11 @@ impl<'i> Children<'i> {
     fn expect(&mut self, rule: Rule) -> Result<Pair<'i, Rule>> {
         match self.next() {
             Some(pair) if pair.as_rule() == rule => Ok(pair),
-            Some(pair) => Err(unexpected(self.parent, pair.as_rule(), span(&pair))),
+            Some(pair) => Err(unexpected(
+                self.parent,
+                pair.as_rule(),
+                local_span(&pair).shifted(self.base),
+            )),
             None => Err(missing(self.parent, rule)),
         }
     }
@@ -85,89 +101,136 @@ fn missing(parent: Rule, wanted: Rule) -> InternalError {
     )
 }
 
-/// The pair's span without the blanks and comments pest skipped while trying an
-/// optional element at its end (`role x` followed by a comment and blank lines).
-fn span(pair: &Pair<'_, Rule>) -> Span {
+/// The pair's span, in its piece's positions, without the blanks and comments pest
+/// skipped while trying an optional element at its end (`role x` followed by a comment
+/// and blank lines).
+fn local_span(pair: &Pair<'_, Rule>) -> Span {
     let span = pair.as_span();
-    let text = span.get_input();
-    let start = span.start();
-    let mut end = span.end();
-    let ends_blank = |end: usize| text[..end].ends_with(|c: char| c.is_whitespace());
-    if end > start
-        && (ends_blank(end)
-            || pair
-                .clone()
-                .into_inner()
-                .next_back()
-                .is_some_and(|last| last.as_rule() == Rule::COMMENT))
-    {
-        let comments: Vec<(usize, usize)> = pair
-            .clone()
+    let (text, start, end) = (span.get_input(), span.start(), span.end());
+    let ends_blank = text[..end].ends_with(|c: char| c.is_whitespace());
+    let ends_in_comment = || {
+        pair.clone()
             .into_inner()
-            .filter(|inner| inner.as_rule() == Rule::COMMENT)
-            .map(|inner| (inner.as_span().start(), inner.as_span().end()))
-            .collect();
-        loop {
-            end = start + text[start..end].trim_end().len();
-            match comments
-                .iter()
-                .rev()
-                .find(|(_, comment_end)| *comment_end == end)
-            {
-                Some((comment_start, _)) if *comment_start > start => end = *comment_start,
-                _ => break,
-            }
+            .next_back()
+            .is_some_and(|last| last.as_rule() == Rule::COMMENT)
+    };
+    if end == start || !(ends_blank || ends_in_comment()) {
+        return Span::new(start, end);
+    }
+    let comments: Vec<(usize, usize)> = pair
+        .clone()
+        .into_inner()
+        .filter(|inner| inner.as_rule() == Rule::COMMENT)
+        .map(|inner| (inner.as_span().start(), inner.as_span().end()))
+        .collect();
+    trimmed(text, start, end, &comments)
+}
+
+/// `start..end` of `text` with the blanks, and the listed comments, at its end cut off.
+fn trimmed(text: &str, start: usize, mut end: usize, comments: &[(usize, usize)]) -> Span {
+    loop {
+        end = start + text[start..end].trim_end().len();
+        match comments
+            .iter()
+            .rev()
+            .find(|(_, comment_end)| *comment_end == end)
+        {
+            Some((comment_start, _)) if *comment_start > start => end = *comment_start,
+            _ => break,
         }
     }
     Span::new(start, end)
 }
 
-impl Lowerer {
-    pub fn new() -> Self {
+impl<'t> Lowerer<'t> {
+    pub fn new(text: &'t str) -> Self {
         Self {
             diagnostics: Vec::new(),
+            text,
+            base: 0,
+            header: None,
+            items: Vec::new(),
+            comments: Vec::new(),
+            glued_at: None,
+            covered_to: 0,
         }
     }
 
-    pub fn file(&mut self, pair: Pair<'_, Rule>) -> Result<Runbook> {
-        let whole = span(&pair);
-        let text = pair.as_span().get_input();
-        let mut comments = Vec::new();
-        let mut glued_at = None;
-        // The end of the last leaf pair: text between leaves is grammar literals only.
-        let mut covered_to = whole.start;
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        local_span(pair).shifted(self.base)
+    }
+
+    fn start(&self, pair: &Pair<'_, Rule>) -> usize {
+        self.base + pair.as_span().start()
+    }
+
+    fn children<'i>(&self, pair: Pair<'i, Rule>) -> Children<'i> {
+        let parent = pair.as_rule();
+        Children {
+            inner: pair.into_inner(),
+            parent,
+            base: self.base,
+        }
+    }
+
+    /// Lowers the tree of one piece of the file, which starts at `base`: the header
+    /// (`head`) or the next items (`next_items`).
+    pub fn piece(&mut self, base: usize, pair: Pair<'_, Rule>) -> Result<Next> {
+        self.base = base;
+        self.scan(&pair);
+        let end = self.start(&pair) + pair.as_str().len();
+        for child in self.children(pair).rest() {
+            match child.as_rule() {
+                Rule::header => self.header = Some(self.header(child)?),
+                Rule::EOI => return Ok(Next::End),
+                _ => {
+                    let item = self.item(child)?;
+                    self.items.push(item);
+                }
+            }
+        }
+        Ok(Next::At(end))
+    }
+
+    /// The whole file, once every piece has been lowered.
+    pub fn finish(mut self) -> Result<(Runbook, Vec<Diagnostic>)> {
+        let header = self.header.take().ok_or_else(|| {
+            InternalError::new("parse", "the file ended before its header was read", None)
+        })?;
+        self.glued_keywords(self.covered_to, self.text.len());
+        // Comments after the last item are not part of the runbook's span.
+        let comments: Vec<(usize, usize)> = self
+            .comments
+            .iter()
+            .map(|comment| (comment.span.start, comment.span.end))
+            .collect();
+        let whole = trimmed(self.text, 0, self.text.len(), &comments);
+        let runbook = Runbook {
+            header,
+            items: self.items,
+            comments: self.comments,
+            span: whole,
+        };
+        Ok((runbook, self.diagnostics))
+    }
+
+    /// Collects the comments of a piece and looks for words run together in it.
+    fn scan(&mut self, pair: &Pair<'_, Rule>) {
         for inner in pair.clone().into_inner().flatten() {
+            let start = self.start(&inner);
             if inner.as_rule() == Rule::COMMENT {
-                comments.push(Comment {
+                self.comments.push(Comment {
                     text: inner.as_str()[1..].to_string(),
-                    span: span(&inner),
+                    span: self.span(&inner),
                 });
-            } else if glued_at != Some(inner.as_span().start()) {
-                glued_at = self
-                    .glued_to_previous_word(&inner)
-                    .then(|| inner.as_span().start());
+            } else if self.glued_at != Some(start) {
+                self.glued_at = self.glued_to_previous_word(start).then_some(start);
             }
             if inner.clone().into_inner().next().is_none() {
-                self.glued_keywords(text, covered_to, inner.as_span().start());
-                covered_to = covered_to.max(inner.as_span().end());
+                self.glued_keywords(self.covered_to, start);
+                self.covered_to = self.covered_to.max(start + inner.as_str().len());
             }
         }
-        self.glued_keywords(text, covered_to, whole.end);
-        let mut children = Children::of(pair);
-        let header = self.header(children.expect(Rule::header)?)?;
-        let mut items = Vec::new();
-        for child in children.rest() {
-            if child.as_rule() == Rule::EOI {
-                break;
-            }
-            items.push(self.item(child)?);
-        }
-        Ok(Runbook {
-            header,
-            items,
-            comments,
-            span: whole,
-        })
     }
 
     // ------------------------------------------------------------ lexical
@@ -175,8 +238,8 @@ impl Lowerer {
     /// Text no leaf pair covers holds only the grammar's literals (keywords and
     /// punctuation), so a word there that is no keyword is keywords run together
     /// (`approveby`, `onfailure`), which pest would otherwise read as two words.
-    fn glued_keywords(&mut self, text: &str, from: usize, to: usize) {
-        let Some(gap) = text.get(from..to) else {
+    fn glued_keywords(&mut self, from: usize, to: usize) {
+        let Some(gap) = self.text.get(from..to) else {
             return;
         };
         let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -221,9 +284,8 @@ impl Lowerer {
     /// pest cannot look behind, so `ownerexecutor` would read as `owner executor`.
     /// A token that starts with a word character right after one is two words run
     /// together; reported once per place.
-    fn glued_to_previous_word(&mut self, pair: &Pair<'_, Rule>) -> bool {
-        let text = pair.as_span().get_input().as_bytes();
-        let start = pair.as_span().start();
+    fn glued_to_previous_word(&mut self, start: usize) -> bool {
+        let text = self.text.as_bytes();
         let is_word = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_';
         let glued =
             start > 0 && text.get(start).copied().is_some_and(is_word) && is_word(text[start - 1]);
@@ -238,7 +300,7 @@ impl Lowerer {
             .iter()
             .position(|&byte| !is_word(byte))
             .map_or(text.len(), |at| start + at);
-        let input = pair.as_span().get_input();
+        let input = self.text;
         let (left, right) = (&input[left_start..start], &input[start..right_end]);
         self.diagnostics.push(
             Diagnostic::new(
@@ -254,12 +316,12 @@ impl Lowerer {
     fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
         Ident {
             name: pair.as_str().to_string(),
-            span: span(&pair),
+            span: self.span(&pair),
         }
     }
 
     fn ident_list(&mut self, pair: Pair<'_, Rule>) -> Vec<Ident> {
-        Children::of(pair)
+        self.children(pair)
             .rest()
             .map(|pair| self.ident(pair))
             .collect()
@@ -270,7 +332,7 @@ impl Lowerer {
     }
 
     fn string(&mut self, pair: Pair<'_, Rule>) -> Result<Text> {
-        let whole = span(&pair);
+        let whole = self.span(&pair);
         let raw = pair.as_str();
         Ok(match raw.strip_prefix("\"\"\"") {
             Some(rest) => Text {
@@ -366,7 +428,7 @@ impl Lowerer {
     }
 
     fn count(&mut self, pair: Pair<'_, Rule>) -> Count {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let value = pair.as_str().parse::<u64>().unwrap_or_else(|_| {
             self.too_large(at, "this number");
             u64::MAX
@@ -386,13 +448,13 @@ impl Lowerer {
                 .parse::<i128>()
                 .map_or(true, |whole| whole.unsigned_abs() > EXACT_INTEGERS);
         if !value.is_finite() || inexact_integer {
-            self.too_large(span(&pair), "this number");
+            self.too_large(self.span(&pair), "this number");
         }
         value
     }
 
     fn percent(&mut self, pair: Pair<'_, Rule>) -> Percent {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let text = pair.as_str();
         let value = text[..text.len() - 1].parse::<f64>().unwrap_or(f64::NAN);
         if !value.is_finite() {
@@ -402,7 +464,7 @@ impl Lowerer {
     }
 
     fn duration(&mut self, pair: Pair<'_, Rule>) -> Duration {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let text = pair.as_str();
         let mut millis: u64 = 0;
         let mut digits_start = 0;
@@ -458,7 +520,7 @@ impl Lowerer {
         pair: Pair<'_, Rule>,
         parse: fn(&str) -> Option<T>,
     ) -> Result<Keyword<T>> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let value =
             parse(pair.as_str()).ok_or_else(|| unexpected(pair.as_rule(), pair.as_rule(), at))?;
         Ok(Keyword { value, span: at })
@@ -477,7 +539,7 @@ impl Lowerer {
         // The grammar lets trailing blanks into a condition; they are not part of it.
         let raw = pair.as_str();
         let trimmed = raw.trim_end();
-        let start = pair.as_span().start();
+        let start = self.start(&pair);
         Condition {
             source: trimmed.to_string(),
             span: Span::new(start, start + trimmed.len()),
@@ -487,8 +549,8 @@ impl Lowerer {
     // ------------------------------------------------------------ header
 
     fn header(&mut self, pair: Pair<'_, Rule>) -> Result<Header> {
-        let whole = span(&pair);
-        let mut children = Children::of(pair);
+        let whole = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.string(children.expect(Rule::string)?)?;
         let mut entries = Vec::new();
         for entry in children.rest() {
@@ -502,9 +564,9 @@ impl Lowerer {
     }
 
     fn header_entry(&mut self, pair: Pair<'_, Rule>) -> Result<HeaderEntry> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let rule = pair.as_rule();
-        let mut children = Children::of(pair);
+        let mut children = self.children(pair);
         let kind = match rule {
             Rule::title => HeaderEntryKind::Title(self.string(children.expect(Rule::string)?)?),
             Rule::description => {
@@ -565,9 +627,9 @@ impl Lowerer {
         let bound = match bound_pair.as_rule() {
             Rule::objective_within => ObjectiveBound::WithinOfFailure,
             Rule::objective_at_most => ObjectiveBound::AtMost,
-            other => return Err(unexpected(Rule::objective, other, span(&bound_pair))),
+            other => return Err(unexpected(Rule::objective, other, self.span(&bound_pair))),
         };
-        let limit = self.duration(Children::of(bound_pair).expect(Rule::duration)?);
+        let limit = self.duration(self.children(bound_pair).expect(Rule::duration)?);
         Ok(Objective { kind, bound, limit })
     }
 
@@ -589,7 +651,7 @@ impl Lowerer {
             Rule::timer => Item::Timer(self.timer(pair)?),
             Rule::watch => Item::Watch(self.watch(pair)?),
             Rule::waves => Item::Waves(self.waves(pair)?),
-            other => return Err(unexpected(Rule::file, other, span(&pair))),
+            other => return Err(unexpected(Rule::file, other, self.span(&pair))),
         })
     }
 
@@ -601,8 +663,8 @@ impl Lowerer {
     }
 
     fn role(&mut self, pair: Pair<'_, Rule>) -> Result<Role> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let description = self.optional_string(&mut children)?;
         Ok(Role {
@@ -613,8 +675,8 @@ impl Lowerer {
     }
 
     fn audience(&mut self, pair: Pair<'_, Rule>) -> Result<Audience> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let description = self.optional_string(&mut children)?;
         Ok(Audience {
@@ -625,24 +687,24 @@ impl Lowerer {
     }
 
     fn inventory(&mut self, pair: Pair<'_, Rule>) -> Result<Inventory> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let source_pair = children.expect_any()?;
         let source = match source_pair.as_rule() {
             Rule::inventory_file => {
-                InventorySource::File(self.string(Children::of(source_pair).expect(Rule::string)?)?)
+                InventorySource::File(self.string(self.children(source_pair).expect(Rule::string)?)?)
             }
             Rule::inventory_from => InventorySource::Inventory(
-                self.ident(Children::of(source_pair).expect(Rule::ident)?),
+                self.ident(self.children(source_pair).expect(Rule::ident)?),
             ),
             Rule::inventory_hosts => InventorySource::Hosts(
-                Children::of(source_pair)
+                self.children(source_pair)
                     .rest()
                     .map(|pair| self.string(pair))
                     .collect::<Result<_>>()?,
             ),
-            other => return Err(unexpected(Rule::inventory, other, span(&source_pair))),
+            other => return Err(unexpected(Rule::inventory, other, self.span(&source_pair))),
         };
         let filter = match children.optional(Rule::inventory_filter) {
             Some(filter) => self.inventory_filter(filter)?,
@@ -657,15 +719,15 @@ impl Lowerer {
     }
 
     fn inventory_filter(&mut self, pair: Pair<'_, Rule>) -> Result<Vec<LabelMatch>> {
-        Children::of(pair)
+        self.children(pair)
             .rest()
             .map(|pair| self.label_match(pair))
             .collect()
     }
 
     fn label_match(&mut self, pair: Pair<'_, Rule>) -> Result<LabelMatch> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let label = self.ident(children.expect(Rule::ident)?);
         let equal = children.expect(Rule::label_op)?.as_str() != "!=";
         let value = self.string(children.expect(Rule::string)?)?;
@@ -678,8 +740,8 @@ impl Lowerer {
     }
 
     fn param(&mut self, pair: Pair<'_, Rule>) -> Result<Param> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let ty = self.keyword(children.expect(Rule::param_type)?, |word| match word {
             "string" => Some(ParamType::String),
@@ -704,8 +766,8 @@ impl Lowerer {
     }
 
     fn literal(&mut self, pair: Pair<'_, Rule>) -> Result<Literal> {
-        let inner = Children::of(pair).expect_any()?;
-        let at = span(&inner);
+        let inner = self.children(pair).expect_any()?;
+        let at = self.span(&inner);
         Ok(match inner.as_rule() {
             Rule::string => Literal::String(self.string(inner)?),
             Rule::duration => Literal::Duration(self.duration(inner)),
@@ -723,12 +785,12 @@ impl Lowerer {
     }
 
     fn secret(&mut self, pair: Pair<'_, Rule>) -> Result<Secret> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let source_pair = children.expect_any()?;
         let rule = source_pair.as_rule();
-        let from = self.string(Children::of(source_pair).expect(Rule::string)?)?;
+        let from = self.string(self.children(source_pair).expect(Rule::string)?)?;
         let source = match rule {
             Rule::secret_env => SecretSource::Env(from),
             Rule::secret_file => SecretSource::File(from),
@@ -742,12 +804,12 @@ impl Lowerer {
     }
 
     fn probe(&mut self, pair: Pair<'_, Rule>) -> Result<Probe> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let source_pair = children.expect_any()?;
         let rule = source_pair.as_rule();
-        let target = self.string(Children::of(source_pair).expect(Rule::string)?)?;
+        let target = self.string(self.children(source_pair).expect(Rule::string)?)?;
         let source = match rule {
             Rule::probe_prometheus => ProbeSource::Prometheus(target),
             Rule::probe_command => ProbeSource::Command(target),
@@ -755,7 +817,7 @@ impl Lowerer {
             other => return Err(unexpected(Rule::probe, other, at)),
         };
         let json_path = match children.optional(Rule::probe_json) {
-            Some(json) => Some(self.string(Children::of(json).expect(Rule::string)?)?),
+            Some(json) => Some(self.string(self.children(json).expect(Rule::string)?)?),
             None => None,
         };
         Ok(Probe {
@@ -767,16 +829,16 @@ impl Lowerer {
     }
 
     fn channel(&mut self, pair: Pair<'_, Rule>) -> Result<Channel> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let kind_pair = children.expect_any()?;
         let kind = match kind_pair.as_rule() {
             Rule::channel_webhook => {
-                ChannelKind::Webhook(self.string(Children::of(kind_pair).expect(Rule::string)?)?)
+                ChannelKind::Webhook(self.string(self.children(kind_pair).expect(Rule::string)?)?)
             }
             Rule::channel_command => {
-                ChannelKind::Command(self.string(Children::of(kind_pair).expect(Rule::string)?)?)
+                ChannelKind::Command(self.string(self.children(kind_pair).expect(Rule::string)?)?)
             }
             Rule::channel_log => ChannelKind::Log,
             other => return Err(unexpected(Rule::channel, other, at)),
@@ -789,17 +851,17 @@ impl Lowerer {
     }
 
     fn notify(&mut self, pair: Pair<'_, Rule>) -> Result<Notify> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let audience = self.ident(children.expect(Rule::ident)?);
         let channel = self.ident(children.expect(Rule::ident)?);
         let trigger_pair = children.expect_any()?;
         let trigger = match trigger_pair.as_rule() {
             Rule::notify_every => NotifyTrigger::Every(
-                self.duration(Children::of(trigger_pair).expect(Rule::duration)?),
+                self.duration(self.children(trigger_pair).expect(Rule::duration)?),
             ),
             Rule::notify_on => NotifyTrigger::On(
-                Children::of(trigger_pair)
+                self.children(trigger_pair)
                     .rest()
                     .map(|pair| self.event(pair))
                     .collect::<Result<_>>()?,
@@ -817,8 +879,8 @@ impl Lowerer {
     }
 
     fn event(&mut self, pair: Pair<'_, Rule>) -> Result<Event> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let kind = self.keyword(children.expect(Rule::event_kind)?, |word| match word {
             "start" => Some(EventKind::Start),
             "finish" => Some(EventKind::Finish),
@@ -843,8 +905,8 @@ impl Lowerer {
     // ------------------------------------------------------------ steps
 
     fn step(&mut self, pair: Pair<'_, Rule>) -> Result<Step> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let description = self.optional_string(&mut children)?;
         let entries = children
@@ -860,9 +922,9 @@ impl Lowerer {
     }
 
     fn step_entry(&mut self, pair: Pair<'_, Rule>) -> Result<StepEntry> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let rule = pair.as_rule();
-        let mut children = Children::of(pair);
+        let mut children = self.children(pair);
         let kind = match rule {
             Rule::owner => StepEntryKind::Owner(self.ident(children.expect(Rule::ident)?)),
             Rule::target_sample => {
@@ -915,21 +977,21 @@ impl Lowerer {
         match body.as_rule() {
             Rule::string => Ok(Rollback::Command(self.string(body)?)),
             Rule::rollback_block => {
-                let at = span(&body);
-                let entries = Children::of(body)
+                let at = self.span(&body);
+                let entries = self.children(body)
                     .rest()
                     .map(|pair| self.rollback_entry(pair))
                     .collect::<Result<_>>()?;
                 Ok(Rollback::Block { entries, span: at })
             }
-            other => Err(unexpected(Rule::rollback, other, span(&body))),
+            other => Err(unexpected(Rule::rollback, other, self.span(&body))),
         }
     }
 
     fn rollback_entry(&mut self, pair: Pair<'_, Rule>) -> Result<RollbackEntry> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let rule = pair.as_rule();
-        let mut children = Children::of(pair);
+        let mut children = self.children(pair);
         let kind = match rule {
             Rule::run => RollbackEntryKind::Run(self.string(children.expect(Rule::string)?)?),
             Rule::script => RollbackEntryKind::Script(self.string(children.expect(Rule::string)?)?),
@@ -945,8 +1007,8 @@ impl Lowerer {
     // ------------------------------------------------------------ gates, timers, watches
 
     fn gate(&mut self, pair: Pair<'_, Rule>) -> Result<Gate> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let description = self.optional_string(&mut children)?;
         let entries = children
@@ -962,18 +1024,18 @@ impl Lowerer {
     }
 
     fn gate_entry(&mut self, pair: Pair<'_, Rule>) -> Result<GateEntry> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::owner => {
-                GateEntryKind::Owner(self.ident(Children::of(pair).expect(Rule::ident)?))
+                GateEntryKind::Owner(self.ident(self.children(pair).expect(Rule::ident)?))
             }
             Rule::after => {
-                GateEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+                GateEntryKind::After(self.name_list(self.children(pair).expect(Rule::name_list)?))
             }
             Rule::approve => GateEntryKind::Approve(self.approve(pair)?),
             Rule::require => GateEntryKind::Require(self.require(pair)?),
             Rule::poll => {
-                let mut children = Children::of(pair);
+                let mut children = self.children(pair);
                 let interval = self.duration(children.expect(Rule::duration)?);
                 let limit = self.duration(children.expect(Rule::duration)?);
                 GateEntryKind::Poll { interval, limit }
@@ -984,23 +1046,23 @@ impl Lowerer {
     }
 
     fn approve(&mut self, pair: Pair<'_, Rule>) -> Result<Approval> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let approvers = children.expect_any()?;
         let (quorum, roles) = match approvers.as_rule() {
             Rule::quorum => {
-                let mut quorum = Children::of(approvers);
+                let mut quorum = self.children(approvers);
                 let count = self.count(quorum.expect(Rule::integer)?);
                 let roles = self.ident_list(quorum.expect(Rule::ident_list)?);
                 (Some(count), roles)
             }
             Rule::ident => (None, vec![self.ident(approvers)]),
-            other => return Err(unexpected(Rule::approve, other, span(&approvers))),
+            other => return Err(unexpected(Rule::approve, other, self.span(&approvers))),
         };
         let distinct = children.optional(Rule::distinct).is_some();
         let (within, on_timeout) = match children.optional(Rule::approve_limit) {
             Some(limit) => {
-                let mut limit = Children::of(limit);
+                let mut limit = self.children(limit);
                 let within = self.duration(limit.expect(Rule::duration)?);
                 let on_timeout = limit
                     .optional(Rule::timeout_action)
@@ -1030,8 +1092,8 @@ impl Lowerer {
     }
 
     fn require(&mut self, pair: Pair<'_, Rule>) -> Result<Requirement> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let condition = self.condition(children.expect(Rule::condition)?);
         let sustained = children
             .optional(Rule::duration)
@@ -1054,13 +1116,13 @@ impl Lowerer {
     }
 
     fn timer(&mut self, pair: Pair<'_, Rule>) -> Result<Timer> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let duration = self.duration(children.expect(Rule::duration)?);
         let description = self.optional_string(&mut children)?;
         let entries = match children.optional(Rule::timer_body) {
-            Some(body) => Children::of(body)
+            Some(body) => self.children(body)
                 .rest()
                 .map(|pair| self.timer_entry(pair))
                 .collect::<Result<_>>()?,
@@ -1076,13 +1138,13 @@ impl Lowerer {
     }
 
     fn timer_entry(&mut self, pair: Pair<'_, Rule>) -> Result<TimerEntry> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::owner => {
-                TimerEntryKind::Owner(self.ident(Children::of(pair).expect(Rule::ident)?))
+                TimerEntryKind::Owner(self.ident(self.children(pair).expect(Rule::ident)?))
             }
             Rule::after => {
-                TimerEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+                TimerEntryKind::After(self.name_list(self.children(pair).expect(Rule::name_list)?))
             }
             other => return Err(unexpected(Rule::timer_body, other, at)),
         };
@@ -1090,8 +1152,8 @@ impl Lowerer {
     }
 
     fn watch(&mut self, pair: Pair<'_, Rule>) -> Result<Watch> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let description = self.optional_string(&mut children)?;
         let entries = children
@@ -1107,19 +1169,19 @@ impl Lowerer {
     }
 
     fn watch_entry(&mut self, pair: Pair<'_, Rule>) -> Result<WatchEntry> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::owner => {
-                WatchEntryKind::Owner(self.ident(Children::of(pair).expect(Rule::ident)?))
+                WatchEntryKind::Owner(self.ident(self.children(pair).expect(Rule::ident)?))
             }
             Rule::after => {
-                WatchEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+                WatchEntryKind::After(self.name_list(self.children(pair).expect(Rule::name_list)?))
             }
             Rule::every => {
-                WatchEntryKind::Every(self.duration(Children::of(pair).expect(Rule::duration)?))
+                WatchEntryKind::Every(self.duration(self.children(pair).expect(Rule::duration)?))
             }
             Rule::during => {
-                WatchEntryKind::During(self.duration(Children::of(pair).expect(Rule::duration)?))
+                WatchEntryKind::During(self.duration(self.children(pair).expect(Rule::duration)?))
             }
             Rule::require => WatchEntryKind::Require(self.require(pair)?),
             other => return Err(unexpected(Rule::watch, other, at)),
@@ -1130,8 +1192,8 @@ impl Lowerer {
     // ------------------------------------------------------------ waves
 
     fn waves(&mut self, pair: Pair<'_, Rule>) -> Result<Waves> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let name = self.ident(children.expect(Rule::ident)?);
         let description = self.optional_string(&mut children)?;
         let entries = children
@@ -1147,25 +1209,25 @@ impl Lowerer {
     }
 
     fn waves_entry(&mut self, pair: Pair<'_, Rule>) -> Result<WavesEntry> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::over => WavesEntryKind::Over(self.ident(Children::of(pair).expect(Rule::ident)?)),
+            Rule::over => WavesEntryKind::Over(self.ident(self.children(pair).expect(Rule::ident)?)),
             Rule::stages => WavesEntryKind::Stages(self.stages(pair)?),
             Rule::pause => {
-                WavesEntryKind::Pause(self.duration(Children::of(pair).expect(Rule::duration)?))
+                WavesEntryKind::Pause(self.duration(self.children(pair).expect(Rule::duration)?))
             }
             Rule::parallel => {
-                WavesEntryKind::Parallel(self.count(Children::of(pair).expect(Rule::integer)?))
+                WavesEntryKind::Parallel(self.count(self.children(pair).expect(Rule::integer)?))
             }
             Rule::max_failed => {
-                let budget = Children::of(pair).expect_any()?;
+                let budget = self.children(pair).expect_any()?;
                 WavesEntryKind::MaxFailed(match budget.as_rule() {
                     Rule::percent => Budget::Percent(self.percent(budget)),
                     _ => Budget::Count(self.count(budget)),
                 })
             }
             Rule::after => {
-                WavesEntryKind::After(self.name_list(Children::of(pair).expect(Rule::name_list)?))
+                WavesEntryKind::After(self.name_list(self.children(pair).expect(Rule::name_list)?))
             }
             Rule::step => WavesEntryKind::Step(self.step(pair)?),
             Rule::gate => WavesEntryKind::Gate(self.gate(pair)?),
@@ -1177,7 +1239,7 @@ impl Lowerer {
     }
 
     fn stages(&mut self, pair: Pair<'_, Rule>) -> Result<Vec<Stage>> {
-        Ok(Children::of(pair)
+        Ok(self.children(pair)
             .rest()
             .map(|stage| match stage.as_rule() {
                 Rule::percent => Stage::Percent(self.percent(stage)),
@@ -1189,8 +1251,8 @@ impl Lowerer {
     // ------------------------------------------------------------ failure policies
 
     fn policy(&mut self, pair: Pair<'_, Rule>) -> Result<Policy> {
-        let at = span(&pair);
-        let mut children = Children::of(pair);
+        let at = self.span(&pair);
+        let mut children = self.children(pair);
         let class = self.failure_class(children.expect(Rule::failure_class)?)?;
         let actions = children
             .rest()
@@ -1204,14 +1266,14 @@ impl Lowerer {
     }
 
     fn action(&mut self, pair: Pair<'_, Rule>) -> Result<Action> {
-        let at = span(&pair);
+        let at = self.span(&pair);
         Ok(match pair.as_rule() {
             Rule::action_continue => Action::Continue { span: at },
             Rule::action_pause => Action::Pause { span: at },
             Rule::action_abort => Action::Abort { span: at },
             Rule::action_rollback => {
                 let scope = self.keyword(
-                    Children::of(pair).expect(Rule::rollback_scope)?,
+                    self.children(pair).expect(Rule::rollback_scope)?,
                     |word| match word {
                         "step" => Some(RollbackScope::Step),
                         "hosts" => Some(RollbackScope::Hosts),
@@ -1224,7 +1286,7 @@ impl Lowerer {
             }
             Rule::approve => Action::Approve(self.approve(pair)?),
             Rule::action_notify => {
-                let mut children = Children::of(pair);
+                let mut children = self.children(pair);
                 let audience = self.ident(children.expect(Rule::ident)?);
                 let channel = children.optional(Rule::ident).map(|pair| self.ident(pair));
                 let text = self.string(children.expect(Rule::string)?)?;

@@ -26,6 +26,12 @@ impl Span {
         self.start == self.end
     }
 
+    /// The same span in a text that has `offset` more bytes before it: the parser
+    /// reads a file a piece at a time and counts each piece from its own start.
+    pub fn shifted(self, offset: usize) -> Span {
+        Span::new(self.start + offset, self.end + offset)
+    }
+
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
         Span::new(self.start.min(other.start), self.end.max(other.end))
