@@ -3,6 +3,7 @@
 //! an internal error (a bug here), never a user diagnostic.
 
 use pest::iterators::{Pair, Pairs};
+use pest::Token;
 
 use super::codes;
 use super::grammar::Rule;
@@ -226,7 +227,10 @@ impl<'t> Lowerer<'t> {
             } else if self.glued_at != Some(start) {
                 self.glued_at = self.glued_to_previous_word(start).then_some(start);
             }
-            if inner.clone().into_inner().next().is_none() {
+            // A leaf's start token is followed by its own end token (cheaper to see
+            // than counting its children, which `into_inner` does).
+            let leaf = matches!(inner.clone().tokens().nth(1), Some(Token::End { .. }));
+            if leaf {
                 self.glued_keywords(self.covered_to, start);
                 self.covered_to = self.covered_to.max(start + inner.as_str().len());
             }
