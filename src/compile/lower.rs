@@ -28,6 +28,8 @@ type Result<T> = std::result::Result<T, InternalError>;
 pub(super) fn lower(runbook: &ast::Runbook) -> Result<Graph> {
     let names = Names::collect(runbook)?;
     let header = header(runbook);
+    // Sized once: a graph has hundreds of thousands of nodes when a runbook is large.
+    let node_count = names.nodes.len() + names.rollbacks;
     let mut lowering = Lowering {
         names,
         default_timeout_ms: header.default_timeout_ms,
@@ -41,13 +43,16 @@ pub(super) fn lower(runbook: &ast::Runbook) -> Result<Graph> {
             probes: Vec::new(),
             channels: Vec::new(),
             subscriptions: Vec::new(),
-            nodes: Vec::new(),
+            nodes: Vec::with_capacity(node_count),
             edges: Vec::new(),
             policies: Vec::new(),
         },
     };
     lowering.items(&runbook.items)?;
-    Ok(lowering.graph)
+    let mut graph = lowering.graph;
+    debug_assert_eq!(graph.nodes.len(), node_count, "nodes foreseen and made");
+    graph.edges.shrink_to_fit();
+    Ok(graph)
 }
 
 fn broken(message: impl Into<String>, span: Span) -> InternalError {
@@ -58,6 +63,8 @@ fn broken(message: impl Into<String>, span: Span) -> InternalError {
 /// `after` may name a node written further down.
 struct Names<'a> {
     nodes: BTreeSet<&'a str>,
+    /// Steps with a `rollback`, each of which adds a rollback node.
+    rollbacks: usize,
     inventories: BTreeSet<&'a str>,
     waves: BTreeSet<&'a str>,
 }
@@ -66,6 +73,7 @@ impl<'a> Names<'a> {
     fn collect(runbook: &'a ast::Runbook) -> Result<Self> {
         let mut names = Names {
             nodes: BTreeSet::new(),
+            rollbacks: 0,
             inventories: BTreeSet::new(),
             waves: BTreeSet::new(),
         };
@@ -74,7 +82,7 @@ impl<'a> Names<'a> {
                 ast::Item::Inventory(inventory) => {
                     names.inventories.insert(&inventory.name.name);
                 }
-                ast::Item::Step(step) => names.node(&step.name)?,
+                ast::Item::Step(step) => names.step(step)?,
                 ast::Item::Gate(gate) => names.node(&gate.name)?,
                 ast::Item::Timer(timer) => names.node(&timer.name)?,
                 ast::Item::Watch(watch) => names.node(&watch.name)?,
@@ -83,7 +91,7 @@ impl<'a> Names<'a> {
                     names.waves.insert(&waves.name.name);
                     for entry in &waves.entries {
                         match &entry.kind {
-                            ast::WavesEntryKind::Step(step) => names.node(&step.name)?,
+                            ast::WavesEntryKind::Step(step) => names.step(step)?,
                             ast::WavesEntryKind::Gate(gate) => names.node(&gate.name)?,
                             ast::WavesEntryKind::Timer(timer) => names.node(&timer.name)?,
                             ast::WavesEntryKind::Watch(watch) => names.node(&watch.name)?,
@@ -94,7 +102,7 @@ impl<'a> Names<'a> {
                 ast::Item::Policy(policy) => {
                     for action in &policy.actions {
                         if let ast::Action::Step(step) = action {
-                            names.node(&step.name)?;
+                            names.step(step)?;
                         }
                     }
                 }
@@ -102,6 +110,15 @@ impl<'a> Names<'a> {
             }
         }
         Ok(names)
+    }
+
+    fn step(&mut self, step: &'a ast::Step) -> Result<()> {
+        let undone = step
+            .entries
+            .iter()
+            .any(|entry| matches!(entry.kind, ast::StepEntryKind::Rollback(_)));
+        self.rollbacks += usize::from(undone);
+        self.node(&step.name)
     }
 
     fn node(&mut self, name: &'a ast::Ident) -> Result<()> {
@@ -329,11 +346,11 @@ impl<'a> Lowering<'a> {
         let scripted = actions
             .iter()
             .all(|action| action.kind == ActionKind::Script);
-        let work = Work {
+        let work = Box::new(Work {
             actions,
             records,
             settings,
-        };
+        });
         let kind = if manual {
             NodeKind::Manual(work)
         } else if scripted {

@@ -62,12 +62,14 @@ impl Node {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeKind {
+    // The work is boxed: half the nodes are rollbacks and gates, which would
+    // otherwise each carry a step's worth of empty settings.
     /// Runs shell commands, locally or on hosts.
-    Step(Work),
+    Step(Box<Work>),
     /// Runs sandboxed Rhai scripts only.
-    Script(Work),
+    Script(Box<Work>),
     /// Has instructions for a person, who confirms when done and enters the records.
-    Manual(Work),
+    Manual(Box<Work>),
     /// The run waits until every approval is given and every condition holds.
     Gate {
         approvals: Vec<Approval>,

@@ -16,7 +16,10 @@ pub struct SourceFile {
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
         let text: Arc<str> = text.into();
-        let mut line_starts = vec![0];
+        // Counted first so the table is allocated once, at its size.
+        let lines = text.bytes().filter(|&byte| byte == b'\n').count();
+        let mut line_starts = Vec::with_capacity(lines + 1);
+        line_starts.push(0);
         line_starts.extend(text.match_indices('\n').map(|(at, _)| at + 1));
         Self {
             name: name.into(),

@@ -94,7 +94,10 @@ pub fn load(path: &Path) -> Result<SourceFile, InputError> {
             "name the .rbk files inside it, for example `runbooks/*.rbk`",
         ));
     }
-    let mut bytes = Vec::new();
+    // Sized from the metadata (capped, as the file may lie or grow), so that a large
+    // file is not read into a buffer that doubles as it fills.
+    let expected = metadata.len().min(MAX_FILE_BYTES + 1);
+    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     let file = fs::File::open(path).map_err(|error| io_error(&name, &error))?;
     // Read one byte past the limit so a file that grows while we read is still caught.
     file.take(MAX_FILE_BYTES + 1)
