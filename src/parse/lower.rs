@@ -50,7 +50,7 @@ impl<'i> Children<'i> {
     fn next(&mut self) -> Option<Pair<'i, Rule>> {
         self.inner
             .by_ref()
-            .find(|pair| pair.as_rule() != Rule::COMMENT)
+            .find(|pair| pair.as_rule() != Rule::comment)
     }
 
     fn expect(&mut self, rule: Rule) -> Result<Pair<'i, Rule>> {
@@ -72,7 +72,7 @@ impl<'i> Children<'i> {
     /// The next child if it has the given rule.
     fn optional(&mut self, rule: Rule) -> Option<Pair<'i, Rule>> {
         let mut peek = self.inner.clone();
-        let next = peek.by_ref().find(|pair| pair.as_rule() != Rule::COMMENT)?;
+        let next = peek.by_ref().find(|pair| pair.as_rule() != Rule::comment)?;
         if next.as_rule() == rule {
             self.inner = peek;
             Some(next)
@@ -82,7 +82,7 @@ impl<'i> Children<'i> {
     }
 
     fn rest(self) -> impl Iterator<Item = Pair<'i, Rule>> {
-        self.inner.filter(|pair| pair.as_rule() != Rule::COMMENT)
+        self.inner.filter(|pair| pair.as_rule() != Rule::comment)
     }
 }
 
@@ -113,7 +113,7 @@ fn local_span(pair: &Pair<'_, Rule>) -> Span {
         pair.clone()
             .into_inner()
             .next_back()
-            .is_some_and(|last| last.as_rule() == Rule::COMMENT)
+            .is_some_and(|last| last.as_rule() == Rule::comment)
     };
     if end == start || !(ends_blank || ends_in_comment()) {
         return Span::new(start, end);
@@ -121,8 +121,9 @@ fn local_span(pair: &Pair<'_, Rule>) -> Span {
     let comments: Vec<(usize, usize)> = pair
         .clone()
         .into_inner()
-        .filter(|inner| inner.as_rule() == Rule::COMMENT)
-        .map(|inner| (inner.as_span().start(), inner.as_span().end()))
+        .filter(|inner| inner.as_rule() == Rule::comment)
+        // The `#` before a comment's text is part of it.
+        .map(|inner| (inner.as_span().start() - 1, inner.as_span().end()))
         .collect();
     trimmed(text, start, end, &comments)
 }
@@ -235,10 +236,12 @@ impl<'t> Lowerer<'t> {
     fn scan(&mut self, pair: &Pair<'_, Rule>) {
         for inner in pair.clone().into_inner().flatten() {
             let start = self.start(&inner);
-            if inner.as_rule() == Rule::COMMENT {
+            if inner.as_rule() == Rule::comment {
+                // The span takes in the `#` before the text.
+                let span = self.span(&inner);
                 self.comments.push(Comment {
-                    text: inner.as_str()[1..].to_string(),
-                    span: self.span(&inner),
+                    text: inner.as_str().to_string(),
+                    span: Span::new(span.start - 1, span.end),
                 });
             } else if self.glued_at != Some(start) {
                 self.glued_at = self.glued_to_previous_word(start).then_some(start);
