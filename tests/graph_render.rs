@@ -131,7 +131,7 @@ fn dot_renders_every_case_without_warnings() {
         for node in graph.nodes() {
             let first_line = match node.kind {
                 NodeKind::Rollback { .. } => format!("undo {}", node.name),
-                _ => node.id.clone(),
+                _ => node.id.to_string(),
             };
             assert!(
                 svg.contains(&format!(">{}<", svg_escape(&first_line))),
@@ -327,7 +327,7 @@ fn json_carries_every_node_edge_and_policy() {
         let nodes = value["nodes"].as_array().expect("nodes is an array");
         assert_eq!(nodes.len(), graph.nodes().len(), "{case}");
         for (json, node) in nodes.iter().zip(graph.nodes()) {
-            assert_eq!(json["id"], node.id.as_str(), "{case}");
+            assert_eq!(json["id"], &*node.id, "{case}");
             assert!(json["kind"].is_string(), "{case}: {json}");
             assert!(json["span"]["start"].is_u64(), "{case}: {json}");
         }

@@ -1,10 +1,12 @@
 use serde::Serialize;
 
+use super::node::Name;
+
 /// `to` waits for `from`: a node runs once every edge into it is satisfied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Edge {
-    pub from: String,
-    pub to: String,
+    pub from: Name,
+    pub to: Name,
     pub kind: EdgeKind,
 }
 

@@ -72,7 +72,7 @@ impl Graph {
     }
 
     pub fn node(&self, id: &str) -> Option<&Node> {
-        self.nodes.iter().find(|node| node.id == id)
+        self.nodes.iter().find(|node| &*node.id == id)
     }
 
     pub fn edges(&self) -> &[Edge] {
@@ -81,7 +81,7 @@ impl Graph {
 
     /// The edges `id` waits for.
     pub fn edges_into<'g>(&'g self, id: &'g str) -> impl Iterator<Item = &'g Edge> {
-        self.edges.iter().filter(move |edge| edge.to == id)
+        self.edges.iter().filter(move |edge| &*edge.to == id)
     }
 
     pub fn policies(&self) -> &[Policy] {

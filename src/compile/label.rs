@@ -2,7 +2,7 @@
 //! its own way: short lines, so a picture of a long plan stays readable.
 
 use super::graph::Graph;
-use super::node::{Node, NodeKind, Target};
+use super::node::{Name, Node, NodeKind, Target};
 use super::policy::{Action, Policy};
 use super::text::{duration, percent, stage_text};
 use crate::ast::Word;
@@ -27,7 +27,7 @@ pub(super) fn policy_view_id(index: usize) -> String {
 pub(super) fn node_lines(node: &Node) -> Vec<String> {
     let mut lines = vec![match node.kind {
         NodeKind::Rollback { .. } => format!("undo {}", node.name),
-        _ => node.id.clone(),
+        _ => node.id.to_string(),
     }];
     lines.extend(node.description.clone());
     let detail = match &node.kind {
@@ -109,7 +109,7 @@ pub(super) fn handlers(policy: &Policy) -> Vec<(&str, String)> {
 
 /// The last node of a waves body that no other body node waits for: where an edge
 /// leaving the waves block is drawn from, so it leaves from the bottom of the frame.
-pub(super) fn body_exit<'g>(graph: &'g Graph, body: &'g [String]) -> Option<&'g str> {
+pub(super) fn body_exit<'g>(graph: &'g Graph, body: &'g [Name]) -> Option<&'g str> {
     body.iter()
         .rev()
         .find(|id| {
@@ -119,7 +119,7 @@ pub(super) fn body_exit<'g>(graph: &'g Graph, body: &'g [String]) -> Option<&'g 
                     && body.contains(&edge.to)
             })
         })
-        .map(String::as_str)
+        .map(|id| &**id)
 }
 
 fn target(target: &Target) -> String {

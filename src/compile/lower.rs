@@ -5,7 +5,7 @@
 //! nothing) is a bug in the checker or here: an `InternalError`, never a diagnostic.
 //! Settings written twice are refused by the checker too; here the first one counts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use super::declaration::{
     Audience, Channel, ChannelKind, Event, Header, Inventory, InventorySource, LabelMatch,
@@ -15,8 +15,8 @@ use super::declaration::{
 use super::edge::{Edge, EdgeKind};
 use super::graph::Graph;
 use super::node::{
-    rollback_id, ActionKind, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry,
-    Stage, StepAction, StepSettings, Target, Work,
+    rollback_id, ActionKind, Approval, Budget, Name, Node, NodeKind, Poll, Record, Requirement,
+    Retry, Stage, StepAction, StepSettings, Target, Work,
 };
 use super::policy::{Action, Policy};
 use crate::ast::{self, FailureClass, TimeoutAction};
@@ -32,6 +32,7 @@ pub(super) fn lower(runbook: &ast::Runbook) -> Result<Graph> {
     let node_count = names.nodes.len() + names.rollbacks;
     let mut lowering = Lowering {
         names,
+        interned: HashMap::new(),
         default_timeout_ms: header.default_timeout_ms,
         graph: Graph {
             header,
@@ -145,15 +146,53 @@ enum Place<'a> {
 }
 
 /// The node before the next one in a block: a node without `after` waits for it.
-type Previous = Option<String>;
+type Previous = Option<Name>;
 
 struct Lowering<'a> {
     names: Names<'a>,
+    /// Every name lowered so far, so each is allocated once however often it is used.
+    interned: HashMap<&'a str, Name>,
     default_timeout_ms: Option<u64>,
     graph: Graph,
 }
 
 impl<'a> Lowering<'a> {
+    fn name(&mut self, name: &'a str) -> Name {
+        self.interned
+            .entry(name)
+            .or_insert_with(|| name.into())
+            .clone()
+    }
+
+    /// A node as written in `place`.
+    fn node(
+        &mut self,
+        name: &'a ast::Ident,
+        description: &Option<ast::Text>,
+        owner: Option<Name>,
+        place: Place<'a>,
+        span: Span,
+        kind: NodeKind,
+    ) -> Node {
+        let id = self.name(&name.name);
+        Node {
+            id: id.clone(),
+            name: id,
+            description: text(description),
+            owner,
+            span,
+            parent: match place {
+                Place::Body(waves) => Some(self.name(waves)),
+                Place::Main | Place::Handler(_) => None,
+            },
+            handles: match place {
+                Place::Handler(class) => Some(class),
+                Place::Main | Place::Body(_) => None,
+            },
+            kind,
+        }
+    }
+
     fn items(&mut self, items: &'a [ast::Item]) -> Result<()> {
         let mut previous = None;
         for item in items {
@@ -204,7 +243,7 @@ impl<'a> Lowering<'a> {
         self.graph.nodes.push(node);
         if after.is_empty() {
             if let Some(from) = previous.take() {
-                self.edge(from, &id, EdgeKind::Order);
+                self.edge(from, id.clone(), EdgeKind::Order);
             }
         } else {
             let mut seen = BTreeSet::new();
@@ -216,7 +255,8 @@ impl<'a> Lowering<'a> {
                     ));
                 }
                 if seen.insert(name.name.as_str()) {
-                    self.edge(name.name.clone(), &id, EdgeKind::Dependency);
+                    let from = self.name(&name.name);
+                    self.edge(from, id.clone(), EdgeKind::Dependency);
                 }
             }
         }
@@ -224,12 +264,8 @@ impl<'a> Lowering<'a> {
         Ok(())
     }
 
-    fn edge(&mut self, from: String, to: &str, kind: EdgeKind) {
-        self.graph.edges.push(Edge {
-            from,
-            to: to.to_string(),
-            kind,
-        });
+    fn edge(&mut self, from: Name, to: Name, kind: EdgeKind) {
+        self.graph.edges.push(Edge { from, to, kind });
     }
 
     fn step(
@@ -256,12 +292,16 @@ impl<'a> Lowering<'a> {
         for entry in &step.entries {
             match &entry.kind {
                 Entry::Owner(name) => {
-                    owner.get_or_insert(name.name.clone());
+                    if owner.is_none() {
+                        owner = Some(self.name(&name.name));
+                    }
                 }
                 Entry::On(inventory) => {
-                    target.get_or_insert(Target::Inventory {
-                        inventory: inventory.name.clone(),
-                    });
+                    if target.is_none() {
+                        target = Some(Target::Inventory {
+                            inventory: self.name(&inventory.name),
+                        });
+                    }
                 }
                 Entry::OnSample { share, of } => {
                     let sample = self.sample(share.value, of)?;
@@ -335,11 +375,15 @@ impl<'a> Lowering<'a> {
             expect,
             rollback: rollback.map(|_| rollback_id(name)),
         };
+        let id = self.name(name);
         if actions.is_empty() {
             return Err(broken(format!("step `{name}` does nothing"), step.span));
         }
-        let undo =
-            rollback.map(|(undo, span)| self.rollback(name, undo, span, owner.clone(), &settings));
+        let undo = rollback
+            .zip(settings.rollback.clone())
+            .map(|((undo, span), undo_id)| {
+                self.rollback(undo_id, &id, undo, span, owner.clone(), &settings)
+            });
         let manual = actions
             .iter()
             .any(|action| action.kind == ActionKind::Manual);
@@ -358,28 +402,28 @@ impl<'a> Lowering<'a> {
         } else {
             NodeKind::Step(work)
         };
-        let node = node(&step.name, &step.description, owner, place, step.span, kind);
+        let node = self.node(&step.name, &step.description, owner, place, step.span, kind);
         self.place(node, &after, previous)?;
         if let Some(node) = undo {
-            let id = node.id.clone();
+            let undo_id = node.id.clone();
             self.graph.nodes.push(node);
-            self.edge(name.clone(), &id, EdgeKind::Rollback);
+            self.edge(id, undo_id, EdgeKind::Rollback);
         }
         Ok(())
     }
 
     /// `on sample 10% of NAME`: NAME is an inventory or a waves block.
-    fn sample(&self, percent: f64, of: &ast::Ident) -> Result<Target> {
+    fn sample(&mut self, percent: f64, of: &'a ast::Ident) -> Result<Target> {
         let name = of.name.as_str();
         if self.names.inventories.contains(name) {
             Ok(Target::SampleOfInventory {
                 percent,
-                inventory: of.name.clone(),
+                inventory: self.name(name),
             })
         } else if self.names.waves.contains(name) {
             Ok(Target::SampleOfWaves {
                 percent,
-                waves: of.name.clone(),
+                waves: self.name(name),
             })
         } else {
             Err(broken(
@@ -394,10 +438,11 @@ impl<'a> Lowering<'a> {
     /// the same rule the checker uses to prove the objectives.
     fn rollback(
         &self,
-        step: &str,
+        id: Name,
+        step: &Name,
         undo: &ast::Rollback,
         span: Span,
-        owner: Option<String>,
+        owner: Option<Name>,
         settings: &StepSettings,
     ) -> Node {
         let mut actions = Vec::new();
@@ -426,8 +471,8 @@ impl<'a> Lowering<'a> {
             }
         }
         Node {
-            id: rollback_id(step),
-            name: step.to_string(),
+            id,
+            name: step.clone(),
             description: None,
             owner,
             span,
@@ -457,7 +502,9 @@ impl<'a> Lowering<'a> {
         for entry in &gate.entries {
             match &entry.kind {
                 Entry::Owner(name) => {
-                    owner.get_or_insert(name.name.clone());
+                    if owner.is_none() {
+                        owner = Some(self.name(&name.name));
+                    }
                 }
                 Entry::After(names) => after.extend(names),
                 Entry::Approve(approve) => approvals.push(approval(approve)),
@@ -475,7 +522,7 @@ impl<'a> Lowering<'a> {
             conditions,
             poll,
         };
-        let node = node(&gate.name, &gate.description, owner, place, gate.span, kind);
+        let node = self.node(&gate.name, &gate.description, owner, place, gate.span, kind);
         self.place(node, &after, previous)
     }
 
@@ -490,7 +537,9 @@ impl<'a> Lowering<'a> {
         for entry in &timer.entries {
             match &entry.kind {
                 ast::TimerEntryKind::Owner(name) => {
-                    owner.get_or_insert(name.name.clone());
+                    if owner.is_none() {
+                        owner = Some(self.name(&name.name));
+                    }
                 }
                 ast::TimerEntryKind::After(names) => after.extend(names),
             }
@@ -498,7 +547,7 @@ impl<'a> Lowering<'a> {
         let kind = NodeKind::Timer {
             duration_ms: timer.duration.millis,
         };
-        let node = node(
+        let node = self.node(
             &timer.name,
             &timer.description,
             owner,
@@ -525,7 +574,9 @@ impl<'a> Lowering<'a> {
         for entry in &watch.entries {
             match &entry.kind {
                 Entry::Owner(name) => {
-                    owner.get_or_insert(name.name.clone());
+                    if owner.is_none() {
+                        owner = Some(self.name(&name.name));
+                    }
                 }
                 Entry::After(names) => after.extend(names),
                 Entry::Every(every) => {
@@ -548,7 +599,7 @@ impl<'a> Lowering<'a> {
             duration_ms,
             requirements,
         };
-        let node = node(
+        let node = self.node(
             &watch.name,
             &watch.description,
             owner,
@@ -571,7 +622,9 @@ impl<'a> Lowering<'a> {
         for entry in &waves.entries {
             match &entry.kind {
                 Entry::Over(inventory) => {
-                    over.get_or_insert(inventory.name.clone());
+                    if over.is_none() {
+                        over = Some(self.name(&inventory.name));
+                    }
                 }
                 Entry::Stages(written) => {
                     stages.get_or_insert_with(|| written.iter().map(stage).collect::<Vec<_>>());
@@ -607,7 +660,7 @@ impl<'a> Lowering<'a> {
             budget: budget.unwrap_or(Budget::Hosts(0)),
             body: Vec::new(),
         };
-        let node = node(
+        let node = self.node(
             &waves.name,
             &waves.description,
             None,
@@ -641,7 +694,8 @@ impl<'a> Lowering<'a> {
                 }
                 _ => continue,
             };
-            body_ids.push(id.clone());
+            let id = self.name(id);
+            body_ids.push(id);
         }
         if let NodeKind::Waves { body, .. } = &mut self.graph.nodes[at].kind {
             *body = body_ids;
@@ -682,33 +736,6 @@ impl<'a> Lowering<'a> {
             actions,
             span: policy.span,
         })
-    }
-}
-
-/// A node as written in `place`.
-fn node(
-    name: &ast::Ident,
-    description: &Option<ast::Text>,
-    owner: Option<String>,
-    place: Place<'_>,
-    span: Span,
-    kind: NodeKind,
-) -> Node {
-    Node {
-        id: name.name.clone(),
-        name: name.name.clone(),
-        description: text(description),
-        owner,
-        span,
-        parent: match place {
-            Place::Body(waves) => Some(waves.to_string()),
-            Place::Main | Place::Handler(_) => None,
-        },
-        handles: match place {
-            Place::Handler(class) => Some(class),
-            Place::Main | Place::Body(_) => None,
-        },
-        kind,
     }
 }
 

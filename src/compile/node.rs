@@ -1,24 +1,31 @@
 //! The nodes of the graph: what the engine runs or waits on, with every setting
 //! resolved (defaults applied, names checked), so the engine never reads the AST.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::ast::{FailureClass, TimeoutAction};
 use crate::source::Span;
+
+/// A name in the graph (a node, an inventory, a waves block, an owner): one
+/// allocation shared by every node and edge that mentions it, since a large graph
+/// mentions each name several times. Serialised as a plain string.
+pub type Name = Arc<str>;
 
 /// One thing the engine runs or waits on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Node {
     /// Unique in the graph: the node's name, or `rollback:STEP` for the node that
     /// undoes a step (a `:` cannot appear in a name, so the two never collide).
-    pub id: String,
+    pub id: Name,
     /// The name written in the runbook; for a rollback node, the step it undoes.
-    pub name: String,
+    pub name: Name,
     pub description: Option<String>,
-    pub owner: Option<String>,
+    pub owner: Option<Name>,
     pub span: Span,
     /// The waves node whose body this node is: it runs once per wave.
-    pub parent: Option<String>,
+    pub parent: Option<Name>,
     /// For a handler step, the failure class whose policy runs it: nothing else
     /// leads to it.
     pub handles: Option<FailureClass>,
@@ -87,13 +94,13 @@ pub enum NodeKind {
     },
     /// A canary rollout: the `body` nodes run once per wave, on that wave's hosts.
     Waves {
-        over: String,
+        over: Name,
         stages: Vec<Stage>,
         pause_ms: u64,
         /// At most this many hosts at once; without it, the whole wave at once.
         parallel: Option<u64>,
         budget: Budget,
-        body: Vec<String>,
+        body: Vec<Name>,
     },
     /// What undoes a step, run where the step ran.
     Rollback {
@@ -138,7 +145,7 @@ pub struct StepSettings {
     /// What a correct result looks like, for the person reading along.
     pub expect: Vec<String>,
     /// The id of the rollback node that undoes this step.
-    pub rollback: Option<String>,
+    pub rollback: Option<Name>,
 }
 
 /// Where a step runs.
@@ -148,13 +155,13 @@ pub enum Target {
     /// The machine running the runbook.
     Local,
     /// Every host of an inventory.
-    Inventory { inventory: String },
+    Inventory { inventory: Name },
     /// The hosts of the current wave: the default inside a waves body.
     Wave,
     /// A seeded random share of an inventory's hosts.
-    SampleOfInventory { percent: f64, inventory: String },
+    SampleOfInventory { percent: f64, inventory: Name },
     /// A seeded random share of the hosts a waves block changed.
-    SampleOfWaves { percent: f64, waves: String },
+    SampleOfWaves { percent: f64, waves: Name },
 }
 
 /// `retry 2 backoff 30s`; no `retry` is zero attempts, no `backoff` is no wait.
@@ -258,6 +265,6 @@ impl StepAction {
 pub(super) const ROLLBACK_PREFIX: &str = "rollback:";
 
 /// The id of the node that undoes `step`.
-pub fn rollback_id(step: &str) -> String {
-    format!("{ROLLBACK_PREFIX}{step}")
+pub fn rollback_id(step: &str) -> Name {
+    format!("{ROLLBACK_PREFIX}{step}").into()
 }

@@ -123,7 +123,8 @@ fn a_waves_body_is_its_own_block() {
     let NodeKind::Waves { body, .. } = &graph.node("upgrade").expect("waves node").kind else {
         panic!("upgrade is a waves node");
     };
-    assert_eq!(body, &["first", "second", "third"]);
+    let body: Vec<&str> = body.iter().map(|id| &**id).collect();
+    assert_eq!(body, ["first", "second", "third"]);
     for id in body {
         let node = graph.node(id).expect("body node");
         assert_eq!(node.parent.as_deref(), Some("upgrade"));
@@ -147,7 +148,7 @@ fn nodes_keep_file_order_with_a_rollback_after_its_step() {
         on failure severe { step handler { readonly run "z" } }
         step three { readonly run "true" }"#,
     );
-    let ids: Vec<&str> = graph.nodes().iter().map(|node| node.id.as_str()).collect();
+    let ids: Vec<&str> = graph.nodes().iter().map(|node| &*node.id).collect();
     assert_eq!(
         ids,
         [
@@ -187,7 +188,7 @@ fn a_rollback_becomes_a_node_reached_by_a_rollback_edge() {
         Some("rollback:install")
     );
     let undo = graph.node("rollback:install").expect("rollback node");
-    assert_eq!(undo.name, "install");
+    assert_eq!(&*undo.name, "install");
     assert_eq!(undo.owner.as_deref(), Some("ops"));
     assert!(!undo.is_main_flow());
     let NodeKind::Rollback {
@@ -216,7 +217,7 @@ fn a_rollback_becomes_a_node_reached_by_a_rollback_edge() {
     assert_eq!(
         *target,
         Target::Inventory {
-            inventory: "web".to_string()
+            inventory: "web".into()
         }
     );
     let NodeKind::Rollback { timeout_ms, .. } = graph.node("rollback:config").expect("node").kind
@@ -376,14 +377,14 @@ fn a_sample_names_an_inventory_or_a_waves_block() {
         settings(&graph, "of_inventory").target,
         Target::SampleOfInventory {
             percent: 10.0,
-            inventory: "web".to_string()
+            inventory: "web".into()
         }
     );
     assert_eq!(
         settings(&graph, "of_waves").target,
         Target::SampleOfWaves {
             percent: 25.0,
-            waves: "upgrade".to_string()
+            waves: "upgrade".into()
         }
     );
 }

@@ -712,15 +712,15 @@ impl<'t> Lowerer<'t> {
         let name = self.ident(children.expect(Rule::ident)?);
         let source_pair = children.expect_any()?;
         let source = match source_pair.as_rule() {
-            Rule::inventory_file => {
-                InventorySource::File(self.string(self.children(source_pair).expect(Rule::string)?)?)
-            }
+            Rule::inventory_file => InventorySource::File(
+                self.string(self.children(source_pair).expect(Rule::string)?)?,
+            ),
             Rule::inventory_from => InventorySource::Inventory(
                 self.ident(self.children(source_pair).expect(Rule::ident)?),
             ),
-            Rule::inventory_hosts => InventorySource::Hosts(
-                self.each(self.children(source_pair), Self::string)?,
-            ),
+            Rule::inventory_hosts => {
+                InventorySource::Hosts(self.each(self.children(source_pair), Self::string)?)
+            }
             other => return Err(unexpected(Rule::inventory, other, self.span(&source_pair))),
         };
         let filter = match children.optional(Rule::inventory_filter) {
@@ -877,9 +877,9 @@ impl<'t> Lowerer<'t> {
             Rule::notify_every => NotifyTrigger::Every(
                 self.duration(self.children(trigger_pair).expect(Rule::duration)?),
             ),
-            Rule::notify_on => NotifyTrigger::On(
-                self.each(self.children(trigger_pair), Self::event)?,
-            ),
+            Rule::notify_on => {
+                NotifyTrigger::On(self.each(self.children(trigger_pair), Self::event)?)
+            }
             other => return Err(unexpected(Rule::notify, other, at)),
         };
         let message = self.optional_string(&mut children)?;
@@ -1207,7 +1207,9 @@ impl<'t> Lowerer<'t> {
     fn waves_entry(&mut self, pair: Pair<'_, Rule>) -> Result<WavesEntry> {
         let at = self.span(&pair);
         let kind = match pair.as_rule() {
-            Rule::over => WavesEntryKind::Over(self.ident(self.children(pair).expect(Rule::ident)?)),
+            Rule::over => {
+                WavesEntryKind::Over(self.ident(self.children(pair).expect(Rule::ident)?))
+            }
             Rule::stages => WavesEntryKind::Stages(self.stages(pair)?),
             Rule::pause => {
                 WavesEntryKind::Pause(self.duration(self.children(pair).expect(Rule::duration)?))
@@ -1235,7 +1237,8 @@ impl<'t> Lowerer<'t> {
     }
 
     fn stages(&mut self, pair: Pair<'_, Rule>) -> Result<Vec<Stage>> {
-        Ok(self.children(pair)
+        Ok(self
+            .children(pair)
             .rest()
             .map(|stage| match stage.as_rule() {
                 Rule::percent => Stage::Percent(self.percent(stage)),
@@ -1265,16 +1268,16 @@ impl<'t> Lowerer<'t> {
             Rule::action_pause => Action::Pause { span: at },
             Rule::action_abort => Action::Abort { span: at },
             Rule::action_rollback => {
-                let scope = self.keyword(
-                    self.children(pair).expect(Rule::rollback_scope)?,
-                    |word| match word {
-                        "step" => Some(RollbackScope::Step),
-                        "hosts" => Some(RollbackScope::Hosts),
-                        "wave" => Some(RollbackScope::Wave),
-                        "all" => Some(RollbackScope::All),
-                        _ => None,
-                    },
-                )?;
+                let scope =
+                    self.keyword(self.children(pair).expect(Rule::rollback_scope)?, |word| {
+                        match word {
+                            "step" => Some(RollbackScope::Step),
+                            "hosts" => Some(RollbackScope::Hosts),
+                            "wave" => Some(RollbackScope::Wave),
+                            "all" => Some(RollbackScope::All),
+                            _ => None,
+                        }
+                    })?;
                 Action::Rollback { scope, span: at }
             }
             Rule::approve => Action::Approve(self.approve(pair)?),

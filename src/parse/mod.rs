@@ -140,7 +140,9 @@ mod tests {
         assert!(texts.len() > 50, "the case files were not found");
         let many_roles: String = (0..70).map(|n| format!("role r{n} # {n}\n")).collect();
         texts.push(format!("runbook \"x\" {{ }}\n{many_roles}# the end"));
-        texts.push(format!("runbook \"x\" {{ }}\n{many_roles}step s {{ run \"a\" }}\nstep"));
+        texts.push(format!(
+            "runbook \"x\" {{ }}\n{many_roles}step s {{ run \"a\" }}\nstep"
+        ));
         let (mut accepted, mut refused) = (0, 0);
         for text in &texts {
             let whole = RunbookParser::parse(Rule::file, text).is_ok();
@@ -155,7 +157,10 @@ mod tests {
                 refused += 1;
             }
         }
-        assert!(accepted > 0 && refused > 0, "{accepted} accepted, {refused} refused");
+        assert!(
+            accepted > 0 && refused > 0,
+            "{accepted} accepted, {refused} refused"
+        );
     }
 
     #[test]
@@ -174,7 +179,10 @@ mod tests {
             .collect();
         assert_eq!(comments, expected);
         for comment in &runbook.comments {
-            assert_eq!(&text[comment.span.start..comment.span.end], format!("#{}", comment.text));
+            assert_eq!(
+                &text[comment.span.start..comment.span.end],
+                format!("#{}", comment.text)
+            );
         }
         // The comments after the last item are not part of the runbook.
         assert!(text[..runbook.span.end].ends_with("role r69"));
