@@ -38,20 +38,37 @@ use crate::ast::Word;
 /// One contribution to a worst case: a time (none when unbounded), what takes it, and
 /// where that is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Term {
+struct Term<'a> {
     millis: Option<u64>,
-    what: String,
+    what: What<'a>,
     span: Span,
 }
 
+/// What a term's time is spent on. Every step's rollback is a term, so that one is
+/// only written out when a finding shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Total {
-    Bounded(u64),
-    /// The terms with no bound.
-    Unbounded(Vec<Term>),
+enum What<'a> {
+    RollbackOf(&'a str),
+    Text(String),
 }
 
-fn total(terms: &[Term]) -> Total {
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            What::RollbackOf(step) => write!(formatter, "rollback of {step}"),
+            What::Text(text) => formatter.write_str(text),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Total<'a> {
+    Bounded(u64),
+    /// The terms with no bound.
+    Unbounded(Vec<Term<'a>>),
+}
+
+fn total<'a>(terms: &[Term<'a>]) -> Total<'a> {
     let unbounded: Vec<Term> = terms
         .iter()
         .filter(|term| term.millis.is_none())
@@ -90,10 +107,10 @@ fn step_time(timeout: Option<u64>, retries: u64, backoff: u64) -> Option<u64> {
 }
 
 /// A policy's actions, each as its terms, up to where the policy ends.
-struct PolicyTerms {
-    before_rollback: Vec<Term>,
-    before_notify: Option<Vec<Term>>,
-    all: Vec<Term>,
+struct PolicyTerms<'a> {
+    before_rollback: Vec<Term<'a>>,
+    before_notify: Option<Vec<Term<'a>>>,
+    all: Vec<Term<'a>>,
     rolls_back: bool,
 }
 
@@ -165,7 +182,8 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                 }
                 Total::Bounded(_) => {}
                 Total::Unbounded(open) => {
-                    let what: Vec<&str> = open.iter().map(|term| term.what.as_str()).collect();
+                    let what: Vec<String> = open.iter().map(|term| term.what.to_string()).collect();
+                    let what: Vec<&str> = what.iter().map(String::as_str).collect();
                     let mut diagnostic = Diagnostic::new(
                         codes::DEADLINE_UNBOUNDED,
                         format!("the `{class}` policy has no time limit {clock}, so the {} objective cannot be shown to hold", phrases::duration(limit)),
@@ -201,7 +219,7 @@ fn alerted_at_once(checker: &Checker<'_>, class: FailureClass) -> bool {
     })
 }
 
-fn policy_terms(checker: &Checker<'_>, policy: &Policy) -> PolicyTerms {
+fn policy_terms<'a>(checker: &Checker<'a>, policy: &Policy) -> PolicyTerms<'a> {
     let symbols = &checker.symbols;
     let default = symbols.default_timeout.map(|duration| duration.millis);
     let mut terms = PolicyTerms {
@@ -242,7 +260,7 @@ fn policy_terms(checker: &Checker<'_>, policy: &Policy) -> PolicyTerms {
     terms
 }
 
-fn approval_term(checker: &Checker<'_>, approval: &Approval) -> Term {
+fn approval_term(checker: &Checker<'_>, approval: &Approval) -> Term<'static> {
     let roles: Vec<&str> = approval
         .roles
         .iter()
@@ -263,15 +281,15 @@ fn approval_term(checker: &Checker<'_>, approval: &Approval) -> Term {
             .filter(|_| !escalates)
             .map(|within| within.millis),
         what: if escalates && approval.within.is_some() {
-            format!("approve by {who}, escalating on timeout")
+            What::Text(format!("approve by {who}, escalating on timeout"))
         } else {
-            format!("approve by {who}")
+            What::Text(format!("approve by {who}"))
         },
         span: trimmed(checker.file, approval.span),
     }
 }
 
-fn handler_step_term(step: &Step, default: Option<u64>) -> Term {
+fn handler_step_term(step: &Step, default: Option<u64>) -> Term<'static> {
     let timeout = step.timeout().map(|duration| duration.millis).or(default);
     let (retries, backoff) = step
         .retry()
@@ -288,7 +306,7 @@ fn handler_step_term(step: &Step, default: Option<u64>) -> Term {
     };
     Term {
         millis: step_time(timeout, retries, backoff),
-        what,
+        what: What::Text(what),
         span: step.name.span,
     }
 }
@@ -302,12 +320,16 @@ fn undo_term(step: &Step, default: Option<u64>) -> Option<Term> {
         .or(default);
     Some(Term {
         millis,
-        what: format!("rollback of {}", step.name.name),
+        what: What::RollbackOf(&step.name.name),
         span: rollback_span(rollback),
     })
 }
 
-fn rollback_terms(symbols: &Symbols<'_>, scope: RollbackScope, default: Option<u64>) -> Vec<Term> {
+fn rollback_terms<'a>(
+    symbols: &Symbols<'a>,
+    scope: RollbackScope,
+    default: Option<u64>,
+) -> Vec<Term<'a>> {
     match scope {
         RollbackScope::All => symbols
             .main_steps()
@@ -356,7 +378,7 @@ mod tests {
     fn term(millis: Option<u64>, what: &str) -> Term {
         Term {
             millis,
-            what: what.to_string(),
+            what: What::Text(what.to_string()),
             span: Span::default(),
         }
     }

@@ -324,17 +324,17 @@ fn resolve(
     style: TextStyle,
 ) -> Option<Diagnostic> {
     let symbols = &checker.symbols;
-    let segments: Vec<&str> = name.split('.').collect();
-    if segments.is_empty() || segments.len() > 2 || !segments.iter().all(|segment| is_name(segment))
-    {
+    let (first, field) = match name.split_once('.') {
+        Some((first, field)) => (first, Some(field)),
+        None => (name, None),
+    };
+    if !is_name(first) || field.is_some_and(|field| !is_name(field)) {
         let literal = match style {
             TextStyle::Quoted => " For a literal `{{`, write `\\{{`.",
             TextStyle::Triple => "",
         };
         return Some(unknown(span, format!("`{{{{{name}}}}}` is not a name"), format!("write a name between the braces, like `{{{{host}}}}` or `{{{{kernel}}}}`.{literal}")));
     }
-    let first = segments[0];
-    let field = segments.get(1).copied();
     match (first, field) {
         ("host", _) if !site.hosts => Some(out_of_place(span, name, "this string is not in a step that runs on hosts", "`{{host}}` has a value in steps with `on INVENTORY`, `on sample N% of ...`, or inside a waves block")),
         ("host", _) => None,

@@ -28,10 +28,6 @@ fn cycles(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) -> BTreeSet<usi
     let mut on_cycle = BTreeSet::new();
     for component in strongly_connected(edges) {
         let start = component[0];
-        let self_loop = edges[start].iter().any(|edge| edge.on == start);
-        if component.len() == 1 && !self_loop {
-            continue;
-        }
         on_cycle.extend(component.iter().copied());
         let members: BTreeSet<usize> = component.iter().copied().collect();
         let path = circle_through(edges, start, &members);
@@ -102,18 +98,21 @@ fn circle_through<'a>(
     Vec::new()
 }
 
-/// Strongly connected components (Kosaraju, without recursion so long plans cannot
-/// exhaust the stack), each sorted, in order of their first node.
+/// The strongly connected components that hold a circle (more than one node, or one
+/// waiting for itself), each sorted, in order of their first node. Kosaraju, without
+/// recursion so long plans cannot exhaust the stack, and with no allocation per node:
+/// a plan with no circle is the common case, with hundreds of thousands of nodes.
 fn strongly_connected(edges: &[Vec<Edge<'_>>]) -> Vec<Vec<usize>> {
     let count = edges.len();
     let mut finished = Vec::with_capacity(count);
     let mut visited = vec![false; count];
+    let mut stack = Vec::new();
     for root in 0..count {
         if visited[root] {
             continue;
         }
         visited[root] = true;
-        let mut stack = vec![(root, 0)];
+        stack.push((root, 0));
         while let Some((node, next)) = stack.pop() {
             if let Some(edge) = edges[node].get(next) {
                 stack.push((node, next + 1));
@@ -126,33 +125,48 @@ fn strongly_connected(edges: &[Vec<Edge<'_>>]) -> Vec<Vec<usize>> {
             }
         }
     }
-    let mut reverse = vec![Vec::new(); count];
+    // The reversed edges, as one list sliced per node (`reverse[starts[n]..starts[n + 1]]`).
+    let mut starts = vec![0; count + 1];
+    for edge in edges.iter().flatten() {
+        starts[edge.on + 1] += 1;
+    }
+    for node in 0..count {
+        starts[node + 1] += starts[node];
+    }
+    let mut filled = starts.clone();
+    let mut reverse = vec![0; starts[count]];
     for (from, out) in edges.iter().enumerate() {
         for edge in out {
-            reverse[edge.on].push(from);
+            reverse[filled[edge.on]] = from;
+            filled[edge.on] += 1;
         }
     }
-    let mut component_of = vec![usize::MAX; count];
+    let mut assigned = vec![false; count];
     let mut components: Vec<Vec<usize>> = Vec::new();
+    let mut members = Vec::new();
+    let mut pending = Vec::new();
     for &root in finished.iter().rev() {
-        if component_of[root] != usize::MAX {
+        if assigned[root] {
             continue;
         }
-        let id = components.len();
-        let mut members = Vec::new();
-        let mut stack = vec![root];
-        component_of[root] = id;
-        while let Some(node) = stack.pop() {
+        members.clear();
+        pending.push(root);
+        assigned[root] = true;
+        while let Some(node) = pending.pop() {
             members.push(node);
-            for &from in &reverse[node] {
-                if component_of[from] == usize::MAX {
-                    component_of[from] = id;
-                    stack.push(from);
+            for &from in &reverse[starts[node]..starts[node + 1]] {
+                if !assigned[from] {
+                    assigned[from] = true;
+                    pending.push(from);
                 }
             }
         }
-        members.sort_unstable();
-        components.push(members);
+        let waits_for_itself = edges[root].iter().any(|edge| edge.on == root);
+        if members.len() > 1 || waits_for_itself {
+            let mut component = members.clone();
+            component.sort_unstable();
+            components.push(component);
+        }
     }
     components.sort_by_key(|members| members[0]);
     components
@@ -160,12 +174,8 @@ fn strongly_connected(edges: &[Vec<Edge<'_>>]) -> Vec<Vec<usize>> {
 
 fn unreachable(checker: &Checker<'_>, cyclic: &BTreeSet<usize>, findings: &mut Vec<Diagnostic>) {
     let symbols = &checker.symbols;
-    let mut waiting_on: Vec<Vec<usize>> = vec![Vec::new(); symbols.nodes.len()];
-    for (from, out) in checker.deps.edges.iter().enumerate() {
-        for edge in out {
-            waiting_on[edge.on].push(from);
-        }
-    }
+    // Who waits on whom, built only when a finding needs it (rarely).
+    let mut waiting_on: Option<Vec<Vec<usize>>> = None;
     for (from, out) in checker.deps.edges.iter().enumerate() {
         if cyclic.contains(&from) {
             continue;
@@ -177,7 +187,16 @@ fn unreachable(checker: &Checker<'_>, cyclic: &BTreeSet<usize>, findings: &mut V
             let node = symbols.nodes[from].node;
             let handler = symbols.nodes[edge.on].node.name();
             let class = symbols.policies[policy].class.value.word();
-            let downstream = descendants(&waiting_on, from, cyclic);
+            let waiting_on = waiting_on.get_or_insert_with(|| {
+                let mut waiting_on = vec![Vec::new(); symbols.nodes.len()];
+                for (from, out) in checker.deps.edges.iter().enumerate() {
+                    for edge in out {
+                        waiting_on[edge.on].push(from);
+                    }
+                }
+                waiting_on
+            });
+            let downstream = descendants(waiting_on, from, cyclic);
             let also = if downstream.is_empty() {
                 String::new()
             } else {

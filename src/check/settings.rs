@@ -2,6 +2,7 @@
 //! and none is written where it means nothing.
 
 use crate::ast::Word;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::ast::{
@@ -21,28 +22,32 @@ use super::Checker;
 pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     header(checker, findings);
     policies(checker, findings);
+    // Reused for every block: a large runbook has hundreds of thousands of them.
+    let mut seen = Seen::default();
+    let mut seen_in_rollback = Seen::default();
     for node in &checker.symbols.nodes {
         let kind = match node.node {
             NodeRef::Waves(_) => "waves block",
             other => other.kind(),
         };
-        let block = format!("{kind} `{}`", node.node.name().name);
-        let mut seen = Seen::new(&block);
+        let block = || format!("{kind} `{}`", node.node.name().name);
+        seen.first.clear();
         match node.node {
             NodeRef::Step(step) => {
                 for entry in &step.entries {
                     if let Some(key) = step_key(&entry.kind) {
-                        seen.note(key, trimmed(checker.file, entry.span), findings);
+                        seen.note(key, trimmed(checker.file, entry.span), &block, findings);
                     }
                 }
                 if let Some(Rollback::Block { entries, .. }) = step.rollback() {
-                    let block = format!("the rollback of step `{}`", step.name.name);
-                    let mut seen = Seen::new(&block);
+                    let block = || format!("the rollback of step `{}`", step.name.name);
+                    seen_in_rollback.first.clear();
                     for entry in entries {
                         if let RollbackEntryKind::Timeout(_) = entry.kind {
-                            seen.note(
-                                "timeout".to_string(),
+                            seen_in_rollback.note(
+                                "timeout".into(),
                                 trimmed(checker.file, entry.span),
+                                &block,
                                 findings,
                             );
                         }
@@ -58,7 +63,12 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         GateEntryKind::Poll { .. } => "poll",
                         GateEntryKind::Approve(_) | GateEntryKind::Require(_) => continue,
                     };
-                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
+                    seen.note(
+                        key.into(),
+                        trimmed(checker.file, entry.span),
+                        &block,
+                        findings,
+                    );
                 }
                 gate_effects(checker, gate, findings);
             }
@@ -68,7 +78,12 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         TimerEntryKind::Owner(_) => "owner",
                         TimerEntryKind::After(_) => "after",
                     };
-                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
+                    seen.note(
+                        key.into(),
+                        trimmed(checker.file, entry.span),
+                        &block,
+                        findings,
+                    );
                 }
             }
             NodeRef::Watch(watch) => {
@@ -80,7 +95,12 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         WatchEntryKind::During(_) => "during",
                         WatchEntryKind::Require(_) => continue,
                     };
-                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
+                    seen.note(
+                        key.into(),
+                        trimmed(checker.file, entry.span),
+                        &block,
+                        findings,
+                    );
                 }
                 let mut missing = Vec::new();
                 if watch_every(watch).is_none() {
@@ -91,7 +111,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                 }
                 if !missing.is_empty() {
                     findings.push(missing_finding(
-                        &block,
+                        &block(),
                         watch.name.span,
                         &missing,
                         "a watch samples its conditions `every` so often `during` so long:\n  watch core {\n    every 1m\n    during 30m\n    require error_rate < 0.05 else severe\n  }",
@@ -109,7 +129,12 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         WavesEntryKind::After(_) => "after",
                         _ => continue,
                     };
-                    seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
+                    seen.note(
+                        key.into(),
+                        trimmed(checker.file, entry.span),
+                        &block,
+                        findings,
+                    );
                 }
                 let mut missing = Vec::new();
                 if waves_over(waves).is_none() {
@@ -120,7 +145,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                 }
                 if !missing.is_empty() {
                     findings.push(missing_finding(
-                        &block,
+                        &block(),
                         waves.name.span,
                         &missing,
                         "a waves block says which inventory it rolls `over` and in which `stages`:\n  waves upgrade {\n    over web\n    stages [1%, 10%, 30%, 100%]\n    ...\n  }",
@@ -132,40 +157,39 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
 }
 
 /// Remembers where each setting was first written in one block, reporting repeats.
-struct Seen {
-    block: String,
-    first: BTreeMap<String, Span>,
+/// Blocks have a few settings each, so a list is searched; `block` names the block,
+/// and is only called to write a finding.
+#[derive(Default)]
+struct Seen<'a> {
+    first: Vec<(Cow<'a, str>, Span)>,
 }
 
-impl Seen {
-    fn new(block: &str) -> Self {
-        Self {
-            block: block.to_string(),
-            first: BTreeMap::new(),
-        }
-    }
-
-    fn note(&mut self, key: String, span: Span, findings: &mut Vec<Diagnostic>) {
-        match self.first.get(&key) {
-            Some(&first) => findings.push(
+impl<'a> Seen<'a> {
+    fn note(
+        &mut self,
+        key: Cow<'a, str>,
+        span: Span,
+        block: &dyn Fn() -> String,
+        findings: &mut Vec<Diagnostic>,
+    ) {
+        match self.first.iter().find(|(seen, _)| *seen == key) {
+            Some(&(_, first)) => findings.push(
                 Diagnostic::new(
                     codes::DUPLICATE_SETTING,
-                    format!("{} sets `{key}` twice", self.block),
+                    format!("{} sets `{key}` twice", block()),
                 )
                 .with_label(span, "set again here")
                 .with_secondary(first, "first set here")
                 .with_help("keep one of them: the second is never used"),
             ),
-            None => {
-                self.first.insert(key, span);
-            }
+            None => self.first.push((key, span)),
         }
     }
 }
 
 /// The name of a step setting that may be written once; `None` for the ones that may
 /// repeat (commands, instructions, checks).
-fn step_key(kind: &StepEntryKind) -> Option<String> {
+fn step_key(kind: &StepEntryKind) -> Option<Cow<'static, str>> {
     let key = match kind {
         StepEntryKind::Owner(_) => "owner",
         StepEntryKind::On(_) | StepEntryKind::OnSample { .. } => "on",
@@ -180,7 +204,7 @@ fn step_key(kind: &StepEntryKind) -> Option<String> {
         StepEntryKind::Raises(_) => "failure",
         StepEntryKind::Backup => "backup",
         StepEntryKind::Rollback(_) => "rollback",
-        StepEntryKind::Record { key, .. } => return Some(format!("record {}", key.name)),
+        StepEntryKind::Record { key, .. } => return Some(format!("record {}", key.name).into()),
         StepEntryKind::Run(_)
         | StepEntryKind::Script(_)
         | StepEntryKind::Manual(_)
@@ -188,11 +212,12 @@ fn step_key(kind: &StepEntryKind) -> Option<String> {
         | StepEntryKind::Remedy(_)
         | StepEntryKind::Verify(_) => return None,
     };
-    Some(key.to_string())
+    Some(key.into())
 }
 
 fn header(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
-    let mut seen = Seen::new("the header");
+    let mut seen = Seen::default();
+    let block = || "the header".to_string();
     for entry in &checker.runbook.header.entries {
         let key = match &entry.kind {
             HeaderEntryKind::Title(_) => "title",
@@ -214,7 +239,12 @@ fn header(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
             HeaderEntryKind::ReviewEvery(_) => "review every",
             HeaderEntryKind::Postmortem { .. } => "postmortem",
         };
-        seen.note(key.to_string(), trimmed(checker.file, entry.span), findings);
+        seen.note(
+            key.into(),
+            trimmed(checker.file, entry.span),
+            &block,
+            findings,
+        );
     }
 }
 
