@@ -312,7 +312,7 @@ fn handler_step_term(step: &Step, default: Option<u64>) -> Term<'static> {
 }
 
 /// The worst-case time to undo one step.
-fn undo_term(step: &Step, default: Option<u64>) -> Option<Term> {
+fn undo_term(step: &Step, default: Option<u64>) -> Option<Term<'_>> {
     let rollback = step.rollback()?;
     let millis = rollback_timeout(rollback)
         .or(step.timeout())
@@ -375,7 +375,7 @@ fn worst_key(terms: &[Term]) -> (bool, u64) {
 mod tests {
     use super::*;
 
-    fn term(millis: Option<u64>, what: &str) -> Term {
+    fn term(millis: Option<u64>, what: &str) -> Term<'static> {
         Term {
             millis,
             what: What::Text(what.to_string()),
