@@ -2,7 +2,7 @@
 //! wins), every node with where it sits, and the header's settings. Passes look names
 //! up here instead of walking the tree again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::ast::{
     Action, Audience, Channel, Duration, Gate, GateEntryKind, HeaderEntryKind, Ident, Inventory,
@@ -66,20 +66,21 @@ pub(super) struct Symbols<'a> {
     /// Every node in file order: top-level nodes, the nodes inside each waves block
     /// right after the block, handler steps after everything else.
     pub nodes: Vec<Node<'a>>,
-    /// Node index by name, first definition.
-    pub node_index: BTreeMap<&'a str, usize>,
+    /// Node index by name, first definition. Hashed: a plan may have hundreds of
+    /// thousands of nodes, and a tree's lookups grow with that.
+    pub node_index: HashMap<&'a str, usize>,
     pub policies: Vec<&'a Policy>,
     /// `(step, key)` for each `record KEY` of a manual step: the `{{STEP.KEY}}` values.
     pub records: BTreeSet<(&'a str, &'a str)>,
     pub duplicates: Vec<Duplicate<'a>>,
     /// Names seen so far in each namespace, with the kind of what they name.
-    seen: BTreeMap<(Namespace, &'a str), (&'static str, &'a Ident)>,
+    seen: HashMap<(Namespace, &'a str), (&'static str, &'a Ident)>,
 }
 
 /// Names in one namespace cannot repeat. Roles and audiences share one because
 /// `notify NAME` takes either; params, secrets and probes share one because `{{NAME}}`
 /// and conditions take any of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Namespace {
     People,
     Values,

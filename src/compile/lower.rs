@@ -5,7 +5,7 @@
 //! nothing) is a bug in the checker or here: an `InternalError`, never a diagnostic.
 //! Settings written twice are refused by the checker too; here the first one counts.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::declaration::{
     Audience, Channel, ChannelKind, Event, Header, Inventory, InventorySource, LabelMatch,
@@ -63,7 +63,7 @@ fn broken(message: impl Into<String>, span: Span) -> InternalError {
 /// The names a node may refer to, gathered before any node is lowered so that
 /// `after` may name a node written further down.
 struct Names<'a> {
-    nodes: BTreeSet<&'a str>,
+    nodes: HashSet<&'a str>,
     /// Steps with a `rollback`, each of which adds a rollback node.
     rollbacks: usize,
     inventories: BTreeSet<&'a str>,
@@ -73,7 +73,7 @@ struct Names<'a> {
 impl<'a> Names<'a> {
     fn collect(runbook: &'a ast::Runbook) -> Result<Self> {
         let mut names = Names {
-            nodes: BTreeSet::new(),
+            nodes: HashSet::new(),
             rollbacks: 0,
             inventories: BTreeSet::new(),
             waves: BTreeSet::new(),
@@ -246,15 +246,16 @@ impl<'a> Lowering<'a> {
                 self.edge(from, id.clone(), EdgeKind::Order);
             }
         } else {
-            let mut seen = BTreeSet::new();
-            for name in after {
+            for (index, name) in after.iter().enumerate() {
                 if !self.names.nodes.contains(name.name.as_str()) {
                     return Err(broken(
                         format!("`{id}` comes after `{}`, which is not a node", name.name),
                         name.span,
                     ));
                 }
-                if seen.insert(name.name.as_str()) {
+                // A name written twice is one edge; `after` lists are short.
+                let repeated = after[..index].iter().any(|earlier| earlier.name == name.name);
+                if !repeated {
                     let from = self.name(&name.name);
                     self.edge(from, id.clone(), EdgeKind::Dependency);
                 }
