@@ -8,7 +8,8 @@ mod generate;
 use std::time::Duration;
 
 use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+    criterion_group, criterion_main, BatchSize, BenchmarkId, BenchmarkGroup, Criterion,
+    SamplingMode, Throughput,
 };
 use runbook::pipeline::{self, Options};
 use runbook::source::{self, SourceFile};
@@ -50,38 +51,69 @@ fn prepared(steps: usize) -> SourceFile {
     file
 }
 
+/// Parse, check and compile; the result is dropped outside the timed part, which
+/// `drop` below measures on its own.
 fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("pipeline");
     for &steps in sizes() {
         let file = prepared(steps);
         group.throughput(Throughput::Bytes(file.text().len() as u64));
-        // Large inputs take long per run: fewer, equal-sized samples keep the whole
-        // benchmark to a few minutes. At 100,000 steps a sample is one run, and
-        // criterion's warning that 10 samples do not fit in 30 s is expected.
-        match steps {
-            100 | 1_000 => {
-                group.sampling_mode(SamplingMode::Auto);
-                group.sample_size(50);
-                group.measurement_time(Duration::from_secs(8));
-            }
-            10_000 => {
-                group.sampling_mode(SamplingMode::Flat);
-                group.sample_size(20);
-                group.measurement_time(Duration::from_secs(10));
-            }
-            _ => {
-                group.sampling_mode(SamplingMode::Flat);
-                group.sample_size(10);
-                group.measurement_time(Duration::from_secs(30));
-            }
-        }
+        sampling(&mut group, steps);
         group.bench_with_input(BenchmarkId::from_parameter(steps), &file, |b, file| {
             // check_source compiles the graph of a clean runbook itself.
-            b.iter(|| pipeline::check_source(file, &Options::default()));
+            // One run per batch, so each result is freed (untimed) before the next
+            // run, as in the CLI, rather than a batch of results piling up in memory.
+            b.iter_batched(
+                || (),
+                |()| pipeline::check_source(file, &Options::default()),
+                BatchSize::PerIteration,
+            );
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+/// Freeing what `pipeline` made (the tree, the graph, the findings): a cost of its
+/// own, paid when a caller lets go of the result.
+fn drop_outcome(c: &mut Criterion) {
+    let mut group = c.benchmark_group("drop");
+    for &steps in sizes() {
+        let file = prepared(steps);
+        group.throughput(Throughput::Bytes(file.text().len() as u64));
+        sampling(&mut group, steps);
+        group.bench_with_input(BenchmarkId::from_parameter(steps), &file, |b, file| {
+            b.iter_batched(
+                || pipeline::check_source(file, &Options::default()),
+                drop,
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
+/// Large inputs take long per run: fewer, equal-sized samples keep the whole
+/// benchmark to a few minutes. At 100,000 steps a sample is one run, and criterion's
+/// warning that 10 samples do not fit in the time is expected.
+fn sampling(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, steps: usize) {
+    match steps {
+        100 | 1_000 => {
+            group.sampling_mode(SamplingMode::Auto);
+            group.sample_size(50);
+            group.measurement_time(Duration::from_secs(8));
+        }
+        10_000 => {
+            group.sampling_mode(SamplingMode::Flat);
+            group.sample_size(20);
+            group.measurement_time(Duration::from_secs(10));
+        }
+        _ => {
+            group.sampling_mode(SamplingMode::Flat);
+            group.sample_size(10);
+            group.measurement_time(Duration::from_secs(30));
+        }
+    }
+}
+
+criterion_group!(benches, pipeline, drop_outcome);
 criterion_main!(benches);

@@ -163,7 +163,23 @@ impl<'a> NodeRef<'a> {
 
 impl<'a> Symbols<'a> {
     pub fn build(runbook: &'a Runbook) -> Self {
-        let mut symbols = Symbols::default();
+        // Sized once, to at least the number of nodes: growing maps of hundreds of
+        // thousands of names rehashes them all at every doubling.
+        let room = runbook.items.len()
+            + runbook
+                .items
+                .iter()
+                .map(|item| match item {
+                    Item::Waves(waves) => waves.entries.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        let mut symbols = Symbols {
+            nodes: Vec::with_capacity(room),
+            node_index: HashMap::with_capacity(room),
+            seen: HashMap::with_capacity(room),
+            ..Symbols::default()
+        };
         for entry in &runbook.header.entries {
             match &entry.kind {
                 HeaderEntryKind::Risk(risk) => {

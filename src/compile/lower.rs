@@ -32,7 +32,7 @@ pub(super) fn lower(runbook: &ast::Runbook) -> Result<Graph> {
     let node_count = names.nodes.len() + names.rollbacks;
     let mut lowering = Lowering {
         names,
-        interned: HashMap::new(),
+        interned: HashMap::with_capacity(node_count),
         default_timeout_ms: header.default_timeout_ms,
         graph: Graph {
             header,
@@ -73,7 +73,7 @@ struct Names<'a> {
 impl<'a> Names<'a> {
     fn collect(runbook: &'a ast::Runbook) -> Result<Self> {
         let mut names = Names {
-            nodes: HashSet::new(),
+            nodes: HashSet::with_capacity(runbook.items.len()),
             rollbacks: 0,
             inventories: BTreeSet::new(),
             waves: BTreeSet::new(),
