@@ -110,22 +110,24 @@ pub enum ObjectiveBound {
     AtMost,
 }
 
-/// A top-level declaration or node, in file order.
+/// A top-level declaration or node, in file order. The rarer, larger kinds are
+/// boxed, so that a list of items (a hundred thousand in a large runbook) is not as
+/// wide as its widest kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "item", rename_all = "snake_case")]
 pub enum Item {
     Role(Role),
     Audience(Audience),
     Inventory(Inventory),
-    Param(Param),
+    Param(Box<Param>),
     Secret(Secret),
-    Probe(Probe),
+    Probe(Box<Probe>),
     Channel(Channel),
-    Notify(Notify),
+    Notify(Box<Notify>),
     Policy(Policy),
     Step(Step),
     Gate(Gate),
-    Timer(Timer),
+    Timer(Box<Timer>),
     Watch(Watch),
     Waves(Waves),
 }
