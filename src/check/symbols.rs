@@ -2,7 +2,9 @@
 //! wins), every node with where it sits, and the header's settings. Passes look names
 //! up here instead of walking the tree again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use ahash::AHashMap as HashMap;
 
 use crate::ast::{
     Action, Audience, Channel, Duration, Gate, GateEntryKind, HeaderEntryKind, Ident, Inventory,

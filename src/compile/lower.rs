@@ -5,7 +5,9 @@
 //! nothing) is a bug in the checker or here: an `InternalError`, never a diagnostic.
 //! Settings written twice are refused by the checker too; here the first one counts.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use super::declaration::{
     Audience, Channel, ChannelKind, Event, Header, Inventory, InventorySource, LabelMatch,
