@@ -1301,8 +1301,9 @@ impl<'t> Lowerer<'t> {
 
 /// Every word the grammar spells out, read from the grammar itself so the two cannot
 /// drift apart.
-fn keywords() -> &'static std::collections::HashSet<&'static str> {
-    static KEYWORDS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+/// Looked up for every word between tokens, hence the fast hash.
+fn keywords() -> &'static ahash::AHashSet<&'static str> {
+    static KEYWORDS: std::sync::OnceLock<ahash::AHashSet<&'static str>> =
         std::sync::OnceLock::new();
     KEYWORDS.get_or_init(|| {
         literals(include_str!("../../grammar/runbook.pest"))
