@@ -8,7 +8,7 @@ mod generate;
 use std::time::Duration;
 
 use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkId, BenchmarkGroup, Criterion,
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion,
     SamplingMode, Throughput,
 };
 use runbook::pipeline::{self, Options};

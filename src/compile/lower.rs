@@ -256,7 +256,9 @@ impl<'a> Lowering<'a> {
                     ));
                 }
                 // A name written twice is one edge; `after` lists are short.
-                let repeated = after[..index].iter().any(|earlier| earlier.name == name.name);
+                let repeated = after[..index]
+                    .iter()
+                    .any(|earlier| earlier.name == name.name);
                 if !repeated {
                     let from = self.name(&name.name);
                     self.edge(from, id.clone(), EdgeKind::Dependency);
