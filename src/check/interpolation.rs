@@ -307,6 +307,17 @@ fn scan_text(checker: &Checker<'_>, text: &Text, site: Site, findings: &mut Vec<
         let inner = &source[found.start + 2..found.end - 2];
         let leading = inner.len() - inner.trim_start().len();
         let name = inner.trim();
+        if name.is_empty() {
+            findings.push(
+                Diagnostic::new(codes::UNKNOWN_INTERPOLATION, "`{{ }}` is empty")
+                    .with_label(whole, "nothing between the braces")
+                    .with_help(match text.style {
+                        TextStyle::Quoted => "write a name between the braces, like `{{host}}`; for a literal `{{`, write `\\{{`",
+                        TextStyle::Triple => "write a name between the braces, like `{{host}}`",
+                    }),
+            );
+            continue;
+        }
         let at = content.start + found.start + 2 + leading;
         let span = Span::new(at, at + name.len());
         if let Some(diagnostic) = resolve(checker, name, span, site, text.style) {
