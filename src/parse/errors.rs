@@ -80,9 +80,83 @@ pub(super) fn rewrite(text: &str, error: &Error<Rule>) -> Diagnostic {
     } else {
         format!("expected {}", join_short(&expected))
     };
-    Diagnostic::new(codes::SYNTAX, message)
-        .with_label(label_span, label)
-        .with_help(help(&expected, text, at))
+    let diagnostic = Diagnostic::new(codes::SYNTAX, message).with_label(label_span, label);
+    match unclosed_block(text, at, &expected) {
+        Some(open) => diagnostic
+            .with_secondary(Span::new(open, open + 1), "this block is never closed")
+            .with_help(if at >= text.trim_end().len() {
+                "a `}` is missing: close the block at the end of the file"
+            } else {
+                "a `}` is missing: close the block before this"
+            }),
+        None => diagnostic.with_help(help(&expected, text, at)),
+    }
+}
+
+/// Words that start a top-level item: where one is found inside a block, the block
+/// was most likely left open.
+const ITEM_KEYWORDS: &[&str] = &[
+    "step",
+    "gate",
+    "waves",
+    "watch",
+    "timer",
+    "on",
+    "role",
+    "audience",
+    "inventory",
+    "param",
+    "secret",
+    "probe",
+    "channel",
+    "notify",
+];
+
+/// The `{` of the innermost block still open at `at`, when a `}` would have been
+/// accepted there and what is found is the start of a new item or the end of the
+/// file: the usual sign of a forgotten `}`.
+fn unclosed_block(text: &str, at: usize, expected: &BTreeSet<Expectation>) -> Option<usize> {
+    if !expected.contains(&Expectation::Punctuation("}".to_string())) {
+        return None;
+    }
+    let at_end = at >= text.trim_end().len();
+    if !at_end && !ITEM_KEYWORDS.contains(&word_at(text, at)) {
+        return None;
+    }
+    open_braces(&text[..at.min(text.len())]).pop()
+}
+
+/// Where each `{` still open at the end of `text` was opened, outermost first. Braces in
+/// strings and comments do not count; a condition's `#{` map counts, and so does its `}`.
+fn open_braces(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut open = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                at = text[at + 3..]
+                    .find("\"\"\"")
+                    .map_or(bytes.len(), |end| at + 3 + end + 2);
+            }
+            b'"' => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' && bytes[at] != b'\n' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'#' if bytes.get(at + 1) != Some(&b'{') => {
+                at = text[at..].find('\n').map_or(bytes.len(), |end| at + end);
+            }
+            b'{' => open.push(at),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    open
 }
 
 /// Something the parser would have accepted, ordered so values read before keywords.
@@ -280,7 +354,6 @@ fn help(expected: &BTreeSet<Expectation>, text: &str, at: usize) -> String {
     "see docs/language.md for what may be written here".to_string()
 }
 
-/// A keyword the user probably misspelt: same first letter and at most two edits away.
 /// A keyword the user probably misspelt.
 fn closest_keyword(expected: &BTreeSet<Expectation>, word: &str) -> Option<String> {
     if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
