@@ -15,6 +15,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod roster;
 pub mod source;
+pub mod store;
 
 use diagnostic::Code;
 

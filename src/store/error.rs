@@ -1,0 +1,37 @@
+use std::path::{Path, PathBuf};
+
+/// What can go wrong with a run's stored log. A broken chain names the first line that
+/// breaks it, which is what an auditor needs to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}, line {line}: {reason}", path.display())]
+    Broken {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error(
+        "{}, line {line}: written in event format {found}, and this runbook reads format {}",
+        path.display(),
+        super::event::SCHEMA_VERSION
+    )]
+    Schema {
+        path: PathBuf,
+        line: usize,
+        found: u32,
+    },
+}
+
+impl StoreError {
+    pub(super) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The store: one hash-chained, append-only event log per run
+//! (`STATE/runs/RUN/events.jsonl`). It knows nothing of what the events mean; the engine
+//! gives them their kinds and payloads, and folds them back into a run's state.
+
+mod error;
+mod event;
+mod log;
+
+pub use error::StoreError;
+pub use event::{Actor, Draft, Event, GENESIS, SCHEMA_VERSION};
+pub use log::{read, Durability, Reopened, RunLog};
+
+#[cfg(test)]
+mod tests;

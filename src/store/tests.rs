@@ -1,0 +1,260 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::*;
+
+fn draft(time_ms: u64, kind: &str, payload: serde_json::Value) -> Draft {
+    Draft {
+        time_ms,
+        kind: kind.to_string(),
+        actor: None,
+        payload,
+    }
+}
+
+/// A log of `count` events in a fresh folder, the last three written as one group.
+fn written_log(count: u64) -> (tempfile::TempDir, PathBuf) {
+    let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("no temp dir: {error}"));
+    let path = folder.path().join("events.jsonl");
+    let mut log = RunLog::create(&path, Durability::Unsynced)
+        .unwrap_or_else(|error| panic!("create: {error}"));
+    let single = count.saturating_sub(3);
+    for n in 0..single {
+        log.append(draft(
+            1_000 + n,
+            "step_started",
+            json!({ "step": format!("s{n}") }),
+        ))
+        .unwrap_or_else(|error| panic!("append: {error}"));
+    }
+    let group: Vec<Draft> = (single..count)
+        .map(|n| {
+            draft(
+                1_000 + n,
+                "host_started",
+                json!({ "host": format!("web-{n}") }),
+            )
+        })
+        .collect();
+    log.append_all(group)
+        .unwrap_or_else(|error| panic!("append_all: {error}"));
+    (folder, path)
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("read: {error}"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    fs::write(path, text).unwrap_or_else(|error| panic!("write: {error}"));
+}
+
+fn broken_line(path: &Path) -> usize {
+    match read(path) {
+        Err(StoreError::Broken { line, .. }) => line,
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_log_reads_back_what_was_appended_as_one_chain() {
+    let (_folder, path) = written_log(6);
+    let events = read(&path).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(events.len(), 6);
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(event.seq, index as u64);
+        assert_eq!(event.schema, SCHEMA_VERSION);
+        let prev = if index == 0 {
+            GENESIS
+        } else {
+            &events[index - 1].hash
+        };
+        assert_eq!(event.prev, prev);
+        assert_eq!(event.hash, event.computed_hash());
+    }
+    assert_eq!(events[4].payload, json!({ "host": "web-4" }));
+}
+
+#[test]
+fn changing_any_event_breaks_the_chain_at_that_event() {
+    let (_folder, path) = written_log(8);
+    let original = lines(&path);
+    for index in 0..original.len() {
+        let mut changed = original.clone();
+        changed[index] = changed[index].replacen("\"time_ms\":100", "\"time_ms\":200", 1);
+        assert_ne!(
+            changed[index], original[index],
+            "line {index} was not changed"
+        );
+        write_lines(&path, &changed);
+        assert_eq!(broken_line(&path), index + 1, "changed line {index}");
+    }
+}
+
+#[test]
+fn removing_any_event_but_the_last_breaks_the_chain_there() {
+    let (_folder, path) = written_log(8);
+    let original = lines(&path);
+    // Cutting events off the end leaves a shorter valid chain: the engine's own record
+    // of how far a run got (its final event) is what shows that.
+    for index in 0..original.len() - 1 {
+        let mut removed = original.clone();
+        removed.remove(index);
+        write_lines(&path, &removed);
+        assert_eq!(broken_line(&path), index + 1, "removed line {index}");
+    }
+}
+
+#[test]
+fn swapping_two_neighbouring_events_breaks_the_chain_at_the_first() {
+    let (_folder, path) = written_log(8);
+    let original = lines(&path);
+    for index in 0..original.len() - 1 {
+        let mut swapped = original.clone();
+        swapped.swap(index, index + 1);
+        write_lines(&path, &swapped);
+        assert_eq!(
+            broken_line(&path),
+            index + 1,
+            "swapped lines {index} and {}",
+            index + 1
+        );
+    }
+}
+
+#[test]
+fn a_recomputed_hash_does_not_hide_a_change() {
+    let (_folder, path) = written_log(5);
+    let mut events = read(&path).unwrap_or_else(|error| panic!("{error}"));
+    events[2].payload = json!({ "step": "forged" });
+    events[2].hash = events[2].computed_hash();
+    let forged: Vec<String> = events
+        .iter()
+        .map(|event| serde_json::to_string(event).unwrap_or_else(|error| panic!("{error}")))
+        .collect();
+    write_lines(&path, &forged);
+    // The forged event is self-consistent; the next one no longer follows it.
+    assert_eq!(broken_line(&path), 4);
+}
+
+#[test]
+fn reopening_drops_a_line_cut_short_and_continues_the_chain() {
+    let (_folder, path) = written_log(4);
+    let mut text = fs::read_to_string(&path).unwrap_or_else(|error| panic!("{error}"));
+    text.push_str("{\"schema\":1,\"seq\":4,\"time_ms\":");
+    fs::write(&path, &text).unwrap_or_else(|error| panic!("{error}"));
+    match read(&path) {
+        Err(StoreError::Broken { line, reason, .. }) => {
+            assert_eq!(line, 5);
+            assert!(reason.contains("cut short"), "{reason}");
+        }
+        other => panic!("expected the torn line to be reported, got {other:?}"),
+    }
+    let reopened =
+        RunLog::open(&path, Durability::Unsynced).unwrap_or_else(|error| panic!("{error}"));
+    assert!(reopened.dropped_torn_line);
+    assert_eq!(reopened.events.len(), 4);
+    let mut log = reopened.log;
+    let next = log
+        .append(draft(9_000, "run_resumed", json!({})))
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(next.seq, 4);
+    assert_eq!(next.prev, reopened.events[3].hash);
+    assert_eq!(read(&path).map(|events| events.len()).ok(), Some(5));
+}
+
+#[test]
+fn a_log_in_another_format_version_is_refused_plainly() {
+    let (_folder, path) = written_log(3);
+    let mut changed = lines(&path);
+    changed[1] = changed[1].replacen("\"schema\":1", "\"schema\":7", 1);
+    write_lines(&path, &changed);
+    match read(&path) {
+        Err(
+            error @ StoreError::Schema {
+                line: 2, found: 7, ..
+            },
+        ) => {
+            assert!(error.to_string().contains("format 7"), "{error}");
+        }
+        other => panic!("expected a schema error on line 2, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_log_never_overwrites_an_old_one() {
+    let (_folder, path) = written_log(2);
+    assert!(matches!(
+        RunLog::create(&path, Durability::Unsynced),
+        Err(StoreError::Io { .. })
+    ));
+    assert_eq!(read(&path).map(|events| events.len()).ok(), Some(2));
+}
+
+/// The stored form, frozen: a line is exactly these fields and no others, and its hash
+/// is the one below. Changing either breaks every log already written.
+#[test]
+fn the_event_format_is_frozen() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Mirror {
+        schema: u32,
+        seq: u64,
+        time_ms: u64,
+        kind: String,
+        #[serde(default)]
+        actor: Option<MirrorActor>,
+        payload: serde_json::Value,
+        prev: String,
+        hash: String,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct MirrorActor {
+        person: Option<String>,
+        os_user: Option<String>,
+    }
+
+    let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let path = folder.path().join("events.jsonl");
+    let mut log =
+        RunLog::create(&path, Durability::Unsynced).unwrap_or_else(|error| panic!("{error}"));
+    log.append(Draft {
+        time_ms: 1_763_700_000_000,
+        kind: "step_confirmed".to_string(),
+        actor: Some(Actor {
+            person: Some("alice".to_string()),
+            os_user: Some("ops".to_string()),
+        }),
+        payload: json!({ "step": "vendor_call", "values": { "ticket": "INC-42" } }),
+    })
+    .unwrap_or_else(|error| panic!("{error}"));
+    let written = lines(&path);
+    assert_eq!(
+        written,
+        [concat!(
+            r#"{"schema":1,"seq":0,"time_ms":1763700000000,"kind":"step_confirmed","#,
+            r#""actor":{"person":"alice","os_user":"ops"},"#,
+            r#""payload":{"step":"vendor_call","values":{"ticket":"INC-42"}},"#,
+            r#""prev":"0000000000000000000000000000000000000000000000000000000000000000","#,
+            r#""hash":"HASH"}"#
+        )
+        .replace("HASH", FROZEN_HASH)]
+    );
+    for line in &written {
+        serde_json::from_str::<Mirror>(line).unwrap_or_else(|error| panic!("{error}: {line}"));
+    }
+}
+
+/// SHA-256 of the line without its `,"hash":...` (computed independently, with
+/// Python's hashlib, so an auditor can check a log with common tools).
+const FROZEN_HASH: &str = "fdf8cf14461d98c777a8bb62d5670f189acb9c41308119c557a1b4a1b44931a6";
