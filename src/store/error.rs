@@ -25,6 +25,14 @@ pub enum StoreError {
         line: usize,
         found: u32,
     },
+    #[error(
+        "{}: the run is held by the engine with pid {} on {} since {} (ms since the epoch); wait for it to stop, or stop it",
+        path.display(), holder.pid, holder.host, holder.since_ms
+    )]
+    Locked {
+        path: PathBuf,
+        holder: super::lock::Holder,
+    },
 }
 
 impl StoreError {

@@ -4,10 +4,12 @@
 
 mod error;
 mod event;
+mod lock;
 mod log;
 
 pub use error::StoreError;
 pub use event::{Actor, Draft, Event, GENESIS, SCHEMA_VERSION};
+pub use lock::{Holder, RunLock};
 pub use log::{read, Durability, Reopened, RunLog};
 
 #[cfg(test)]

@@ -258,3 +258,68 @@ fn the_event_format_is_frozen() {
 /// SHA-256 of the line without its `,"hash":...` (computed independently, with
 /// Python's hashlib, so an auditor can check a log with common tools).
 const FROZEN_HASH: &str = "fdf8cf14461d98c777a8bb62d5670f189acb9c41308119c557a1b4a1b44931a6";
+
+#[test]
+fn a_second_engine_is_kept_off_a_run_and_told_who_holds_it() {
+    let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let path = folder.path().join("lock");
+    let first = RunLock::acquire(&path, 1_000).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(first.holder().pid, std::process::id());
+    assert!(first.replaced.is_none());
+    // This process is alive, so its lock holds against a second taker.
+    match RunLock::acquire(&path, 2_000) {
+        Err(error @ StoreError::Locked { .. }) => {
+            let message = error.to_string();
+            assert!(
+                message.contains(&std::process::id().to_string()),
+                "{message}"
+            );
+            assert!(message.contains("since 1000"), "{message}");
+        }
+        other => panic!("expected the run to be locked, got {other:?}"),
+    }
+    drop(first);
+    assert!(
+        !path.exists(),
+        "the lock is removed when its holder lets go"
+    );
+    let again = RunLock::acquire(&path, 3_000).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(again.holder().since_ms, 3_000);
+}
+
+#[test]
+fn a_lock_left_by_a_dead_engine_on_this_host_is_taken_over() {
+    let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let path = folder.path().join("lock");
+    // A child that has exited and been waited for: its pid names no live process.
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run `true`: {error}"));
+    let dead = child.id();
+    child.wait().unwrap_or_else(|error| panic!("{error}"));
+    let taken = RunLock::acquire(&path, 1).unwrap_or_else(|error| panic!("{error}"));
+    let host = taken.holder().host.clone();
+    drop(taken);
+    let left = Holder {
+        host: host.clone(),
+        pid: dead,
+        since_ms: 5,
+    };
+    fs::write(&path, serde_json::to_string(&left).unwrap_or_default())
+        .unwrap_or_else(|error| panic!("{error}"));
+    let lock = RunLock::acquire(&path, 6).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(lock.replaced, Some(left));
+    // Held by another host, the same lock would be refused: that engine may be alive.
+    drop(lock);
+    let elsewhere = Holder {
+        host: format!("{host}-elsewhere"),
+        pid: dead,
+        since_ms: 7,
+    };
+    fs::write(&path, serde_json::to_string(&elsewhere).unwrap_or_default())
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(matches!(
+        RunLock::acquire(&path, 8),
+        Err(StoreError::Locked { holder, .. }) if holder == elsewhere
+    ));
+}
