@@ -7,6 +7,7 @@ mod completions;
 mod fmt;
 mod graph;
 mod output;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,11 @@ enum Command {
     /// List every diagnostic code with its severity and what it means.
     #[command(after_help = "Examples:\n  runbook codes\n  runbook codes | grep tiers")]
     Codes,
+    /// Check a run's event log: every event sealed, none missing, changed or moved.
+    #[command(
+        after_help = "Examples:\n  runbook verify 2026-11-21-kernel-upgrade\n  runbook verify RUN --state-dir /var/lib/runbook\n\nExit codes: 0 the chain is intact, 1 it is broken (the first bad line is named), 2 no such run."
+    )]
+    Verify(verify::Args),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > ~/.zfunc/_runbook"
@@ -94,6 +100,7 @@ pub fn run() -> ExitCode {
         Command::Graph(args) => graph::run(args),
         Command::Codes => codes::run(),
         Command::Completions(args) => completions::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
 
