@@ -8,7 +8,7 @@ mod generate;
 use std::time::Duration;
 
 use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion,
+    criterion_group, criterion_main, BatchSize, Bencher, BenchmarkGroup, BenchmarkId, Criterion,
     SamplingMode, Throughput,
 };
 use runbook::pipeline::{self, Options};
@@ -54,39 +54,39 @@ fn prepared(steps: usize) -> SourceFile {
 /// Parse, check and compile; the result is dropped outside the timed part, which
 /// `drop` below measures on its own.
 fn pipeline(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pipeline");
-    for &steps in sizes() {
-        let file = prepared(steps);
-        group.throughput(Throughput::Bytes(file.text().len() as u64));
-        sampling(&mut group, steps);
-        group.bench_with_input(BenchmarkId::from_parameter(steps), &file, |b, file| {
-            // check_source compiles the graph of a clean runbook itself.
-            // One run per batch, so each result is freed (untimed) before the next
-            // run, as in the CLI, rather than a batch of results piling up in memory.
-            b.iter_batched(
-                || (),
-                |()| pipeline::check_source(file, &Options::default()),
-                BatchSize::PerIteration,
-            );
-        });
-    }
-    group.finish();
+    each_size(c, "pipeline", |b, file| {
+        // check_source compiles the graph of a clean runbook itself. One run per batch,
+        // so each result is freed (untimed) before the next run, as in the CLI, rather
+        // than a batch of results piling up in memory.
+        b.iter_batched(
+            || (),
+            |()| pipeline::check_source(file, &Options::default()),
+            BatchSize::PerIteration,
+        );
+    });
 }
 
 /// Freeing what `pipeline` made (the tree, the graph, the findings): a cost of its
 /// own, paid when a caller lets go of the result.
 fn drop_outcome(c: &mut Criterion) {
-    let mut group = c.benchmark_group("drop");
+    each_size(c, "drop", |b, file| {
+        b.iter_batched(
+            || pipeline::check_source(file, &Options::default()),
+            drop,
+            BatchSize::PerIteration,
+        );
+    });
+}
+
+/// Runs `bench` on the generated runbook of each size, in a group of that name.
+fn each_size(c: &mut Criterion, name: &str, bench: impl Fn(&mut Bencher<'_>, &SourceFile)) {
+    let mut group = c.benchmark_group(name);
     for &steps in sizes() {
         let file = prepared(steps);
         group.throughput(Throughput::Bytes(file.text().len() as u64));
         sampling(&mut group, steps);
         group.bench_with_input(BenchmarkId::from_parameter(steps), &file, |b, file| {
-            b.iter_batched(
-                || pipeline::check_source(file, &Options::default()),
-                drop,
-                BatchSize::PerIteration,
-            );
+            bench(b, file)
         });
     }
     group.finish();
