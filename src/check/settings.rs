@@ -102,21 +102,16 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         findings,
                     );
                 }
-                let mut missing = Vec::new();
-                if watch_every(watch).is_none() {
-                    missing.push("every");
-                }
-                if watch_during(watch).is_none() {
-                    missing.push("during");
-                }
-                if !missing.is_empty() {
-                    findings.push(missing_finding(
-                        &block(),
-                        watch.name.span,
-                        &missing,
-                        "a watch samples its conditions `every` so often `during` so long:\n  watch core {\n    every 1m\n    during 30m\n    require error_rate < 0.05 else severe\n  }",
-                    ));
-                }
+                missing_settings(
+                    &block,
+                    watch.name.span,
+                    &[
+                        ("every", watch_every(watch).is_some()),
+                        ("during", watch_during(watch).is_some()),
+                    ],
+                    "a watch samples its conditions `every` so often `during` so long:\n  watch core {\n    every 1m\n    during 30m\n    require error_rate < 0.05 else severe\n  }",
+                    findings,
+                );
             }
             NodeRef::Waves(waves) => {
                 for entry in &waves.entries {
@@ -136,21 +131,16 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         findings,
                     );
                 }
-                let mut missing = Vec::new();
-                if waves_over(waves).is_none() {
-                    missing.push("over");
-                }
-                if waves_stages(waves).is_none() {
-                    missing.push("stages");
-                }
-                if !missing.is_empty() {
-                    findings.push(missing_finding(
-                        &block(),
-                        waves.name.span,
-                        &missing,
-                        "a waves block says which inventory it rolls `over` and in which `stages`:\n  waves upgrade {\n    over web\n    stages [1%, 10%, 30%, 100%]\n    ...\n  }",
-                    ));
-                }
+                missing_settings(
+                    &block,
+                    waves.name.span,
+                    &[
+                        ("over", waves_over(waves).is_some()),
+                        ("stages", waves_stages(waves).is_some()),
+                    ],
+                    "a waves block says which inventory it rolls `over` and in which `stages`:\n  waves upgrade {\n    over web\n    stages [1%, 10%, 30%, 100%]\n    ...\n  }",
+                    findings,
+                );
             }
         }
     }
@@ -268,14 +258,31 @@ fn policies(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     }
 }
 
-fn missing_finding(block: &str, span: Span, missing: &[&str], help: &str) -> Diagnostic {
-    let list = super::phrases::quoted_list(missing);
-    Diagnostic::new(
-        codes::MISSING_SETTING,
-        format!("{block} has no {}", list.replace(" and ", " or ")),
-    )
-    .with_label(span, format!("needs {list}"))
-    .with_help(help)
+/// Reports the settings of `required` that are not there (`false`), if any.
+fn missing_settings(
+    block: &dyn Fn() -> String,
+    span: Span,
+    required: &[(&str, bool)],
+    help: &str,
+    findings: &mut Vec<Diagnostic>,
+) {
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| *name)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let list = super::phrases::quoted_list(&missing);
+    findings.push(
+        Diagnostic::new(
+            codes::MISSING_SETTING,
+            format!("{} has no {}", block(), list.replace(" and ", " or ")),
+        )
+        .with_label(span, format!("needs {list}"))
+        .with_help(help),
+    );
 }
 
 /// Settings a step may not have where it is written.
