@@ -10,7 +10,7 @@ use crate::ast::{
     StepEntryKind, TimerEntryKind, WatchEntryKind, WavesEntryKind,
 };
 use crate::diagnostic::Diagnostic;
-use crate::source::Span;
+use crate::source::{SourceFile, Span};
 
 use super::codes;
 use super::facts::{
@@ -23,8 +23,8 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
     header(checker, findings);
     policies(checker, findings);
     // Reused for every block: a large runbook has hundreds of thousands of them.
-    let mut seen = Seen::default();
-    let mut seen_in_rollback = Seen::default();
+    let mut seen = Seen::new(checker.file);
+    let mut seen_in_rollback = Seen::new(checker.file);
     for node in &checker.symbols.nodes {
         let kind = match node.node {
             NodeRef::Waves(_) => "waves block",
@@ -36,7 +36,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
             NodeRef::Step(step) => {
                 for entry in &step.entries {
                     if let Some(key) = step_key(&entry.kind) {
-                        seen.note(key, trimmed(checker.file, entry.span), &block, findings);
+                        seen.note(key, entry.span, &block, findings);
                     }
                 }
                 if let Some(Rollback::Block { entries, .. }) = step.rollback() {
@@ -44,12 +44,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                     seen_in_rollback.first.clear();
                     for entry in entries {
                         if let RollbackEntryKind::Timeout(_) = entry.kind {
-                            seen_in_rollback.note(
-                                "timeout".into(),
-                                trimmed(checker.file, entry.span),
-                                &block,
-                                findings,
-                            );
+                            seen_in_rollback.note("timeout", entry.span, &block, findings);
                         }
                     }
                 }
@@ -63,12 +58,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         GateEntryKind::Poll { .. } => "poll",
                         GateEntryKind::Approve(_) | GateEntryKind::Require(_) => continue,
                     };
-                    seen.note(
-                        key.into(),
-                        trimmed(checker.file, entry.span),
-                        &block,
-                        findings,
-                    );
+                    seen.note(key, entry.span, &block, findings);
                 }
                 gate_effects(checker, gate, findings);
             }
@@ -78,12 +68,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         TimerEntryKind::Owner(_) => "owner",
                         TimerEntryKind::After(_) => "after",
                     };
-                    seen.note(
-                        key.into(),
-                        trimmed(checker.file, entry.span),
-                        &block,
-                        findings,
-                    );
+                    seen.note(key, entry.span, &block, findings);
                 }
             }
             NodeRef::Watch(watch) => {
@@ -95,12 +80,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         WatchEntryKind::During(_) => "during",
                         WatchEntryKind::Require(_) => continue,
                     };
-                    seen.note(
-                        key.into(),
-                        trimmed(checker.file, entry.span),
-                        &block,
-                        findings,
-                    );
+                    seen.note(key, entry.span, &block, findings);
                 }
                 missing_settings(
                     &block,
@@ -124,12 +104,7 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
                         WavesEntryKind::After(_) => "after",
                         _ => continue,
                     };
-                    seen.note(
-                        key.into(),
-                        trimmed(checker.file, entry.span),
-                        &block,
-                        findings,
-                    );
+                    seen.note(key, entry.span, &block, findings);
                 }
                 missing_settings(
                     &block,
@@ -149,19 +124,28 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
 /// Remembers where each setting was first written in one block, reporting repeats.
 /// Blocks have a few settings each, so a list is searched; `block` names the block,
 /// and is only called to write a finding.
-#[derive(Default)]
 struct Seen<'a> {
-    first: Vec<(Cow<'a, str>, Span)>,
+    file: &'a SourceFile,
+    first: Vec<(Cow<'static, str>, Span)>,
 }
 
 impl<'a> Seen<'a> {
+    fn new(file: &'a SourceFile) -> Self {
+        Self {
+            file,
+            first: Vec::new(),
+        }
+    }
+
+    /// Notes `key`, written at `span`; a second time is a finding.
     fn note(
         &mut self,
-        key: Cow<'a, str>,
+        key: impl Into<Cow<'static, str>>,
         span: Span,
         block: &dyn Fn() -> String,
         findings: &mut Vec<Diagnostic>,
     ) {
+        let (key, span) = (key.into(), trimmed(self.file, span));
         match self.first.iter().find(|(seen, _)| *seen == key) {
             Some(&(_, first)) => findings.push(
                 Diagnostic::new(
@@ -206,7 +190,7 @@ fn step_key(kind: &StepEntryKind) -> Option<Cow<'static, str>> {
 }
 
 fn header(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
-    let mut seen = Seen::default();
+    let mut seen = Seen::new(checker.file);
     let block = || "the header".to_string();
     for entry in &checker.runbook.header.entries {
         let key = match &entry.kind {
@@ -229,12 +213,7 @@ fn header(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
             HeaderEntryKind::ReviewEvery(_) => "review every",
             HeaderEntryKind::Postmortem { .. } => "postmortem",
         };
-        seen.note(
-            key.into(),
-            trimmed(checker.file, entry.span),
-            &block,
-            findings,
-        );
+        seen.note(key, entry.span, &block, findings);
     }
 }
 
