@@ -122,8 +122,9 @@ pub(super) fn check(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
 }
 
 /// Remembers where each setting was first written in one block, reporting repeats.
-/// Blocks have a few settings each, so a list is searched; `block` names the block,
-/// and is only called to write a finding.
+/// Blocks have a few settings each, so a list is searched. One is reused for every
+/// block (`first` is cleared); the `block` given to `note` names the block and is only
+/// called to write a finding.
 struct Seen<'a> {
     file: &'a SourceFile,
     first: Vec<(Cow<'static, str>, Span)>,

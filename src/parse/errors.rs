@@ -123,40 +123,7 @@ fn unclosed_block(text: &str, at: usize, expected: &BTreeSet<Expectation>) -> Op
     if !at_end && !ITEM_KEYWORDS.contains(&word_at(text, at)) {
         return None;
     }
-    open_braces(&text[..at.min(text.len())]).pop()
-}
-
-/// Where each `{` still open at the end of `text` was opened, outermost first. Braces in
-/// strings and comments do not count; a condition's `#{` map counts, and so does its `}`.
-fn open_braces(text: &str) -> Vec<usize> {
-    let bytes = text.as_bytes();
-    let mut open = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
-                at = text[at + 3..]
-                    .find("\"\"\"")
-                    .map_or(bytes.len(), |end| at + 3 + end + 2);
-            }
-            b'"' => {
-                at += 1;
-                while at < bytes.len() && bytes[at] != b'"' && bytes[at] != b'\n' {
-                    at += if bytes[at] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'#' if bytes.get(at + 1) != Some(&b'{') => {
-                at = text[at..].find('\n').map_or(bytes.len(), |end| at + end);
-            }
-            b'{' => open.push(at),
-            b'}' => {
-                open.pop();
-            }
-            _ => {}
-        }
-        at += 1;
-    }
-    open
+    super::depth::open_blocks(&text[..at.min(text.len())]).pop()
 }
 
 /// Something the parser would have accepted, ordered so values read before keywords.
@@ -423,4 +390,44 @@ fn unterminated_string(text: &str, at: usize) -> Option<Diagnostic> {
             .with_label(Span::new(at, at + 1 + line.trim_end_matches('\r').len()), "opened here, never closed")
             .with_help("close it with `\"` on the same line; for text over several lines use \"\"\"triple quotes\"\"\""),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ITEM_KEYWORDS;
+
+    /// `ITEM_KEYWORDS` must be the words that start the grammar's top-level items, so
+    /// the two cannot drift apart: read them from the `item` rule and each item's rule.
+    #[test]
+    fn item_keywords_are_the_first_words_of_the_grammar_items() {
+        let grammar = include_str!("../../grammar/runbook.pest");
+        let rule = |name: &str| {
+            grammar
+                .lines()
+                .find(|line| {
+                    line.split_whitespace().next() == Some(name)
+                        && line.split_whitespace().nth(1) == Some("=")
+                })
+                .unwrap_or_else(|| panic!("no rule `{name}` in the grammar"))
+        };
+        let items_start = grammar
+            .find("\nitem = _{")
+            .unwrap_or_else(|| panic!("no `item` rule"));
+        let items_body = &grammar[items_start..];
+        let items_body = &items_body[items_body.find('{').unwrap_or(0) + 1
+            ..items_body.find("\n}").unwrap_or(items_body.len())];
+        let mut first_words: Vec<&str> = items_body
+            .split(|c: char| c == '|' || c.is_whitespace())
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                let line = rule(name);
+                let quoted = line.split('"').nth(1);
+                quoted.unwrap_or_else(|| panic!("rule `{name}` starts with no literal"))
+            })
+            .collect();
+        first_words.sort_unstable();
+        let mut listed = ITEM_KEYWORDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(listed, first_words);
+    }
 }

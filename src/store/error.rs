@@ -25,6 +25,8 @@ pub enum StoreError {
         line: usize,
         found: u32,
     },
+    #[error("{}: not a lock file ({reason}); if no engine is working on this run, remove it", path.display())]
+    BadLock { path: PathBuf, reason: String },
     #[error(
         "{}: the run is held by the engine with pid {} on {} since {} (ms since the epoch); wait for it to stop, or stop it",
         path.display(), holder.pid, holder.host, holder.since_ms

@@ -86,12 +86,9 @@ fn write_new(path: &Path, holder: &Holder) -> std::io::Result<()> {
 
 fn read_holder(path: &Path) -> Result<Holder, StoreError> {
     let text = fs::read_to_string(path).map_err(|source| StoreError::io(path, source))?;
-    serde_json::from_str(&text).map_err(|error| StoreError::Broken {
+    serde_json::from_str(&text).map_err(|error| StoreError::BadLock {
         path: path.to_path_buf(),
-        line: 1,
-        reason: format!(
-            "not a lock file ({error}); if no engine is working on this run, remove it"
-        ),
+        reason: error.to_string(),
     })
 }
 

@@ -98,26 +98,38 @@ impl RunLog {
 
     /// Appends one event and, when synced, waits until it is on disk.
     pub fn append(&mut self, draft: Draft) -> Result<Event, StoreError> {
-        let mut appended = self.append_all(vec![draft])?;
-        appended
-            .pop()
-            .ok_or_else(|| StoreError::io(&self.path, std::io::ErrorKind::WriteZero.into()))
+        let event = Event::seal(draft, self.next_seq, &self.last_hash);
+        self.write(std::slice::from_ref(&event))?;
+        Ok(event)
     }
 
     /// Appends several events with one write and one sync (group commit): for events
     /// that land at once, such as a wave's hosts starting together.
     pub fn append_all(&mut self, drafts: Vec<Draft>) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::with_capacity(drafts.len());
-        let mut bytes = Vec::new();
-        let (mut seq, mut prev) = (self.next_seq, self.last_hash.clone());
+        let mut events: Vec<Event> = Vec::with_capacity(drafts.len());
         for draft in drafts {
-            let event = Event::seal(draft, seq, &prev);
-            serde_json::to_writer(&mut bytes, &event)
+            let (seq, prev) = match events.last() {
+                Some(before) => (before.seq + 1, before.hash.as_str()),
+                None => (self.next_seq, self.last_hash.as_str()),
+            };
+            let event = Event::seal(draft, seq, prev);
+            events.push(event);
+        }
+        self.write(&events)?;
+        Ok(events)
+    }
+
+    /// Writes sealed events as lines, syncs when asked, and only then moves the chain on
+    /// to the last of them.
+    fn write(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let mut bytes = Vec::new();
+        for event in events {
+            serde_json::to_writer(&mut bytes, event)
                 .map_err(|error| StoreError::io(&self.path, error.into()))?;
             bytes.push(b'\n');
-            seq += 1;
-            prev = event.hash.clone();
-            events.push(event);
         }
         self.file
             .write_all(&bytes)
@@ -127,10 +139,9 @@ impl RunLog {
                 .sync_data()
                 .map_err(|source| StoreError::io(&self.path, source))?;
         }
-        // Only what reached the file moves the chain on.
-        self.next_seq = seq;
-        self.last_hash = prev;
-        Ok(events)
+        self.next_seq = last.seq + 1;
+        self.last_hash = last.hash.clone();
+        Ok(())
     }
 }
 
@@ -204,18 +215,24 @@ fn check_chain(path: &Path, lines: Vec<(usize, String)>) -> Result<Vec<Event>, S
     };
     let mut events: Vec<Event> = Vec::with_capacity(lines.len());
     for (line, text) in lines {
-        let schema = serde_json::from_str::<SchemaOnly>(&text)
-            .map_err(|error| broken(line, format!("not an event: {error}")))?
-            .schema;
-        if schema != SCHEMA_VERSION {
-            return Err(StoreError::Schema {
-                path: path.to_path_buf(),
-                line,
-                found: schema,
-            });
+        let schema_error = |found| StoreError::Schema {
+            path: path.to_path_buf(),
+            line,
+            found,
+        };
+        let event: Event = match serde_json::from_str(&text) {
+            Ok(event) => event,
+            // Another version's fields would not fit: say that, not what failed to parse.
+            Err(error) => {
+                return Err(match serde_json::from_str::<SchemaOnly>(&text) {
+                    Ok(other) if other.schema != SCHEMA_VERSION => schema_error(other.schema),
+                    _ => broken(line, format!("not an event: {error}")),
+                })
+            }
+        };
+        if event.schema != SCHEMA_VERSION {
+            return Err(schema_error(event.schema));
         }
-        let event: Event = serde_json::from_str(&text)
-            .map_err(|error| broken(line, format!("not an event: {error}")))?;
         let (expected_seq, expected_prev) = match events.last() {
             Some(before) => (before.seq + 1, before.hash.as_str()),
             None => (0, GENESIS),
@@ -248,8 +265,8 @@ fn check_chain(path: &Path, lines: Vec<(usize, String)>) -> Result<Vec<Event>, S
     Ok(events)
 }
 
-/// Just enough of a line to know which format it is in, read before the rest so that a
-/// log from another version gets that error, not a confusing one about its fields.
+/// Just enough of a line to know which format it is in, read when the line is no event
+/// of this version, so that a log from another version gets that error.
 #[derive(serde::Deserialize)]
 struct SchemaOnly {
     schema: u32,

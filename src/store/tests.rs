@@ -185,7 +185,21 @@ fn a_log_in_another_format_version_is_refused_plainly() {
             assert!(error.to_string().contains("format 7"), "{error}");
         }
         other => panic!("expected a schema error on line 2, got {other:?}"),
-    }
+    } // A version with other fields gets the same error, not one about the fields.
+    changed[1] = changed[1].replacen("\"seq\":", "\"lane\":3,\"seq\":", 1);
+    write_lines(&path, &changed);
+    assert!(
+        matches!(
+            read(&path),
+            Err(StoreError::Schema {
+                line: 2,
+                found: 7,
+                ..
+            })
+        ),
+        "{:?}",
+        read(&path)
+    );
 }
 
 #[test]
