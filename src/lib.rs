@@ -8,6 +8,8 @@ pub mod ast;
 pub mod check;
 pub mod compile;
 pub mod diagnostic;
+pub mod engine;
+pub mod executor;
 pub mod format;
 pub mod internal;
 pub mod inventory;
@@ -16,10 +18,17 @@ pub mod pipeline;
 pub mod roster;
 pub mod source;
 pub mod store;
+pub mod transcript;
 
 use diagnostic::Code;
 
 /// Every diagnostic code the program can emit, from every stage's catalogue.
 pub fn all_codes() -> Vec<Code> {
-    [source::codes::ALL, parse::codes::ALL, check::codes::ALL].concat()
+    [
+        source::codes::ALL,
+        parse::codes::ALL,
+        check::codes::ALL,
+        engine::codes::ALL,
+    ]
+    .concat()
 }

@@ -21,9 +21,16 @@ pub struct Outcome {
     /// Compiled here rather than on demand, so that a compiler bug surfaces as the
     /// `InternalError` of `check_source` in every command, `check` included.
     graph: Option<Graph>,
+    /// What the runbook refers to, as loaded for the check: a run uses the same hosts.
+    context: Context,
 }
 
 impl Outcome {
+    /// The roster and the inventories' hosts the check saw.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
@@ -63,6 +70,7 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
             checked: None,
             diagnostics,
             graph: None,
+            context: Context::default(),
         });
     };
     let parse_clean = diagnostics.iter().all(|diagnostic| !diagnostic.is_error());
@@ -90,5 +98,6 @@ pub fn check_source(file: &SourceFile, options: &Options) -> Result<Outcome, Int
         checked,
         diagnostics,
         graph,
+        context,
     })
 }

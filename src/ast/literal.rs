@@ -17,6 +17,10 @@ pub struct Text {
     pub value: String,
     pub style: TextStyle,
     pub span: Span,
+    /// Byte offsets in `value` of braces written `\{`: literal text, never the start
+    /// of an interpolation. Empty (and unallocated) in nearly every string.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub literal_braces: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,20 @@
 //! Argument parsing and dispatch. Exit codes are part of the interface (docs/cli.md):
 //! 0 clean, 1 findings at error level, 2 usage or unreadable input.
 
+mod answer;
 mod check;
 mod codes;
 mod completions;
+mod confirm;
+mod decide;
 mod fmt;
 mod graph;
+mod launch;
 mod output;
+mod resume;
+mod run;
+mod status;
+mod transcript;
 mod verify;
 
 use std::path::PathBuf;
@@ -52,6 +60,32 @@ enum Command {
         after_help = "Examples:\n  runbook verify 2026-11-21-kernel-upgrade\n  runbook verify RUN --state-dir /var/lib/runbook\n\nExit codes: 0 the chain is intact, 1 it is broken (the first bad line is named), 2 no such run."
     )]
     Verify(verify::Args),
+    /// Run a runbook: check it, then execute it with a log synced before every effect.
+    #[command(
+        after_help = "Examples:\n  runbook run runbooks/demo-upgrade.rbk\n  runbook run plan.rbk -p kernel=5.14.0-427 --as alice\n  runbook run plan.rbk --output json > events.jsonl\n\nExit codes: 0 completed, 1 failed (and rolled back as its policy says), 2 usage or check error, 3 paused or waiting for a person, 4 a rollback failed."
+    )]
+    Run(run::Args),
+    /// Continue a run after a crash, an interrupt or a pause.
+    #[command(
+        after_help = "Examples:\n  runbook resume 20261121-140327-kernel-upgrade\n  runbook resume RUN --accept-changes   # go on with the edited runbook\n\nExit codes: as for `run`."
+    )]
+    Resume(resume::Args),
+    /// Confirm a manual step a run waits for, with the values it records.
+    #[command(
+        after_help = "Examples:\n  runbook confirm RUN announce_window --as alice --set notice_url=https://status.example.com/1"
+    )]
+    Confirm(confirm::Args),
+    /// Decide what becomes of a step that was interrupted or failed: retry, skip or fail.
+    #[command(
+        after_help = "Examples:\n  runbook decide RUN install retry --as alice\n  runbook decide RUN install skip --as alice --host web-3"
+    )]
+    Decide(decide::Args),
+    /// Where every run stands, or one run: its state, current step, what it waits for.
+    #[command(after_help = "Examples:\n  runbook status\n  runbook status RUN")]
+    Status(status::Args),
+    /// A readable timeline of a run, from its verified log.
+    #[command(after_help = "Examples:\n  runbook transcript RUN\n  runbook transcript RUN | less")]
+    Transcript(transcript::Args),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > ~/.zfunc/_runbook"
@@ -101,6 +135,12 @@ pub fn run() -> ExitCode {
         Command::Codes => codes::run(),
         Command::Completions(args) => completions::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Resume(args) => resume::run(args),
+        Command::Confirm(args) => confirm::run(args),
+        Command::Decide(args) => decide::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Transcript(args) => transcript::run(args),
     }
 }
 

@@ -345,8 +345,8 @@ impl<'a> Lowering<'a> {
                     prompt: text(prompt),
                 }),
                 Entry::Expect(what) => expect.push(what.value.clone()),
-                Entry::Remedy(command) => remedy.push(command.value.clone()),
-                Entry::Verify(command) => verify.push(command.value.clone()),
+                Entry::Remedy(command) => remedy.push(StepAction::new(ActionKind::Run, command)),
+                Entry::Verify(command) => verify.push(StepAction::new(ActionKind::Run, command)),
                 Entry::Rollback(undo) => {
                     rollback.get_or_insert((undo, entry.span));
                 }

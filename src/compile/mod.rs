@@ -15,6 +15,7 @@ mod lower;
 mod mermaid;
 mod node;
 mod policy;
+mod template;
 mod text;
 
 #[cfg(test)]
@@ -28,10 +29,11 @@ pub use declaration::{
 pub use edge::{Edge, EdgeKind};
 pub use graph::Graph;
 pub use node::{
-    rollback_id, ActionKind, Approval, Budget, Node, NodeKind, Poll, Record, Requirement, Retry,
-    Stage, StepAction, StepSettings, Target, Work,
+    rollback_id, ActionKind, Approval, Budget, Name, Node, NodeKind, Poll, Record, Requirement,
+    Retry, Stage, StepAction, StepSettings, Target, Work, ROLLBACK_PREFIX,
 };
 pub use policy::{Action, Policy};
+pub use template::{segments, Segment};
 
 use crate::check::CheckedRunbook;
 use crate::internal::InternalError;

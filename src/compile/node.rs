@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::template::{template, Segment};
 use crate::ast::{FailureClass, TimeoutAction};
 use crate::source::Span;
 
@@ -139,9 +140,9 @@ pub struct StepSettings {
     /// This step takes the backup the plan relies on.
     pub backup: bool,
     /// Commands that prove the step worked.
-    pub verify: Vec<String>,
+    pub verify: Vec<StepAction>,
     /// Commands run when the step fails, before it is retried or escalated.
-    pub remedy: Vec<String>,
+    pub remedy: Vec<StepAction>,
     /// What a correct result looks like, for the person reading along.
     pub expect: Vec<String>,
     /// The id of the rollback node that undoes this step.
@@ -237,6 +238,9 @@ pub struct StepAction {
     pub kind: ActionKind,
     pub text: String,
     pub span: Span,
+    /// `text` split into literal text and values to fill in: what the engine runs.
+    #[serde(skip)]
+    pub template: Vec<Segment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -256,13 +260,14 @@ impl StepAction {
             kind,
             text: text.value.clone(),
             span: text.span,
+            template: template(text),
         }
     }
 }
 
 /// What starts the id of a rollback node; a name cannot contain `:`, so no node
 /// written in the runbook can collide with one.
-pub(super) const ROLLBACK_PREFIX: &str = "rollback:";
+pub const ROLLBACK_PREFIX: &str = "rollback:";
 
 /// The id of the node that undoes `step`.
 pub fn rollback_id(step: &str) -> Name {

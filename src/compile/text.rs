@@ -421,13 +421,13 @@ fn step_checks(parts: &mut Vec<String>, settings: &StepSettings) {
         settings
             .verify
             .iter()
-            .map(|command| format!("verify {}", quote(command))),
+            .map(|command| format!("verify {}", quote(&command.text))),
     );
     parts.extend(
         settings
             .remedy
             .iter()
-            .map(|command| format!("remedy {}", quote(command))),
+            .map(|command| format!("remedy {}", quote(&command.text))),
     );
     if let Some(rollback) = &settings.rollback {
         parts.push(format!("rollback {rollback}"));

@@ -124,6 +124,7 @@ mod tests {
             value: value.to_string(),
             style: TextStyle::Quoted,
             span: Span::new(0, source.len()),
+            literal_braces: Vec::new(),
         };
         self::text(&text, source)
     }

@@ -362,17 +362,24 @@ impl<'t> Lowerer<'t> {
                 value: rest[..rest.len() - 3].to_string(),
                 style: TextStyle::Triple,
                 span: whole,
+                literal_braces: Vec::new(),
             },
-            None => Text {
-                value: self.unescape(raw, whole.start),
-                style: TextStyle::Quoted,
-                span: whole,
-            },
+            None => {
+                let mut literal_braces = Vec::new();
+                let value = self.unescape(raw, whole.start, &mut literal_braces);
+                Text {
+                    value,
+                    style: TextStyle::Quoted,
+                    span: whole,
+                    literal_braces,
+                }
+            }
         })
     }
 
     /// Decodes `\"`, `\\`, `\n`, `\t`, `\r`, `\{` and `\u{...}`; anything else is reported.
-    fn unescape(&mut self, quoted: &str, start: usize) -> String {
+    /// Where each `\{` landed in the value is noted in `literal_braces`.
+    fn unescape(&mut self, quoted: &str, start: usize, literal_braces: &mut Vec<u32>) -> String {
         let body = &quoted[1..quoted.len() - 1];
         let mut value = String::with_capacity(body.len());
         let mut chars = body.char_indices().peekable();
@@ -388,7 +395,11 @@ impl<'t> Lowerer<'t> {
                 Some((_, 'n')) => value.push('\n'),
                 Some((_, 't')) => value.push('\t'),
                 Some((_, 'r')) => value.push('\r'),
-                Some((_, '{')) => value.push('{'),
+                Some((_, '{')) => {
+                    // A string is at most the file's size limit, far below u32::MAX.
+                    literal_braces.push(u32::try_from(value.len()).unwrap_or(u32::MAX));
+                    value.push('{');
+                }
                 Some((_, 'u')) => {
                     let mut digits = String::new();
                     let mut end = at + 2;

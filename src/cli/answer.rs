@@ -1,0 +1,152 @@
+//! Answers from people to a run (`confirm`, `decide`): logged directly when no engine
+//! holds the run, else handed to the engine that waits for them.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use runbook::engine::clock::{Clock, RealClock};
+use runbook::engine::facts::{Need, Outcome};
+use runbook::engine::history::History;
+use runbook::engine::inbox::{self, Answer, Request};
+use runbook::engine::{codes, os_user, EngineError, Stopped};
+use runbook::store::{self, StoreError};
+
+use super::launch;
+use super::{EXIT_FINDINGS, EXIT_USAGE};
+
+/// How long an answer handed to a running engine may wait to be taken.
+const HAND_OVER: Duration = Duration::from_secs(30);
+
+pub struct Given<'a> {
+    pub state_dir: &'a Path,
+    pub run: &'a str,
+    pub step: &'a str,
+    pub host: Option<&'a str>,
+    pub person: &'a str,
+    pub answer: Answer,
+}
+
+pub fn give(given: Given<'_>) -> ExitCode {
+    let clock = RealClock;
+    match Stopped::open(given.state_dir, given.run, &clock) {
+        Ok(mut stopped) => {
+            if let Some(status) = stopped.history.finished {
+                return launch::engine_error(&EngineError::Finished {
+                    run: given.run.to_string(),
+                    status: runbook::engine::status_word(status),
+                });
+            }
+            let units = answerable(&stopped.history, &given);
+            if units.is_empty() {
+                return not_waiting(&given);
+            }
+            for unit in &units {
+                let request = request(&given);
+                let (fact, _) = request.into_fact(unit);
+                if let Err(error) = stopped.append(fact, given.person.to_string(), &clock) {
+                    return launch::engine_error(&error);
+                }
+            }
+            println!(
+                "logged for {} ({} unit{}); `runbook resume {}` goes on",
+                given.step,
+                units.len(),
+                if units.len() == 1 { "" } else { "s" },
+                given.run
+            );
+            ExitCode::SUCCESS
+        }
+        Err(EngineError::Store(StoreError::Locked { .. })) => hand_over(&given, &clock),
+        Err(error) => launch::engine_error(&error),
+    }
+}
+
+/// An engine is running the run: if the log shows it waiting for this answer, leave
+/// the answer in its inbox and wait until it is taken.
+fn hand_over(given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
+    let events_path = store::events_path(given.state_dir, given.run);
+    let waiting = store::read(&events_path)
+        .ok()
+        .and_then(|events| History::fold(&events).ok())
+        .is_some_and(|history| !answerable(&history, given).is_empty());
+    if !waiting {
+        return not_waiting(given);
+    }
+    let run_dir = store::run_dir(given.state_dir, given.run);
+    let path = match inbox::deliver(&run_dir, &request(given), clock.now_ms()) {
+        Ok(path) => path,
+        Err(error) => {
+            eprintln!(
+                "error[{}]: cannot leave the answer for the engine: {error}",
+                codes::LOG_FAILED.as_str()
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let since = Instant::now();
+    while since.elapsed() < HAND_OVER {
+        if !path.exists() {
+            println!(
+                "the engine took the answer for {} and logged it",
+                given.step
+            );
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(&path);
+    eprintln!(
+        "error[{}]: the engine did not take the answer within {}s; it was withdrawn\n  help: `runbook status {}` shows what the run waits for",
+        codes::NOT_WAITING.as_str(),
+        HAND_OVER.as_secs(),
+        given.run
+    );
+    ExitCode::from(EXIT_FINDINGS)
+}
+
+fn request(given: &Given<'_>) -> Request {
+    Request {
+        node: given.step.to_string(),
+        host: given.host.map(str::to_string),
+        answer: given.answer.clone(),
+        person: given.person.to_string(),
+        os_user: os_user(),
+    }
+}
+
+/// The units of the step this answer is for: waiting for it, or (for a decision)
+/// failed and so open to a retry or a skip.
+fn answerable(history: &History, given: &Given<'_>) -> Vec<String> {
+    let need = given.answer.need();
+    let mut units: Vec<String> = history
+        .units
+        .iter()
+        .filter(|(_, record)| record.node == given.step)
+        .filter(|(_, record)| given.host.is_none() || record.host.as_deref() == given.host)
+        .filter(|(_, record)| {
+            record.waiting == Some(need)
+                || (need == Need::Decision
+                    && matches!(record.outcome, Some(Outcome::Failed { .. })))
+        })
+        .map(|(unit, _)| unit.clone())
+        .collect();
+    units.sort();
+    units
+}
+
+fn not_waiting(given: &Given<'_>) -> ExitCode {
+    let what = match given.answer.need() {
+        Need::Confirmation => "a confirmation",
+        Need::Decision => "a decision",
+    };
+    eprintln!(
+        "error[{}]: run `{}` is not waiting for {what} on `{}`{}\n  help: `runbook status {}` shows what it waits for",
+        codes::NOT_WAITING.as_str(),
+        given.run,
+        given.step,
+        given.host.map(|host| format!(" on {host}")).unwrap_or_default(),
+        given.run
+    );
+    ExitCode::from(EXIT_FINDINGS)
+}

@@ -1,0 +1,328 @@
+//! What `run`, `resume`, `confirm` and `decide` share: the options that say how a run
+//! is driven, turning a checked runbook into the values a run needs (parameters,
+//! secrets, hosts), and showing the engine's errors with their codes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use runbook::ast::ParamType;
+use runbook::compile::{Graph, SecretSource, Value};
+use runbook::diagnostic::{Code, Diagnostic};
+use runbook::engine::report::OutputMode;
+use runbook::engine::{self, codes, EngineError, OnInterrupt, Options};
+use runbook::source::SourceFile;
+use runbook::store::{Durability, StoreError};
+
+use super::output::{self, Loaded};
+use super::{CheckOptions, EXIT_INTERNAL, EXIT_USAGE};
+
+/// How a run is driven and where it is kept.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DriveArgs {
+    /// Where runs are kept; else RUNBOOK_STATE_DIR, else .runbook in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Who is running it, as the roster names them (logged with the OS user).
+    #[arg(long = "as", value_name = "NAME")]
+    pub person: Option<String>,
+    /// What to show while it runs.
+    #[arg(long, value_enum, default_value_t = OutputMode::Auto)]
+    pub output: OutputMode,
+    /// On Ctrl-C or SIGTERM, let running commands finish (`wait`) or stop them (`kill`).
+    /// A second interrupt always stops them.
+    #[arg(long, value_enum, default_value_t = OnInterrupt::Wait)]
+    pub on_interrupt: OnInterrupt,
+    /// Wait for people (manual steps, decisions) even when not on a terminal; they
+    /// answer with `runbook confirm` or `runbook decide` from another terminal.
+    #[arg(long, conflicts_with = "no_wait")]
+    pub wait: bool,
+    /// Never wait for people: pause the run (exit 3) when one is needed.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+impl DriveArgs {
+    pub fn state_dir(&self) -> PathBuf {
+        runbook::store::state_dir(self.state_dir.as_deref())
+    }
+
+    /// On a terminal someone can answer from another one, so the engine waits there
+    /// unless told not to; elsewhere (CI, a script) it pauses unless told to wait.
+    pub fn options(&self) -> Options {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
+        Options {
+            output: self.output,
+            on_interrupt: self.on_interrupt,
+            wait_for_people: self.wait || (terminal && !self.no_wait),
+            durability: Durability::Synced,
+        }
+    }
+}
+
+/// A runbook checked clean and compiled, or the exit code after its findings were shown.
+pub struct Ready {
+    pub file: SourceFile,
+    pub outcome: Box<runbook::pipeline::Outcome>,
+}
+
+impl Ready {
+    pub fn graph(&self) -> &Graph {
+        // `load` only returns a `Ready` whose outcome has a graph.
+        self.outcome.graph().unwrap_or_else(|| unreachable!())
+    }
+}
+
+/// Loads and checks a runbook for running: any error (or a construct the engine
+/// cannot run yet) is shown and ends the command with exit 2.
+pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
+    let loaded = match output::load_and_check(path, check) {
+        Ok(loaded) => loaded,
+        Err(internal) => {
+            eprintln!("internal error: {internal}");
+            return Err(ExitCode::from(EXIT_INTERNAL));
+        }
+    };
+    let (file, outcome) = match loaded {
+        Loaded::Unreadable(error) => {
+            eprint!("{}", output::render_input_error(&error));
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+        Loaded::Checked { file, outcome } => (file, outcome),
+    };
+    if outcome.has_errors() || outcome.graph().is_none() {
+        eprint!("{}", output::render(&file, &outcome.diagnostics));
+        eprintln!("the runbook has errors: nothing was run");
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    let graph = outcome.graph().unwrap_or_else(|| unreachable!());
+    let unsupported: Vec<Diagnostic> = engine::preflight::unsupported(graph)
+        .into_iter()
+        .map(|found| {
+            Diagnostic::new(codes::UNSUPPORTED, format!("{} cannot run yet", found.what))
+                .with_label(found.span, "not supported by this engine yet")
+                .with_help("approvals, gates, watches, probes, sampling and notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
+        })
+        .collect();
+    if !unsupported.is_empty() {
+        eprint!("{}", output::render(&file, &unsupported));
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    Ok(Ready { file, outcome })
+}
+
+/// Every parameter's value: given with `--param`, else its default. Reported together.
+pub fn params(ready: &Ready, given: &[String]) -> Result<BTreeMap<String, String>, ExitCode> {
+    let graph = ready.graph();
+    let mut findings = Vec::new();
+    let mut values = BTreeMap::new();
+    let mut overrides = BTreeMap::new();
+    for pair in given {
+        match pair.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                overrides.insert(name.trim().to_string(), value.to_string());
+            }
+            _ => findings.push(
+                Diagnostic::new(
+                    codes::BAD_PARAM,
+                    format!("`--param {pair}` is not `name=value`"),
+                )
+                .with_help("write each parameter as `-p name=value`"),
+            ),
+        }
+    }
+    for name in overrides.keys() {
+        if !graph.params().iter().any(|param| &param.name == name) {
+            let declared: Vec<&str> = graph.params().iter().map(|p| p.name.as_str()).collect();
+            findings.push(
+                Diagnostic::new(
+                    codes::UNKNOWN_PARAM,
+                    format!("the runbook has no parameter `{name}`"),
+                )
+                .with_help(if declared.is_empty() {
+                    "this runbook declares no parameters".to_string()
+                } else {
+                    format!("its parameters are: {}", declared.join(", "))
+                }),
+            );
+        }
+    }
+    for param in graph.params() {
+        let value = match (overrides.get(&param.name), &param.default) {
+            (Some(given), _) => match fits(param.ty, given) {
+                Ok(()) => given.clone(),
+                Err(expected) => {
+                    findings.push(
+                        Diagnostic::new(
+                            codes::BAD_PARAM,
+                            format!("`{}` must be {expected}, not `{given}`", param.name),
+                        )
+                        .with_label(param.span, "declared here"),
+                    );
+                    continue;
+                }
+            },
+            (None, Some(default)) => default_text(default),
+            (None, None) => {
+                findings.push(
+                    Diagnostic::new(
+                        codes::MISSING_PARAM,
+                        format!(
+                            "parameter `{}` has no default and was not given",
+                            param.name
+                        ),
+                    )
+                    .with_label(param.span, "declared here")
+                    .with_help(format!("give it with `-p {}=VALUE`", param.name)),
+                );
+                continue;
+            }
+        };
+        values.insert(param.name.clone(), value);
+    }
+    if findings.is_empty() {
+        Ok(values)
+    } else {
+        eprint!("{}", output::render(&ready.file, &findings));
+        Err(ExitCode::from(EXIT_USAGE))
+    }
+}
+
+fn fits(ty: ParamType, value: &str) -> Result<(), &'static str> {
+    let fits = match ty {
+        ParamType::String => true,
+        ParamType::Int => value.parse::<i64>().is_ok(),
+        ParamType::Float => value.parse::<f64>().is_ok_and(f64::is_finite),
+        ParamType::Bool => matches!(value, "true" | "false"),
+        ParamType::Duration => humantime::parse_duration(value).is_ok(),
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(match ty {
+        ParamType::String => "a string",
+        ParamType::Int => "a whole number",
+        ParamType::Float => "a number",
+        ParamType::Bool => "`true` or `false`",
+        ParamType::Duration => "a duration such as `90s` or `1h`",
+    })
+}
+
+fn default_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Bool(flag) => flag.to_string(),
+        Value::DurationMs(millis) => runbook::ast::duration_text(*millis),
+        Value::Percent(share) => format!("{share}%"),
+    }
+}
+
+/// Reads every secret from where the runbook says; their values go to the engine only.
+pub fn secrets(ready: &Ready, base_dir: &Path) -> Result<Vec<(String, String)>, ExitCode> {
+    let mut values = Vec::new();
+    let mut findings = Vec::new();
+    for secret in ready.graph().secrets() {
+        let read = match &secret.source {
+            SecretSource::Env { variable } => std::env::var(variable)
+                .map_err(|_| format!("environment variable `{variable}` is not set")),
+            SecretSource::File { path } => std::fs::read_to_string(base_dir.join(path))
+                .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|error| format!("cannot read `{path}`: {error}")),
+        };
+        match read {
+            Ok(value) => values.push((secret.name.clone(), value)),
+            Err(why) => findings.push(
+                Diagnostic::new(
+                    codes::SECRET_UNAVAILABLE,
+                    format!("secret `{}` is not available: {why}", secret.name),
+                )
+                .with_label(secret.span, "declared here")
+                .with_help("set it before the run; its value is never logged or shown"),
+            ),
+        }
+    }
+    if findings.is_empty() {
+        Ok(values)
+    } else {
+        eprint!("{}", output::render(&ready.file, &findings));
+        Err(ExitCode::from(EXIT_USAGE))
+    }
+}
+
+/// Each inventory's hosts, as the check loaded them.
+pub fn inventories(ready: &Ready) -> BTreeMap<String, Vec<String>> {
+    ready
+        .outcome
+        .context()
+        .inventories
+        .iter()
+        .map(|(name, inventory)| {
+            let hosts = inventory
+                .hosts
+                .iter()
+                .map(|host| host.name.clone())
+                .collect();
+            (name.clone(), hosts)
+        })
+        .collect()
+}
+
+/// An engine error as a coded message with a hint; always exit 2 (the run did not
+/// get to decide anything).
+pub fn engine_error(error: &EngineError) -> ExitCode {
+    let (code, help): (Code, &str) = match error {
+        EngineError::NoSuchRun(_) => (
+            codes::NO_SUCH_RUN,
+            "`runbook status` lists the runs; give the state folder with --state-dir",
+        ),
+        EngineError::Finished { .. } => (
+            codes::FINISHED,
+            "`runbook transcript RUN` shows what happened",
+        ),
+        EngineError::SourceChanged { .. } => (
+            codes::SOURCE_CHANGED,
+            "compare the file with the source in the log (`runbook transcript RUN`)",
+        ),
+        EngineError::Store(StoreError::Locked { .. }) => (
+            codes::LOCKED,
+            "one engine drives a run at a time; answer it with `runbook confirm` or `runbook decide`",
+        ),
+        EngineError::Unsupported(_) => (codes::UNSUPPORTED, "see docs/design.md, \"The engine\""),
+        EngineError::Store(_)
+        | EngineError::UnknownEvent(_)
+        | EngineError::NoStart(_)
+        | EngineError::Folder { .. }
+        | EngineError::Runtime(_) => (
+            codes::LOG_FAILED,
+            "nothing was lost: the log holds everything up to its last complete line; fix the cause and `runbook resume RUN`",
+        ),
+    };
+    eprintln!("error[{}]: {error}\n  help: {help}", code.as_str());
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The exit code for how a run ended, after a line saying what to do next.
+pub fn ending(run_id: &str, ending: &engine::Ending) -> ExitCode {
+    match ending {
+        engine::Ending::Completed => eprintln!("run {run_id} completed"),
+        engine::Ending::Failed => eprintln!(
+            "run {run_id} FAILED; see `runbook transcript {run_id}`"
+        ),
+        engine::Ending::Paused(reason) => eprintln!(
+            "run {run_id} paused ({reason}); `runbook status {run_id}` says what it waits for, `runbook resume {run_id}` goes on"
+        ),
+        engine::Ending::RollbackFailed => eprintln!(
+            "run {run_id}: A ROLLBACK FAILED. People must take over: `runbook status {run_id}`, then `runbook decide` and `runbook resume {run_id}`"
+        ),
+    }
+    ExitCode::from(ending.exit_code())
+}
+
+/// The transcript of a run that just stopped, and whether its log verifies.
+pub fn print_transcript(state_dir: &Path, run_id: &str) {
+    match runbook::store::read(&runbook::store::events_path(state_dir, run_id)) {
+        Ok(events) => output::print_stdout(&runbook::transcript::render(&events)),
+        Err(error) => eprintln!("the run's log does not verify: {error}"),
+    }
+}

@@ -1,0 +1,59 @@
+//! The run stage's diagnostics catalogue: what stops a run from starting or going on.
+
+use crate::diagnostic::Code;
+
+pub const UNSUPPORTED: Code = Code::error(
+    "rbk::run::unsupported",
+    "the runbook uses something this engine cannot run yet",
+);
+pub const UNKNOWN_PARAM: Code = Code::error(
+    "rbk::run::unknown_param",
+    "`--param` names a parameter the runbook does not declare",
+);
+pub const MISSING_PARAM: Code = Code::error(
+    "rbk::run::missing_param",
+    "a parameter without a default was not given",
+);
+pub const BAD_PARAM: Code = Code::error(
+    "rbk::run::bad_param",
+    "a parameter's value does not fit its type, or is not written `name=value`",
+);
+pub const SECRET_UNAVAILABLE: Code = Code::error(
+    "rbk::run::secret_unavailable",
+    "a secret's environment variable or file cannot be read",
+);
+pub const NO_SUCH_RUN: Code = Code::error(
+    "rbk::run::no_such_run",
+    "no run of that id in the state folder",
+);
+pub const FINISHED: Code = Code::error(
+    "rbk::run::finished",
+    "the run has finished; there is nothing to resume or answer",
+);
+pub const SOURCE_CHANGED: Code = Code::error(
+    "rbk::run::source_changed",
+    "the runbook was edited since the run started (resume with --accept-changes)",
+);
+pub const LOCKED: Code = Code::error("rbk::run::locked", "another engine holds the run");
+pub const NOT_WAITING: Code = Code::error(
+    "rbk::run::not_waiting",
+    "the run is not waiting for that answer from anybody",
+);
+pub const LOG_FAILED: Code = Code::error(
+    "rbk::run::log_failed",
+    "the run's log or folder cannot be written or read",
+);
+
+pub const ALL: &[Code] = &[
+    UNSUPPORTED,
+    UNKNOWN_PARAM,
+    MISSING_PARAM,
+    BAD_PARAM,
+    SECRET_UNAVAILABLE,
+    NO_SUCH_RUN,
+    FINISHED,
+    SOURCE_CHANGED,
+    LOCKED,
+    NOT_WAITING,
+    LOG_FAILED,
+];

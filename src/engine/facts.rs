@@ -1,0 +1,254 @@
+//! The engine's vocabulary: what each event of a run's log says. The store seals and
+//! chains events without knowing their meaning; this is where it is defined, once,
+//! for the engine that writes it and the fold, `status` and `transcript` that read it.
+//!
+//! An event's `kind` and `payload` are a `Fact` (adjacently tagged), so a log line reads
+//! `"kind":"unit_finished","payload":{...}`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ast::FailureClass;
+use crate::store::{Draft, Event};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum Fact {
+    RunStarted(Box<RunStarted>),
+    /// An engine took the run up again after it stopped.
+    RunResumed {
+        source_sha256: String,
+    },
+    /// `resume --accept-changes`: the runbook was edited since the run started, and
+    /// the person resuming said the edit is to be used from here on.
+    ChangesAccepted {
+        previous_sha256: String,
+        source_sha256: String,
+        source: String,
+    },
+    /// A unit (a node on one host, or once) begins an attempt.
+    UnitStarted {
+        unit: String,
+        node: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        attempt: u32,
+    },
+    /// Written and synced before the command starts; secrets already redacted.
+    CommandStarted {
+        unit: String,
+        phase: Phase,
+        index: usize,
+        attempt: u32,
+        command: String,
+    },
+    /// A bounded piece of a command's output, redacted.
+    Output {
+        unit: String,
+        stream: String,
+        text: String,
+    },
+    CommandFinished {
+        unit: String,
+        phase: Phase,
+        index: usize,
+        attempt: u32,
+        exit: ExitRecord,
+        duration_ms: u64,
+        /// The whole output, relative to the run's folder, when the log holds only its
+        /// first part.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        full_output: Option<String>,
+    },
+    /// The run needs a person before this unit can go on.
+    Waiting {
+        unit: String,
+        node: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        need: Need,
+        /// What the person is asked to do (a manual step's instructions, a reason).
+        text: String,
+    },
+    /// A manual step was confirmed done, with the values the person entered.
+    Confirmed {
+        unit: String,
+        values: BTreeMap<String, String>,
+    },
+    /// A person decided what happens to a unit that was interrupted or failed.
+    Decided {
+        unit: String,
+        decision: Decision,
+    },
+    UnitFinished {
+        unit: String,
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<String>,
+    },
+    WaveStarted {
+        waves: String,
+        index: usize,
+        count: usize,
+        hosts: Vec<String>,
+    },
+    WaveFinished {
+        waves: String,
+        index: usize,
+        failed: Vec<String>,
+    },
+    /// Something failed for good (retries spent); its class picks the policy.
+    Failure {
+        key: String,
+        class: FailureClass,
+        node: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        summary: String,
+    },
+    /// A step of a failure policy was taken (`continue`, `pause`, `abort`).
+    PolicyAction {
+        key: String,
+        failure: String,
+        action: String,
+    },
+    /// A message for an audience (`log` channels are delivered by this event itself).
+    Notice {
+        key: String,
+        audience: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+        message: String,
+    },
+    RollbackStarted {
+        key: String,
+        scope: String,
+        /// The units to undo, newest first.
+        units: Vec<String>,
+    },
+    RollbackFinished {
+        key: String,
+        succeeded: bool,
+    },
+    /// The run stopped and can be resumed.
+    RunPaused {
+        reason: String,
+    },
+    RunFinished {
+        status: RunStatus,
+    },
+}
+
+/// What starts a run: everything a resume, a replay or an auditor needs to know
+/// about where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub run: String,
+    pub runbook: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The file as given on the command line, and the machine it ran on.
+    pub file: String,
+    pub machine: String,
+    pub source_sha256: String,
+    pub source: String,
+    /// Every parameter's value; secrets are never here.
+    pub params: BTreeMap<String, String>,
+    /// The hosts of each inventory, as loaded when the run started: a resume uses
+    /// these, not the file as it may read later.
+    pub inventories: BTreeMap<String, Vec<String>>,
+    pub seed: u64,
+    pub engine_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The step's own commands.
+    Run,
+    Verify,
+    Remedy,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitRecord {
+    Code(i32),
+    Signal(i32),
+    Timeout,
+    Interrupted,
+    /// The command could not be started, or a script failed to run.
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Need {
+    Confirmation,
+    /// A unit that may have run in part (the engine stopped during it, or it failed).
+    Decision,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Run it again from its first command.
+    Retry,
+    /// Count it as done without running it.
+    Skip,
+    /// Count it as failed: its failure policy applies.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded {
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        values: BTreeMap<String, String>,
+    },
+    Failed {
+        class: FailureClass,
+    },
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    /// Failed; whatever the policy rolled back was rolled back.
+    Failed,
+    /// A rollback step failed: people must take over.
+    RollbackFailed,
+}
+
+impl Fact {
+    /// The event's `kind` and `payload`.
+    pub fn draft(&self, time_ms: u64, actor: Option<crate::store::Actor>) -> Draft {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        let payload = value
+            .get_mut("payload")
+            .map(serde_json::Value::take)
+            .unwrap_or(serde_json::Value::Null);
+        let kind = value
+            .get("kind")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Draft {
+            time_ms,
+            kind,
+            actor,
+            payload,
+        }
+    }
+
+    /// Reads an event as a fact; `None` for a kind this build does not know.
+    pub fn of(event: &Event) -> Option<Fact> {
+        let tagged = serde_json::json!({"kind": event.kind, "payload": event.payload});
+        serde_json::from_value(tagged).ok()
+    }
+}

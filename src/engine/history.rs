@@ -1,0 +1,202 @@
+//! The fold: a run's state is what its events say, nothing else. A fresh run and a
+//! resumed one go through the same code; the resumed one finds part of its work
+//! already in here, and does not do it again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::facts::{Decision, ExitRecord, Fact, Need, Outcome, Phase, RunStarted, RunStatus};
+use crate::store::Event;
+
+/// What the log says about one unit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnitRecord {
+    pub node: String,
+    pub host: Option<String>,
+    /// How many times an attempt began.
+    pub attempts: u32,
+    /// When the last attempt began.
+    pub started_ms: u64,
+    /// A command of the last attempt began and did not finish.
+    pub in_flight: bool,
+    /// The commands of the last attempt that succeeded, by phase and index: a resume
+    /// goes on after them rather than running them again.
+    pub succeeded: Vec<(Phase, usize)>,
+    /// Set by `UnitFinished`; cleared again by a `retry` decision.
+    pub outcome: Option<Outcome>,
+    /// A decision not yet acted on.
+    pub decision: Option<Decision>,
+    /// Values entered by the person who confirmed it, once confirmed.
+    pub confirmed: Option<BTreeMap<String, String>>,
+    /// A person was asked, and has not answered yet.
+    pub waiting: Option<Need>,
+}
+
+impl UnitRecord {
+    /// Began and never finished: the engine stopped during it.
+    pub fn interrupted(&self) -> bool {
+        self.attempts > 0 && self.outcome.is_none()
+    }
+}
+
+/// Where a run stands, by its log.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub started: Option<RunStarted>,
+    /// When the run started.
+    pub started_ms: u64,
+    /// The source in force: the original, or the last accepted edit.
+    pub source_sha256: String,
+    pub units: HashMap<String, UnitRecord>,
+    /// Units that succeeded, in the order they did: a rollback undoes them newest first.
+    pub completed: Vec<String>,
+    /// Keys of the one-time events (failures, policy actions, notices, rollbacks)
+    /// already taken, so that a resume does not take them twice.
+    pub marks: HashSet<String>,
+    /// The units each rollback set out to undo, by the rollback's key.
+    pub rollbacks: HashMap<String, Vec<String>>,
+    pub finished: Option<RunStatus>,
+    pub paused: Option<String>,
+    /// The last event's time and the number of events, for `status`.
+    pub last_time_ms: u64,
+    pub events: u64,
+    /// The last unit that began, for `status`.
+    pub current: Option<String>,
+}
+
+/// An event this build cannot read: the log is intact (its chain holds) but was not
+/// written by this engine's vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {seq} (`{kind}`) is not one this version of runbook understands")]
+pub struct UnknownEvent {
+    pub seq: u64,
+    pub kind: String,
+}
+
+impl History {
+    pub fn fold<'e>(events: impl IntoIterator<Item = &'e Event>) -> Result<Self, UnknownEvent> {
+        let mut history = History::default();
+        for event in events {
+            history.apply(event)?;
+        }
+        Ok(history)
+    }
+
+    pub fn apply(&mut self, event: &Event) -> Result<(), UnknownEvent> {
+        let fact = Fact::of(event).ok_or_else(|| UnknownEvent {
+            seq: event.seq,
+            kind: event.kind.clone(),
+        })?;
+        self.apply_fact(event.time_ms, &fact);
+        self.last_time_ms = event.time_ms;
+        self.events = event.seq + 1;
+        Ok(())
+    }
+
+    pub fn apply_fact(&mut self, time_ms: u64, fact: &Fact) {
+        match fact {
+            Fact::RunStarted(started) => {
+                self.source_sha256 = started.source_sha256.clone();
+                self.started_ms = time_ms;
+                self.started = Some((**started).clone());
+            }
+            Fact::RunResumed { .. } => self.paused = None,
+            Fact::ChangesAccepted { source_sha256, .. } => {
+                self.source_sha256 = source_sha256.clone();
+            }
+            Fact::UnitStarted {
+                unit, node, host, ..
+            } => {
+                let record = self.units.entry(unit.clone()).or_default();
+                record.node.clone_from(node);
+                record.host.clone_from(host);
+                record.attempts += 1;
+                record.started_ms = time_ms;
+                record.in_flight = false;
+                record.succeeded.clear();
+                record.outcome = None;
+                record.waiting = None;
+                if record.decision == Some(Decision::Retry) {
+                    record.decision = None;
+                }
+                self.current = Some(unit.clone());
+            }
+            Fact::Waiting { unit, need, .. } => {
+                self.units.entry(unit.clone()).or_default().waiting = Some(*need);
+            }
+            Fact::Confirmed { unit, values } => {
+                let record = self.units.entry(unit.clone()).or_default();
+                record.confirmed = Some(values.clone());
+                record.waiting = None;
+            }
+            Fact::Decided { unit, decision } => {
+                let record = self.units.entry(unit.clone()).or_default();
+                record.decision = Some(*decision);
+                record.waiting = None;
+                if *decision == Decision::Retry {
+                    record.outcome = None;
+                    record.confirmed = None;
+                }
+            }
+            Fact::UnitFinished { unit, outcome, .. } => {
+                let record = self.units.entry(unit.clone()).or_default();
+                record.outcome = Some(outcome.clone());
+                record.waiting = None;
+                if record.decision != Some(Decision::Retry) {
+                    record.decision = None;
+                }
+                if matches!(outcome, Outcome::Succeeded { .. }) {
+                    self.completed.push(unit.clone());
+                }
+            }
+            Fact::RollbackStarted { key, units, .. } => {
+                self.marks.insert(key.clone());
+                self.rollbacks.insert(key.clone(), units.clone());
+            }
+            Fact::Failure { key, .. }
+            | Fact::PolicyAction { key, .. }
+            | Fact::Notice { key, .. } => {
+                self.marks.insert(key.clone());
+            }
+            Fact::RollbackFinished { key, .. } => {
+                self.marks.insert(format!("{key}/finished"));
+            }
+            Fact::RunPaused { reason } => self.paused = Some(reason.clone()),
+            Fact::RunFinished { status } => self.finished = Some(*status),
+            Fact::WaveStarted { waves, index, .. } => {
+                self.marks.insert(super::run::wave_key(waves, *index));
+            }
+            Fact::WaveFinished { waves, index, .. } => {
+                let key = super::run::wave_key(waves, *index);
+                self.marks.insert(format!("{key}/finished"));
+            }
+            Fact::CommandStarted { unit, .. } => {
+                self.units.entry(unit.clone()).or_default().in_flight = true;
+            }
+            Fact::CommandFinished {
+                unit,
+                phase,
+                index,
+                exit,
+                ..
+            } => {
+                let record = self.units.entry(unit.clone()).or_default();
+                record.in_flight = false;
+                if *exit == ExitRecord::Code(0) {
+                    record.succeeded.push((*phase, *index));
+                }
+            }
+            Fact::Output { .. } => {}
+        }
+    }
+
+    pub fn unit(&self, unit: &str) -> Option<&UnitRecord> {
+        self.units.get(unit)
+    }
+
+    /// Units waiting for a person, in no particular order.
+    pub fn waiting(&self) -> impl Iterator<Item = (&str, Need)> {
+        self.units
+            .iter()
+            .filter_map(|(unit, record)| record.waiting.map(|need| (unit.as_str(), need)))
+    }
+}

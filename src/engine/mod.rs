@@ -1,0 +1,504 @@
+//! The engine: runs a compiled graph on this machine, writing every event to the run's
+//! log before the effect it announces, and takes a stopped run up again from its log.
+//!
+//! `start` begins a run, `resume` continues one; both hand the same `Run` to `drive`,
+//! which runs the flow under signal handling and writes how it ended.
+
+pub mod clock;
+pub mod codes;
+pub mod facts;
+pub mod history;
+pub mod inbox;
+mod output;
+pub mod preflight;
+mod recorder;
+pub mod report;
+mod run;
+mod values;
+pub mod waves;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::compile::Graph;
+use crate::executor::redact::Redactor;
+use crate::store::{self, Actor, Durability, RunLock, RunLog, StoreError};
+use clock::Clock;
+use facts::{Fact, RunStarted, RunStatus};
+use history::{History, UnknownEvent};
+use recorder::Recorder;
+use report::{OutputMode, Reporter};
+use run::Run;
+pub use run::{Halt, OnInterrupt, StopLevel};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    UnknownEvent(#[from] UnknownEvent),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot prepare the run's folder {}: {source}", path.display())]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no run `{0}` in the state folder")]
+    NoSuchRun(String),
+    #[error("run `{run}` has already finished ({status}); there is nothing to resume")]
+    Finished { run: String, status: &'static str },
+    #[error("the log of run `{0}` does not begin with the run's start")]
+    NoStart(String),
+    #[error(
+        "the runbook changed since run `{run}` started (sha256 {then} then, {now} now); \
+         resume with --accept-changes to go on with the edited file, which is logged"
+    )]
+    SourceChanged {
+        run: String,
+        then: String,
+        now: String,
+    },
+    #[error("cannot start the engine's runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// How a run is to be driven, from the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub output: OutputMode,
+    pub on_interrupt: OnInterrupt,
+    /// Wait for people (confirmations, decisions) instead of pausing the run.
+    pub wait_for_people: bool,
+    pub durability: Durability,
+}
+
+/// Everything a run is started from, resolved by the caller: the checked graph and
+/// the values it needs.
+pub struct Launch<'a> {
+    pub graph: &'a Graph,
+    pub source: &'a str,
+    /// The runbook file; commands run in its folder.
+    pub file: &'a Path,
+    pub state_dir: &'a Path,
+    pub params: BTreeMap<String, String>,
+    pub secrets: Vec<(String, String)>,
+    pub inventories: BTreeMap<String, Vec<String>>,
+    pub person: Option<String>,
+    pub options: Options,
+}
+
+/// How `drive` left a run, which the exit code tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Completed,
+    /// Failed, and rolled back as its policy said.
+    Failed,
+    /// Stopped and resumable: paused by a policy, interrupted, or waiting for a person.
+    Paused(String),
+    /// A rollback failed: people take over.
+    RollbackFailed,
+}
+
+impl Ending {
+    /// The documented exit codes (docs/cli.md).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Ending::Completed => 0,
+            Ending::Failed => 1,
+            Ending::Paused(_) => 3,
+            Ending::RollbackFailed => 4,
+        }
+    }
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
+/// The account this process runs under, logged beside the person who says who they are.
+pub fn os_user() -> Option<String> {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|user| user.name)
+        })
+}
+
+fn actor(person: Option<String>) -> Actor {
+    Actor {
+        person,
+        os_user: os_user(),
+    }
+}
+
+/// Begins a run: a new folder under `STATE/runs`, its lock, its log opening with
+/// everything the run came from, then the flow.
+pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), EngineError> {
+    let now = clock.now_ms();
+    let runs = launch.state_dir.join("runs");
+    std::fs::create_dir_all(&runs).map_err(|source| EngineError::Folder {
+        path: runs.clone(),
+        source,
+    })?;
+    let (run_id, run_dir) = new_run_dir(&runs, &launch.graph.header().name, now)?;
+    let lock = RunLock::acquire(&run_dir.join("lock"), now)?;
+    let log = RunLog::create(&run_dir.join("events.jsonl"), launch.options.durability)?;
+    let file = launch
+        .file
+        .canonicalize()
+        .unwrap_or_else(|_| launch.file.to_path_buf());
+    let started = RunStarted {
+        run: run_id.clone(),
+        runbook: launch.graph.header().name.clone(),
+        title: launch.graph.header().title.clone(),
+        file: file.display().to_string(),
+        machine: nix::unistd::gethostname()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source_sha256: sha256_hex(launch.source),
+        source: launch.source.to_string(),
+        params: launch.params.clone(),
+        inventories: launch.inventories.clone(),
+        seed: now ^ u64::from(std::process::id()).rotate_left(32),
+        engine_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let mut recorder = Recorder::new(
+        log,
+        History::default(),
+        Reporter::new(launch.options.output),
+    );
+    recorder.commit_as(
+        now,
+        Fact::RunStarted(Box::new(started)),
+        Some(actor(launch.person.clone())),
+    )?;
+    let ending = drive(
+        Setting {
+            graph: launch.graph,
+            run_id: run_id.clone(),
+            run_dir,
+            file: &file,
+            started_by: launch.person.or_else(os_user).unwrap_or_default(),
+            params: launch.params,
+            secrets: launch.secrets,
+            inventories: launch.inventories,
+            options: launch.options,
+        },
+        recorder,
+        clock,
+    )?;
+    drop(lock);
+    Ok((run_id, ending))
+}
+
+/// A stopped run as its log tells it, before it is taken up again.
+pub struct Stopped {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub started: RunStarted,
+    pub history: History,
+    log: RunLog,
+    lock: RunLock,
+}
+
+impl Stopped {
+    /// Takes a run's lock and reads its log. A torn last line (the engine died while
+    /// writing it) is dropped: its effect never started.
+    pub fn open(state_dir: &Path, run_id: &str, clock: &dyn Clock) -> Result<Self, EngineError> {
+        if !store::is_run_id(run_id) {
+            return Err(EngineError::NoSuchRun(run_id.to_string()));
+        }
+        let run_dir = store::run_dir(state_dir, run_id);
+        let events_path = run_dir.join("events.jsonl");
+        if !events_path.is_file() {
+            return Err(EngineError::NoSuchRun(run_id.to_string()));
+        }
+        let lock = RunLock::acquire(&run_dir.join("lock"), clock.now_ms())?;
+        let reopened = RunLog::open(&events_path, Durability::Synced)?;
+        let history = History::fold(&reopened.events)?;
+        let started = history
+            .started
+            .clone()
+            .ok_or_else(|| EngineError::NoStart(run_id.to_string()))?;
+        Ok(Self {
+            run_id: run_id.to_string(),
+            run_dir,
+            started,
+            history,
+            log: reopened.log,
+            lock,
+        })
+    }
+
+    /// Appends one event said by a person (`confirm`, `decide` while no engine runs).
+    pub fn append(
+        &mut self,
+        fact: Fact,
+        person: String,
+        clock: &dyn Clock,
+    ) -> Result<(), EngineError> {
+        let now = clock.now_ms();
+        self.history.apply_fact(now, &fact);
+        self.log
+            .append(fact.draft(now, Some(actor(Some(person)))))?;
+        Ok(())
+    }
+}
+
+/// What `resume` is handed besides the stopped run: the runbook as it reads now.
+pub struct Resumption<'a> {
+    pub graph: &'a Graph,
+    pub source: &'a str,
+    pub secrets: Vec<(String, String)>,
+    pub accept_changes: bool,
+    pub person: Option<String>,
+    pub options: Options,
+}
+
+/// Continues a stopped run from its log.
+pub fn resume(
+    stopped: Stopped,
+    resumption: Resumption<'_>,
+    clock: &dyn Clock,
+) -> Result<Ending, EngineError> {
+    let Stopped {
+        run_id,
+        run_dir,
+        started,
+        history,
+        log,
+        lock,
+    } = stopped;
+    if let Some(status) = history.finished {
+        return Err(EngineError::Finished {
+            run: run_id,
+            status: status_word(status),
+        });
+    }
+    let now_sha = sha256_hex(resumption.source);
+    let changed = now_sha != history.source_sha256;
+    if changed && !resumption.accept_changes {
+        return Err(EngineError::SourceChanged {
+            run: run_id,
+            then: history.source_sha256.clone(),
+            now: now_sha,
+        });
+    }
+    let mut recorder = Recorder::new(log, history, Reporter::new(resumption.options.output));
+    let now = clock.now_ms();
+    let who = Some(actor(resumption.person.clone()));
+    if changed {
+        recorder.note_as(
+            now,
+            Fact::ChangesAccepted {
+                previous_sha256: recorder.history.source_sha256.clone(),
+                source_sha256: now_sha.clone(),
+                source: resumption.source.to_string(),
+            },
+            who.clone(),
+        )?;
+    }
+    recorder.commit_as(
+        now,
+        Fact::RunResumed {
+            source_sha256: now_sha,
+        },
+        who,
+    )?;
+    let file = PathBuf::from(&started.file);
+    let started_by = recorder
+        .history
+        .started
+        .as_ref()
+        .and_then(|_| resumption.person.clone())
+        .or_else(os_user)
+        .unwrap_or_default();
+    let ending = drive(
+        Setting {
+            graph: resumption.graph,
+            run_id,
+            run_dir,
+            file: &file,
+            started_by,
+            params: started.params.clone(),
+            secrets: resumption.secrets,
+            inventories: started.inventories.clone(),
+            options: resumption.options,
+        },
+        recorder,
+        clock,
+    )?;
+    drop(lock);
+    Ok(ending)
+}
+
+pub fn status_word(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Completed => "completed",
+        RunStatus::Failed => "failed",
+        RunStatus::RollbackFailed => "rollback failed",
+    }
+}
+
+struct Setting<'a> {
+    graph: &'a Graph,
+    run_id: String,
+    run_dir: PathBuf,
+    file: &'a Path,
+    started_by: String,
+    params: BTreeMap<String, String>,
+    secrets: Vec<(String, String)>,
+    inventories: BTreeMap<String, Vec<String>>,
+    options: Options,
+}
+
+/// Runs the flow with Ctrl-C and SIGTERM caught (the first stops new work, or running
+/// commands too with `--on-interrupt kill`; a second one always stops them), then
+/// writes how the run ended.
+fn drive(
+    setting: Setting<'_>,
+    recorder: Recorder,
+    clock: &dyn Clock,
+) -> Result<Ending, EngineError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(EngineError::Runtime)?;
+    let (stop_sender, stop) = tokio::sync::watch::channel(StopLevel::Running);
+    let on_interrupt = setting.options.on_interrupt;
+    let run = Run {
+        graph: setting.graph,
+        clock,
+        title: setting
+            .graph
+            .header()
+            .title
+            .clone()
+            .unwrap_or_else(|| setting.graph.header().name.clone()),
+        run_id: setting.run_id,
+        work_dir: setting
+            .file
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        run_dir: setting.run_dir,
+        started_by: setting.started_by,
+        params: setting.params,
+        redactor: Redactor::new(setting.secrets.clone()),
+        secrets: setting.secrets,
+        inventories: setting.inventories,
+        recorder: RefCell::new(recorder),
+        stop,
+        wait_for_people: setting.options.wait_for_people,
+    };
+    let halt = runtime.block_on(async {
+        let signals = async {
+            let Ok(mut terminate) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return std::future::pending().await;
+            };
+            let mut first = true;
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                let level = if first && on_interrupt == OnInterrupt::Wait {
+                    StopLevel::NoNewWork
+                } else {
+                    StopLevel::Kill
+                };
+                first = false;
+                let _ = stop_sender.send(level);
+            }
+        };
+        tokio::select! {
+            halt = run.main_flow() => halt,
+            () = signals => Ok(None),
+        }
+    })?;
+    let (fact, ending) = match halt {
+        None => (
+            Fact::RunFinished {
+                status: RunStatus::Completed,
+            },
+            Ending::Completed,
+        ),
+        Some(Halt::Aborted) => (
+            Fact::RunFinished {
+                status: RunStatus::Failed,
+            },
+            Ending::Failed,
+        ),
+        Some(halt) => {
+            let reason = match halt {
+                Halt::Waiting => "waiting for a person",
+                Halt::Paused => "paused by a failure policy",
+                Halt::Interrupted => "interrupted",
+                _ => "a rollback failed: people must take over",
+            };
+            let ending = if halt == Halt::RollbackFailed {
+                Ending::RollbackFailed
+            } else {
+                Ending::Paused(reason.to_string())
+            };
+            (
+                Fact::RunPaused {
+                    reason: reason.to_string(),
+                },
+                ending,
+            )
+        }
+    };
+    let mut recorder = run.recorder.into_inner();
+    recorder.commit(clock.now_ms(), fact)?;
+    recorder.reporter().finish();
+    Ok(ending)
+}
+
+/// A fresh folder for a run: `YYYYMMDD-HHMMSS-NAME`, with `-2`, `-3`... when two runs
+/// start in the same second.
+fn new_run_dir(runs: &Path, name: &str, now_ms: u64) -> Result<(String, PathBuf), EngineError> {
+    let stamp: String = report::timestamp(now_ms)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let (date, time) = stamp.split_at(stamp.len().min(8));
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    for suffix in 1..1000 {
+        let run_id = if suffix == 1 {
+            format!("{date}-{time}-{safe}")
+        } else {
+            format!("{date}-{time}-{safe}-{suffix}")
+        };
+        let dir = runs.join(&run_id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((run_id, dir)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(EngineError::Folder { path: dir, source }),
+        }
+    }
+    Err(EngineError::Folder {
+        path: runs.to_path_buf(),
+        source: std::io::Error::other("too many runs started in one second"),
+    })
+}

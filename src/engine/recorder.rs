@@ -1,0 +1,96 @@
+//! The one place events are written: each fact is applied to the run's state, shown to
+//! the person watching, and appended to the log. Facts that announce an effect are
+//! committed (written and synced) before the effect starts; the others wait in memory
+//! and go out with the next commit, so that a run of short steps costs one sync a step.
+
+use super::facts::Fact;
+use super::history::History;
+use super::report::Reporter;
+use crate::store::{Actor, Draft, RunLog, StoreError};
+
+/// Pending facts are written once this many wait, whatever comes next.
+const MAX_PENDING: usize = 512;
+
+pub struct Recorder {
+    log: RunLog,
+    pending: Vec<Draft>,
+    pub history: History,
+    reporter: Reporter,
+    /// Test hook (`RUNBOOK_TEST_KILL_AFTER_EVENT`): the engine kills itself with SIGKILL
+    /// once the event with this number is on disk, to test every crash point.
+    kill_after: Option<u64>,
+}
+
+impl Recorder {
+    pub fn new(log: RunLog, history: History, reporter: Reporter) -> Self {
+        let kill_after = std::env::var("RUNBOOK_TEST_KILL_AFTER_EVENT")
+            .ok()
+            .and_then(|seq| seq.parse().ok());
+        Self {
+            log,
+            pending: Vec::new(),
+            history,
+            reporter,
+            kill_after,
+        }
+    }
+
+    pub fn reporter(&mut self) -> &mut Reporter {
+        &mut self.reporter
+    }
+
+    /// Records a fact that announces nothing: it is written with the next commit.
+    pub fn note(&mut self, time_ms: u64, fact: Fact) -> Result<(), StoreError> {
+        self.note_as(time_ms, fact, None)
+    }
+
+    pub fn note_as(
+        &mut self,
+        time_ms: u64,
+        fact: Fact,
+        actor: Option<Actor>,
+    ) -> Result<(), StoreError> {
+        self.history.apply_fact(time_ms, &fact);
+        self.reporter.show(time_ms, &fact, &self.history);
+        self.pending.push(fact.draft(time_ms, actor));
+        if self.pending.len() >= MAX_PENDING {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Records a fact and returns once it, and everything noted before it, is on disk.
+    pub fn commit(&mut self, time_ms: u64, fact: Fact) -> Result<(), StoreError> {
+        self.commit_as(time_ms, fact, None)
+    }
+
+    pub fn commit_as(
+        &mut self,
+        time_ms: u64,
+        fact: Fact,
+        actor: Option<Actor>,
+    ) -> Result<(), StoreError> {
+        self.history.apply_fact(time_ms, &fact);
+        self.reporter.show(time_ms, &fact, &self.history);
+        self.pending.push(fact.draft(time_ms, actor));
+        self.flush()
+    }
+
+    /// Writes and syncs whatever is pending.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let drafts = std::mem::take(&mut self.pending);
+        let events = self.log.append_all(drafts)?;
+        if let Some(last) = events.last() {
+            self.history.last_time_ms = last.time_ms;
+            self.history.events = last.seq + 1;
+            self.reporter.written(&events);
+            if self.kill_after.is_some_and(|kill| last.seq >= kill) {
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! The local shell executor: one command through `sh -c`, in its own process group so
+//! that a timeout or an interrupt stops everything it started, with its output handed
+//! to the caller as it arrives.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+/// Which of the command's streams some output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Why a command was stopped before it finished by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Timeout,
+    Interrupt,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal ended it (not one of ours).
+    Signal(i32),
+    /// We stopped it, and its whole process group.
+    Stopped(StopReason),
+}
+
+impl Exit {
+    pub fn succeeded(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+/// One command to run.
+#[derive(Debug, Clone, Copy)]
+pub struct ShellCommand<'a> {
+    pub script: &'a str,
+    /// Added to the engine's own environment.
+    pub env: &'a [(String, String)],
+    pub cwd: Option<&'a Path>,
+}
+
+/// Time a stopped group gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(2);
+/// Once the command has exited, how long output still held open by something it left
+/// running in the background is read before the pipes are let go.
+const DRAIN: Duration = Duration::from_millis(500);
+const READ_BUFFER: usize = 8 * 1024;
+
+/// Runs `command` until it exits or `stop` resolves, calling `on_output` with each
+/// piece of output as it arrives. An `Err` means the command could not be started.
+pub async fn run(
+    command: ShellCommand<'_>,
+    stop: impl Future<Output = StopReason>,
+    mut on_output: impl FnMut(Stream, &[u8]),
+) -> std::io::Result<Exit> {
+    let mut process = Command::new("/bin/sh");
+    process
+        .arg("-c")
+        .arg(command.script)
+        .envs(command.env.iter().map(|(key, value)| (key, value)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = command.cwd {
+        process.current_dir(cwd);
+    }
+    let mut child = process.spawn()?;
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let (mut out_buffer, mut err_buffer) = (vec![0; READ_BUFFER], vec![0; READ_BUFFER]);
+    tokio::pin!(stop);
+    let exit = loop {
+        tokio::select! {
+            read = read_some(&mut stdout, &mut out_buffer) => {
+                deliver(read, &mut stdout, &out_buffer, Stream::Stdout, &mut on_output);
+            }
+            read = read_some(&mut stderr, &mut err_buffer) => {
+                deliver(read, &mut stderr, &err_buffer, Stream::Stderr, &mut on_output);
+            }
+            status = child.wait() => break exit_of(status?),
+            reason = &mut stop => {
+                stop_group(&mut child, group).await;
+                break Exit::Stopped(reason);
+            }
+        }
+    };
+    // Whatever the command wrote just before it ended is still in the pipes.
+    let drained = async {
+        while stdout.is_some() || stderr.is_some() {
+            tokio::select! {
+                read = read_some(&mut stdout, &mut out_buffer) => {
+                    deliver(read, &mut stdout, &out_buffer, Stream::Stdout, &mut on_output);
+                }
+                read = read_some(&mut stderr, &mut err_buffer) => {
+                    deliver(read, &mut stderr, &err_buffer, Stream::Stderr, &mut on_output);
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN, drained).await;
+    Ok(exit)
+}
+
+/// Reads from a pipe that is still open; a closed one never resolves, so `select!`
+/// waits on the other branches.
+async fn read_some<R: AsyncReadExt + Unpin>(
+    pipe: &mut Option<R>,
+    buffer: &mut [u8],
+) -> std::io::Result<usize> {
+    match pipe {
+        Some(pipe) => pipe.read(buffer).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn deliver<R>(
+    read: std::io::Result<usize>,
+    pipe: &mut Option<R>,
+    buffer: &[u8],
+    stream: Stream,
+    on_output: &mut impl FnMut(Stream, &[u8]),
+) {
+    match read {
+        Ok(0) | Err(_) => *pipe = None,
+        Ok(length) => on_output(stream, &buffer[..length]),
+    }
+}
+
+fn exit_of(status: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// SIGTERM to the whole group, SIGKILL after the grace period if the leader is still
+/// there, and SIGKILL to the group in any case so nothing it started lingers.
+async fn stop_group(child: &mut Child, group: Option<Pid>) {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGTERM);
+    }
+    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(script: &str) -> ShellCommand<'_> {
+        ShellCommand {
+            script,
+            env: &[],
+            cwd: None,
+        }
+    }
+
+    async fn collect(script: &str, env: &[(String, String)]) -> (Exit, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let exit = run(
+            ShellCommand {
+                script,
+                env,
+                cwd: None,
+            },
+            std::future::pending(),
+            |stream, bytes| match stream {
+                Stream::Stdout => out.extend_from_slice(bytes),
+                Stream::Stderr => err.extend_from_slice(bytes),
+            },
+        )
+        .await
+        .unwrap();
+        (
+            exit,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn output_exit_code_and_environment() {
+        let env = [("GREETING".to_string(), "hello".to_string())];
+        let (exit, out, err) = collect("echo $GREETING; echo oops >&2; exit 3", &env).await;
+        assert_eq!(exit, Exit::Code(3));
+        assert_eq!(out, "hello\n");
+        assert_eq!(err, "oops\n");
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_whole_process_group() {
+        // A grandchild reports its pid, then the command waits to be stopped.
+        let (printed, stop) = tokio::sync::oneshot::channel::<()>();
+        let mut printed = Some(printed);
+        let mut out = Vec::new();
+        let exit = run(
+            command("sleep 30 & echo $!; sleep 30"),
+            async {
+                let _ = stop.await;
+                StopReason::Timeout
+            },
+            |_, bytes| {
+                out.extend_from_slice(bytes);
+                if out.ends_with(b"\n") {
+                    if let Some(printed) = printed.take() {
+                        let _ = printed.send(());
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(exit, Exit::Stopped(StopReason::Timeout));
+        let pid: i32 = String::from_utf8(out).unwrap().trim().parse().unwrap();
+        // SIGKILL is delivered before `killpg` returns; the process may linger only as
+        // a zombie until its new parent reaps it.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let running = state
+            .rsplit(") ")
+            .next()
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X');
+        assert!(!running, "the grandchild outlived the stop: {state}");
+    }
+
+    #[tokio::test]
+    async fn a_background_process_holding_the_pipe_does_not_hang_the_step() {
+        let (exit, out, _) = collect("echo started; sleep 30 &", &[]).await;
+        assert_eq!(exit, Exit::Code(0));
+        assert_eq!(out, "started\n");
+    }
+}

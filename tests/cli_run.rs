@@ -1,0 +1,405 @@
+//! `runbook run`, `resume`, `confirm`, `decide`, `status`, `transcript`: the engine
+//! through the command line, on real processes in a temporary folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// One temporary folder a test works in, across several commands.
+struct Session {
+    dir: tempfile::TempDir,
+}
+
+struct Ran {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Session {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn file(&self, relative: &str, contents: &str) -> &Self {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+        fs::write(path, contents).expect("write");
+        self
+    }
+
+    fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.path(relative)).unwrap_or_default()
+    }
+
+    fn runbook(&self, args: &[&str]) -> Ran {
+        self.runbook_with(args, &[])
+    }
+
+    fn runbook_with(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", self.path("state"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().expect("runbook runs");
+        let ran = Ran {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+        ran
+    }
+
+    /// The only run in the state folder.
+    fn run_id(&self) -> String {
+        let mut runs: Vec<String> = fs::read_dir(self.path("state/runs"))
+            .expect("runs folder")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf-8")
+            })
+            .collect();
+        runs.sort();
+        runs.pop().expect("a run")
+    }
+
+    fn log(&self, run: &str) -> String {
+        self.read(&format!("state/runs/{run}/events.jsonl"))
+    }
+}
+
+fn expect(ran: &Ran, status: i32) {
+    assert_eq!(
+        ran.status, status,
+        "--- stdout\n{}\n--- stderr\n{}",
+        ran.stdout, ran.stderr
+    );
+}
+
+fn shipped(relative: &str) -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)).expect("shipped")
+}
+
+#[test]
+fn the_demo_runs_to_the_end_and_its_log_verifies() {
+    let session = Session::new();
+    session.file("demo.rbk", &shipped("runbooks/demo-upgrade.rbk"));
+    let fleet = session.path("fleet");
+    let fleet_arg = format!("fleet={}", fleet.display());
+    let ran = session.runbook(&["run", "demo.rbk", "-p", &fleet_arg, "--transcript"]);
+    expect(&ran, 0);
+    let run = session.run_id();
+    for host in 1..=8 {
+        let kernel = session.read(&format!("fleet/{run}/demo-0{host}/kernel"));
+        assert_eq!(kernel, "6.1.0-27\n", "demo-0{host}");
+    }
+    assert!(ran.stdout.contains("Timeline (UTC)"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("run completed"), "{}", ran.stdout);
+    expect(&session.runbook(&["verify", &run]), 0);
+    let status = session.runbook(&["status", &run]);
+    assert!(
+        status.stdout.contains("state    completed"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn a_failure_rolls_back_newest_first_and_exits_1() {
+    let session = Session::new();
+    session.file("demo.rbk", &shipped("runbooks/demo-upgrade.rbk"));
+    let fleet_arg = format!("fleet={}", session.path("fleet").display());
+    let ran = session.runbook(&["run", "demo.rbk", "-p", &fleet_arg, "-p", "fail_on=demo-03"]);
+    expect(&ran, 1);
+    let run = session.run_id();
+    // Waves 1 and 2 were touched; every touched host is back on its kernel and in the
+    // pool, and wave 3 never started.
+    for host in 1..=4 {
+        let kernel = session.read(&format!("fleet/{run}/demo-0{host}/kernel"));
+        assert_eq!(kernel, "5.10.0-32\n", "demo-0{host}");
+        let pool = session.read(&format!("fleet/{run}/demo-0{host}/pool"));
+        assert_eq!(pool, "in-pool\n", "demo-0{host}");
+    }
+    let log = session.log(&run);
+    assert!(!log.contains("\"node\":\"drain\",\"host\":\"demo-05\""));
+    let transcript = session.runbook(&["transcript", &run]).stdout;
+    let undo_install = transcript.find("undo install on demo-02").expect("undone");
+    let undo_drain = transcript.find("undo drain on demo-02").expect("undone");
+    assert!(undo_install < undo_drain, "newest first:\n{transcript}");
+    expect(&session.runbook(&["verify", &run]), 0);
+}
+
+#[test]
+fn hostile_values_arrive_as_one_literal_argument() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "hostile" { }
+param value: string "anything"
+step write "Write the value" {
+  run "printf '%s|' {{value}} > plain.txt"
+  run "printf '%s|' \"{{value}}\" > double.txt"
+  run "printf '%s|' 'a{{value}}b' > single.txt"
+  irreversible "test"
+}
+"#,
+    );
+    for hostile in [
+        "x; touch pwned",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "it's \"quoted\" \\ $HOME",
+        "a\nb",
+    ] {
+        let param = format!("value={hostile}");
+        expect(&session.runbook(&["run", "plan.rbk", "-p", &param]), 0);
+        assert_eq!(session.read("plain.txt"), format!("{hostile}|"));
+        assert_eq!(session.read("double.txt"), format!("{hostile}|"));
+        assert_eq!(session.read("single.txt"), format!("a{hostile}b|"));
+        assert!(!session.path("pwned").exists(), "{hostile} ran");
+    }
+}
+
+#[test]
+fn a_secret_a_command_echoes_is_redacted_everywhere() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "secretive" { }
+secret token from env "DEMO_TOKEN"
+step leak "A command that prints the secret" {
+  run "echo token={{token}}; echo env=$RUNBOOK_SECRET_TOKEN >&2"
+  irreversible "test"
+}
+"#,
+    );
+    let secret = "s3cr3t-value-42";
+    let env = [("DEMO_TOKEN", secret)];
+    let plain = session.runbook_with(&["run", "plan.rbk", "--output", "plain"], &env);
+    expect(&plain, 0);
+    let json = session.runbook_with(&["run", "plan.rbk", "--output", "json"], &env);
+    expect(&json, 0);
+    assert!(json.stdout.contains("[secret token]"), "{}", json.stdout);
+    let mut everything = format!(
+        "{}{}{}{}",
+        plain.stdout, plain.stderr, json.stdout, json.stderr
+    );
+    for entry in fs::read_dir(session.path("state/runs")).expect("runs") {
+        let run = entry
+            .expect("run")
+            .file_name()
+            .into_string()
+            .expect("utf-8");
+        everything.push_str(&session.log(&run));
+        everything.push_str(&session.runbook(&["transcript", &run]).stdout);
+        everything.push_str(&session.runbook(&["status", &run]).stdout);
+        for output in
+            fs::read_dir(session.path(&format!("state/runs/{run}/output"))).expect("output")
+        {
+            everything.push_str(&fs::read_to_string(output.expect("file").path()).expect("read"));
+        }
+    }
+    assert!(everything.contains("token=[secret token]"), "{everything}");
+    assert!(
+        !everything.contains(secret),
+        "the secret leaked:\n{everything}"
+    );
+}
+
+#[test]
+fn a_manual_step_waits_then_is_confirmed_from_another_terminal_and_resumed() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "manual" { }
+step ask "Publish the notice" {
+  manual "Publish the notice and paste its address"
+  record url "The notice's address"
+}
+step use "Use the recorded value" {
+  run "printf %s {{ask.url}} > url.txt"
+  irreversible "test"
+}
+"#,
+    );
+    let ran = session.runbook(&["run", "plan.rbk", "--no-wait"]);
+    expect(&ran, 3);
+    let run = session.run_id();
+    let status = session.runbook(&["status", &run]);
+    assert!(
+        status.stdout.contains("runbook confirm"),
+        "{}",
+        status.stdout
+    );
+    let confirmed = session.runbook(&[
+        "confirm",
+        &run,
+        "ask",
+        "--as",
+        "alice",
+        "--set",
+        "url=https://status.example/1",
+    ]);
+    expect(&confirmed, 0);
+    expect(&session.runbook(&["resume", &run, "--no-wait"]), 0);
+    assert_eq!(session.read("url.txt"), "https://status.example/1");
+    let log = session.log(&run);
+    assert!(log.contains("\"person\":\"alice\""), "{log}");
+    expect(&session.runbook(&["verify", &run]), 0);
+}
+
+#[test]
+fn a_second_engine_is_refused_with_the_holder() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "manual" { }
+step ask "Wait for a person" {
+  manual "Say when"
+}
+"#,
+    );
+    expect(&session.runbook(&["run", "plan.rbk", "--no-wait"]), 3);
+    let run = session.run_id();
+    // A lock held by a live process (this test) on this host.
+    let holder = serde_json::json!({
+        "host": nix::unistd::gethostname().expect("host name").to_string_lossy(),
+        "pid": std::process::id(),
+        "since_ms": 1_000,
+    });
+    session.file(&format!("state/runs/{run}/lock"), &holder.to_string());
+    let refused = session.runbook(&["resume", &run, "--no-wait"]);
+    expect(&refused, 2);
+    assert!(
+        refused.stderr.contains("rbk::run::locked"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused
+        .stderr
+        .contains(&format!("pid {}", std::process::id())));
+}
+
+/// The errors that stop a run before it starts or goes on, each with its code.
+#[test]
+fn run_errors_have_codes() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "params" { }
+param needed: string "no default"
+param count: int = 3 "a number"
+secret token from env "RUNBOOK_TEST_UNSET_SECRET"
+step s "Echo" {
+  run "echo {{needed}} {{count}}"
+  irreversible "test"
+}
+"#,
+    );
+    session.file(
+        "gated.rbk",
+        "runbook \"gated\" { }\nrole operator \"Runs it\"\ngate go \"Go?\" {\n  approve by operator\n}\n",
+    );
+    session.file("state-is-a-file", "");
+    let mut shown = String::new();
+    let mut show = |title: &str, ran: Ran| {
+        shown.push_str(&format!(
+            "## {title} (exit {})\n{}\n",
+            ran.status, ran.stderr
+        ));
+    };
+    show(
+        "parameters",
+        session.runbook(&["run", "plan.rbk", "-p", "count=many", "-p", "nope=1"]),
+    );
+    show(
+        "secret",
+        session.runbook(&["run", "plan.rbk", "-p", "needed=x"]),
+    );
+    show("unsupported", session.runbook(&["run", "gated.rbk"]));
+    show("no such run", session.runbook(&["resume", "nothing-here"]));
+    show(
+        "state folder unusable",
+        session.runbook_with(
+            &[
+                "run",
+                "plan.rbk",
+                "-p",
+                "needed=x",
+                "--state-dir",
+                "state-is-a-file",
+            ],
+            &[("RUNBOOK_TEST_UNSET_SECRET", "abcdef")],
+        ),
+    );
+    session.file(
+        "manual.rbk",
+        "runbook \"manual\" { }\nstep ask \"Wait\" {\n  manual \"Say when\"\n}\n",
+    );
+    expect(&session.runbook(&["run", "manual.rbk", "--no-wait"]), 3);
+    let run = session.run_id();
+    show(
+        "not waiting",
+        session.runbook(&["confirm", &run, "elsewhere", "--as", "alice"]),
+    );
+    session.file(
+        "manual.rbk",
+        "runbook \"manual\" { }\nstep ask \"Wait, edited\" {\n  manual \"Say when\"\n}\n",
+    );
+    show("edited", session.runbook(&["resume", &run, "--no-wait"]));
+    let host = nix::unistd::gethostname().expect("host name");
+    let host = host.to_string_lossy().into_owned();
+    let lock = format!("state/runs/{run}/lock");
+    let holder = serde_json::json!({"host": host, "pid": std::process::id(), "since_ms": 1_000});
+    session.file(&lock, &holder.to_string());
+    show("held by another engine", session.runbook(&["resume", &run]));
+    fs::remove_file(session.path(&lock)).expect("lock removed");
+    expect(
+        &session.runbook(&["confirm", &run, "ask", "--as", "alice"]),
+        0,
+    );
+    expect(
+        &session.runbook(&["resume", &run, "--no-wait", "--accept-changes"]),
+        0,
+    );
+    show("finished", session.runbook(&["resume", &run]));
+    let shown = shown
+        .replace(&run, "RUN")
+        .replace(&format!("pid {}", std::process::id()), "pid PID")
+        .replace(&format!(" on {host} "), " on HOST ")
+        .replace(&session.dir.path().display().to_string(), "TMP");
+    let shown = regex_free_hashes(&shown);
+    insta::assert_snapshot!(shown);
+}
+
+/// sha256 sums differ with every edit of a test; the snapshot keeps their place.
+fn regex_free_hashes(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let hex = word.trim_matches(|c: char| !c.is_ascii_hexdigit());
+            if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                word.replace(hex, "SHA256")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
