@@ -33,7 +33,7 @@ pub use node::{
     Retry, Stage, StepAction, StepSettings, Target, Work, ROLLBACK_PREFIX,
 };
 pub use policy::{Action, Policy};
-pub use template::{segments, Segment};
+pub use template::{literal_openings, segments, Segment};
 
 use crate::check::CheckedRunbook;
 use crate::internal::InternalError;

@@ -52,6 +52,33 @@ pub fn segments(value: &str, literal_braces: &[u32]) -> Vec<Segment> {
     segments
 }
 
+/// Where literal `{{` begin, as the template scan meets them: one canonical set for
+/// every way of escaping the same text (`\{{`, `{\{`, `\{\{`), and nothing for an
+/// escaped brace that could never open a hole, so equal meanings compare equal.
+pub fn literal_openings(value: &str, literal_braces: &[u32]) -> Vec<u32> {
+    let literal =
+        |at: usize| u32::try_from(at).is_ok_and(|at| literal_braces.binary_search(&at).is_ok());
+    let mut openings = Vec::new();
+    let mut search_from = 0;
+    while let Some(found) = value[search_from..].find("{{") {
+        let open = search_from + found;
+        if !value[open + 2..].contains("}}") {
+            // Unclosed: text however it was written.
+            break;
+        }
+        if literal(open) || literal(open + 1) {
+            openings.push(u32::try_from(open).unwrap_or(u32::MAX));
+            search_from = open + 1;
+            continue;
+        }
+        let Some(close) = value[open + 2..].find("}}") else {
+            break;
+        };
+        search_from = open + 2 + close + 2;
+    }
+    openings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -367,6 +367,9 @@ impl<'t> Lowerer<'t> {
             None => {
                 let mut literal_braces = Vec::new();
                 let value = self.unescape(raw, whole.start, &mut literal_braces);
+                if !literal_braces.is_empty() {
+                    literal_braces = crate::compile::literal_openings(&value, &literal_braces);
+                }
                 Text {
                     value,
                     style: TextStyle::Quoted,
@@ -421,7 +424,13 @@ impl<'t> Lowerer<'t> {
                         .flatten()
                         .filter(|_| (1..=6).contains(&digits.len()));
                     match number.map(|number| (number, char::from_u32(number))) {
-                        Some((_, Some(c))) => value.push(c),
+                        Some((_, Some(c))) => {
+                            // `\u{7b}` is an escaped brace like `\{`: literal text.
+                            if c == '{' {
+                                literal_braces.push(u32::try_from(value.len()).unwrap_or(u32::MAX));
+                            }
+                            value.push(c);
+                        }
                         Some((number, None)) => self.diagnostics.push(
                             Diagnostic::new(
                                 codes::INVALID_ESCAPE,
