@@ -280,7 +280,7 @@ step ask "Wait for a person" {
     let run = session.run_id();
     // A lock held by a live process (this test) on this host.
     let holder = serde_json::json!({
-        "host": nix::unistd::gethostname().expect("host name").to_string_lossy(),
+        "host": runbook::store::host_name(),
         "pid": std::process::id(),
         "since_ms": 1_000,
     });
@@ -364,8 +364,7 @@ step s "Echo" {
         "runbook \"manual\" { }\nstep ask \"Wait, edited\" {\n  manual \"Say when\"\n}\n",
     );
     show("edited", session.runbook(&["resume", &run, "--no-wait"]));
-    let host = nix::unistd::gethostname().expect("host name");
-    let host = host.to_string_lossy().into_owned();
+    let host = runbook::store::host_name();
     let lock = format!("state/runs/{run}/lock");
     let holder = serde_json::json!({"host": host, "pid": std::process::id(), "since_ms": 1_000});
     session.file(&lock, &holder.to_string());

@@ -12,11 +12,30 @@ use runbook::engine::inbox::{self, Answer, Request};
 use runbook::engine::{codes, os_user, EngineError, Stopped};
 use runbook::store::{self, StoreError};
 
-use super::launch;
+use super::launch::{self, StateArg};
 use super::{EXIT_FINDINGS, EXIT_USAGE};
 
 /// How long an answer handed to a running engine may wait to be taken.
 const HAND_OVER: Duration = Duration::from_secs(30);
+
+/// Who answers which run's step, shared by `confirm` and `decide`.
+#[derive(Debug, clap::Args)]
+pub struct AnswerArgs {
+    /// The run waiting for the answer.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The step the answer is for.
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// Who answers (logged with the OS user).
+    #[arg(long = "as", value_name = "NAME")]
+    pub person: String,
+    /// Only the step's unit on this host.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub state: StateArg,
+}
 
 pub struct Given<'a> {
     pub state_dir: &'a Path,
@@ -27,7 +46,20 @@ pub struct Given<'a> {
     pub answer: Answer,
 }
 
-pub fn give(given: Given<'_>) -> ExitCode {
+impl AnswerArgs {
+    pub fn give(&self, answer: Answer) -> ExitCode {
+        give(Given {
+            state_dir: &self.state.dir(),
+            run: &self.run,
+            step: &self.step,
+            host: self.host.as_deref(),
+            person: &self.person,
+            answer,
+        })
+    }
+}
+
+fn give(given: Given<'_>) -> ExitCode {
     let clock = RealClock;
     match Stopped::open(given.state_dir, given.run, &clock) {
         Ok(mut stopped) => {

@@ -17,12 +17,39 @@ use runbook::store::{Durability, StoreError};
 use super::output::{self, Loaded};
 use super::{CheckOptions, EXIT_INTERNAL, EXIT_USAGE};
 
+/// `--state-dir`, for every command that reads or drives runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArg {
+    /// Where runs are kept; else RUNBOOK_STATE_DIR, else .runbook in this folder.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+}
+
+impl StateArg {
+    pub fn dir(&self) -> PathBuf {
+        runbook::store::state_dir(self.state_dir.as_deref())
+    }
+}
+
+/// The log of an existing run, or exit 2 with `rbk::run::no_such_run`.
+pub fn existing_log(state_dir: &Path, run: &str) -> Result<PathBuf, ExitCode> {
+    let path = runbook::store::events_path(state_dir, run);
+    if runbook::store::is_run_id(run) && path.is_file() {
+        return Ok(path);
+    }
+    eprintln!(
+        "error[{}]: no run `{run}` in {}\n  help: `runbook status` lists the runs",
+        codes::NO_SUCH_RUN.as_str(),
+        state_dir.display()
+    );
+    Err(ExitCode::from(EXIT_USAGE))
+}
+
 /// How a run is driven and where it is kept.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DriveArgs {
-    /// Where runs are kept; else RUNBOOK_STATE_DIR, else .runbook in this folder.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArg,
     /// Who is running it, as the roster names them (logged with the OS user).
     #[arg(long = "as", value_name = "NAME")]
     pub person: Option<String>,
@@ -43,10 +70,6 @@ pub struct DriveArgs {
 }
 
 impl DriveArgs {
-    pub fn state_dir(&self) -> PathBuf {
-        runbook::store::state_dir(self.state_dir.as_deref())
-    }
-
     /// On a terminal someone can answer from another one, so the engine waits there
     /// unless told not to; elsewhere (CI, a script) it pauses unless told to wait.
     pub fn options(&self) -> Options {

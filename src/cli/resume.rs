@@ -23,7 +23,7 @@ pub struct Args {
 
 /// Takes a stopped run up again from its log: what is done stays done.
 pub fn run(args: Args) -> ExitCode {
-    let state_dir = args.drive.state_dir();
+    let state_dir = args.drive.state.dir();
     let stopped = match Stopped::open(&state_dir, &args.run, &RealClock) {
         Ok(stopped) => stopped,
         Err(error) => return launch::engine_error(&error),

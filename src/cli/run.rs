@@ -39,7 +39,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(secrets) => secrets,
         Err(code) => return code,
     };
-    let state_dir = args.drive.state_dir();
+    let state_dir = args.drive.state.dir();
     let started = engine::start(
         Launch {
             graph: ready.graph(),

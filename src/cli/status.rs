@@ -1,4 +1,3 @@
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use runbook::engine::facts::Need;
@@ -7,23 +6,22 @@ use runbook::engine::report::timestamp;
 use runbook::engine::status_word;
 use runbook::store;
 
+use super::launch::{self, StateArg};
 use super::output;
-use super::EXIT_USAGE;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// One run to show in full; without it, every run in one line each.
     #[arg(value_name = "RUN")]
     run: Option<String>,
-    /// Where runs are kept; else RUNBOOK_STATE_DIR, else .runbook in this folder.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    state: StateArg,
 }
 
 /// Where every run stands, or one run in detail: its state, its current step, and
 /// what (and whom) it waits for.
 pub fn run(args: Args) -> ExitCode {
-    let state_dir = store::state_dir(args.state_dir.as_deref());
+    let state_dir = args.state.dir();
     match &args.run {
         Some(run) => one(&state_dir, run),
         None => all(&state_dir),
@@ -55,12 +53,8 @@ fn all(state_dir: &std::path::Path) -> ExitCode {
 }
 
 fn one(state_dir: &std::path::Path, run: &str) -> ExitCode {
-    if !store::is_run_id(run) || !store::events_path(state_dir, run).is_file() {
-        eprintln!(
-            "error[rbk::run::no_such_run]: no run `{run}` in {}\n  help: `runbook status` lists the runs",
-            state_dir.display()
-        );
-        return ExitCode::from(EXIT_USAGE);
+    if let Err(code) = launch::existing_log(state_dir, run) {
+        return code;
     }
     let (state, history) = describe(state_dir, run);
     let mut text = format!("run      {run}\nstate    {state}\n");
@@ -124,13 +118,13 @@ fn describe(state_dir: &std::path::Path, run: &str) -> (String, Option<History>)
         Ok(history) => history,
         Err(error) => return (format!("log unreadable: {error}"), None),
     };
-    let locked = store::run_dir(state_dir, run).join("lock").exists();
+    let holder = store::live_holder(&store::run_dir(state_dir, run).join("lock"));
     let state = if let Some(status) = history.finished {
         status_word(status).to_string()
     } else if let Some(reason) = &history.paused {
         format!("paused: {reason}")
-    } else if locked {
-        "running".to_string()
+    } else if let Some(holder) = holder {
+        format!("running (engine pid {} on {})", holder.pid, holder.host)
     } else {
         "stopped without closing (the engine died?): `runbook resume` goes on".to_string()
     };

@@ -1,8 +1,8 @@
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use runbook::store::{self, StoreError};
 
+use super::launch::StateArg;
 use super::{output, EXIT_FINDINGS, EXIT_USAGE};
 
 #[derive(Debug, clap::Args)]
@@ -10,9 +10,8 @@ pub struct Args {
     /// The run whose log to check (its folder name under STATE/runs).
     #[arg(value_name = "RUN")]
     run: String,
-    /// Where runs are kept; else RUNBOOK_STATE_DIR, else .runbook in this folder.
-    #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    state: StateArg,
 }
 
 /// Checks a run's hash chain from its first event to its last: exit 0 when it is
@@ -25,7 +24,7 @@ pub fn run(args: Args) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let state = store::state_dir(args.state_dir.as_deref());
+    let state = args.state.dir();
     let path = store::events_path(&state, &args.run);
     if !path.is_file() {
         eprintln!(

@@ -151,6 +151,8 @@ pub struct RunStarted {
     /// The file as given on the command line, and the machine it ran on.
     pub file: String,
     pub machine: String,
+    /// The person who started it (`--as`), else the OS user: `{{run.started_by}}`.
+    pub started_by: String,
     pub source_sha256: String,
     pub source: String,
     /// Every parameter's value; secrets are never here.

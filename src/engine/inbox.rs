@@ -5,14 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::facts::{Decision, Fact, Need};
 
-/// How often a waiting engine looks for an answer.
-pub const POLL: Duration = Duration::from_millis(200);
+/// How often (in milliseconds of the run's clock) a waiting engine looks for an answer.
+pub const POLL_MS: u64 = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -155,14 +155,14 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
         .file
         .canonicalize()
         .unwrap_or_else(|_| launch.file.to_path_buf());
+    let started_by = launch.person.clone().or_else(os_user).unwrap_or_default();
     let started = RunStarted {
         run: run_id.clone(),
+        started_by: started_by.clone(),
         runbook: launch.graph.header().name.clone(),
         title: launch.graph.header().title.clone(),
         file: file.display().to_string(),
-        machine: nix::unistd::gethostname()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        machine: store::host_name(),
         source_sha256: sha256_hex(launch.source),
         source: launch.source.to_string(),
         params: launch.params.clone(),
@@ -186,7 +186,7 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
             run_id: run_id.clone(),
             run_dir,
             file: &file,
-            started_by: launch.person.or_else(os_user).unwrap_or_default(),
+            started_by,
             params: launch.params,
             secrets: launch.secrets,
             inventories: launch.inventories,
@@ -314,20 +314,13 @@ pub fn resume(
         who,
     )?;
     let file = PathBuf::from(&started.file);
-    let started_by = recorder
-        .history
-        .started
-        .as_ref()
-        .and_then(|_| resumption.person.clone())
-        .or_else(os_user)
-        .unwrap_or_default();
     let ending = drive(
         Setting {
             graph: resumption.graph,
             run_id,
             run_dir,
             file: &file,
-            started_by,
+            started_by: started.started_by.clone(),
             params: started.params.clone(),
             secrets: resumption.secrets,
             inventories: started.inventories.clone(),

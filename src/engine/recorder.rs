@@ -50,9 +50,7 @@ impl Recorder {
         fact: Fact,
         actor: Option<Actor>,
     ) -> Result<(), StoreError> {
-        self.history.apply_fact(time_ms, &fact);
-        self.reporter.show(time_ms, &fact, &self.history);
-        self.pending.push(fact.draft(time_ms, actor));
+        self.keep(time_ms, fact, actor);
         if self.pending.len() >= MAX_PENDING {
             self.flush()?;
         }
@@ -70,10 +68,15 @@ impl Recorder {
         fact: Fact,
         actor: Option<Actor>,
     ) -> Result<(), StoreError> {
+        self.keep(time_ms, fact, actor);
+        self.flush()
+    }
+
+    /// Applies a fact to the state, shows it, and queues it for the log.
+    fn keep(&mut self, time_ms: u64, fact: Fact, actor: Option<Actor>) {
         self.history.apply_fact(time_ms, &fact);
         self.reporter.show(time_ms, &fact, &self.history);
         self.pending.push(fact.draft(time_ms, actor));
-        self.flush()
     }
 
     /// Writes and syncs whatever is pending.

@@ -85,17 +85,6 @@ impl Reporter {
         let _ = out.flush();
     }
 
-    /// A line for the person, outside the event stream (what to do next).
-    pub fn say(&mut self, text: &str) {
-        match self.mode {
-            OutputMode::Json | OutputMode::Quiet => {}
-            _ => match &self.bar {
-                Some(bar) => bar.println(text),
-                None => println!("{text}"),
-            },
-        }
-    }
-
     pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();

@@ -106,10 +106,47 @@ enum PolicyEnd {
     Halt(Halt),
 }
 
-/// A command or script of a unit: how it ended and what to say about it.
-struct Attempted {
-    ok: bool,
+/// What one attempt's commands need to know.
+struct Attempt<'a> {
+    key: &'a str,
+    number: u32,
+    scope: &'a Scope,
+    /// When the step's time is up, by the run's clock.
+    deadline: Option<u64>,
+    /// Commands that succeeded in this attempt before the engine stopped.
+    done: Vec<(Phase, usize)>,
+}
+
+/// Where a command is among its step's: the phase, and its index there.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    phase: Phase,
+    index: usize,
+}
+
+/// How a command (or a run of them) ended, for the unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ran {
+    Succeeded,
+    Failed(String),
+    Halted(Halt),
+}
+
+/// How a command ended, before it is logged.
+struct Ended {
+    exit: ExitRecord,
     summary: String,
+    full_output: Option<String>,
+}
+
+impl Ended {
+    fn new(exit: ExitRecord, summary: String) -> Self {
+        Self {
+            exit,
+            summary,
+            full_output: None,
+        }
+    }
 }
 
 pub struct Run<'g> {
@@ -373,36 +410,30 @@ impl<'g> Run<'g> {
         scope: &Scope,
     ) -> Result<UnitEnd> {
         let record = self.unit_record(key);
-        let failure = |summary: String| Failure {
-            key: format!("failure:{key}#{}", record.attempts.max(1)),
+        // Numbered by the attempts made when it is raised, so a retried unit that fails
+        // again raises a failure of its own.
+        let failure = |summary: &str| Failure {
+            key: format!("failure:{key}#{}", self.unit_record(key).attempts.max(1)),
             class: work.settings.raises,
             node: node.name.to_string(),
             unit: key.to_string(),
             host: host.clone(),
-            summary,
+            summary: summary.to_string(),
             wave: scope.wave.clone(),
         };
-        match (&record.outcome, record.decision) {
-            (Some(Outcome::Succeeded { .. } | Outcome::Skipped), _) => return Ok(UnitEnd::Done),
-            (Some(Outcome::Failed { .. }), Some(Decision::Skip)) => {
-                self.finish(key, Outcome::Skipped, Some("skipped by decision"))?;
-                return Ok(UnitEnd::Done);
+        match &record.outcome {
+            Some(Outcome::Succeeded { .. } | Outcome::Skipped) => return Ok(UnitEnd::Done),
+            Some(Outcome::Failed { .. }) if record.decision != Some(Decision::Skip) => {
+                return Ok(UnitEnd::Failed(failure("failed before the resume")))
             }
-            (Some(Outcome::Failed { .. }), _) => {
-                return Ok(UnitEnd::Failed(failure("failed before the resume".into())))
-            }
-            (None, _) => {}
+            _ => {}
         }
         if self.stop_level() > StopLevel::Running {
             return Ok(UnitEnd::Halted(Halt::Interrupted));
         }
+        let mut decision = record.decision;
         let safe_again = work.settings.idempotent || work.settings.readonly;
-        // Stopped between two commands (waiting for a person, say): go on after the
-        // ones that succeeded. Stopped during a command: it may have run in part.
-        let mut resume_after =
-            (record.interrupted() && !record.in_flight && record.decision.is_none())
-                .then(|| record.succeeded.clone());
-        if record.interrupted() && record.in_flight && !safe_again && record.decision.is_none() {
+        if record.interrupted() && record.in_flight && !safe_again && decision.is_none() {
             let text = format!(
                 "`{}` began{} and the engine stopped before it finished; it may have run in part. \
                  It is not idempotent: decide with `runbook decide {} {} retry|skip|fail --as NAME`",
@@ -415,45 +446,35 @@ impl<'g> Run<'g> {
                 .ask(key, node, host.as_deref(), Need::Decision, &text)
                 .await?
             {
-                Some(Answer::Decided(Decision::Retry)) => {}
-                Some(Answer::Decided(Decision::Skip)) => {
-                    self.finish(key, Outcome::Skipped, Some("skipped by decision"))?;
-                    return Ok(UnitEnd::Done);
-                }
-                Some(Answer::Decided(Decision::Fail)) => {
-                    let class = work.settings.raises;
-                    self.finish(key, Outcome::Failed { class }, Some("failed by decision"))?;
-                    return Ok(UnitEnd::Failed(failure("failed by decision".into())));
-                }
-                Some(Answer::Confirmed(_)) | None => {
-                    return Ok(UnitEnd::Halted(Halt::Waiting));
-                }
-            }
-        } else if let Some(decision) = record.decision.filter(|_| record.interrupted()) {
-            match decision {
-                Decision::Retry => {}
-                Decision::Skip => {
-                    self.finish(key, Outcome::Skipped, Some("skipped by decision"))?;
-                    return Ok(UnitEnd::Done);
-                }
-                Decision::Fail => {
-                    let class = work.settings.raises;
-                    self.finish(key, Outcome::Failed { class }, Some("failed by decision"))?;
-                    return Ok(UnitEnd::Failed(failure("failed by decision".into())));
-                }
+                Some(Answer::Decided(decided)) => decision = Some(decided),
+                Some(Answer::Confirmed(_)) | None => return Ok(UnitEnd::Halted(Halt::Waiting)),
             }
         }
+        match decision {
+            Some(Decision::Skip) => {
+                self.finish(key, Outcome::Skipped, Some("skipped by decision"))?;
+                return Ok(UnitEnd::Done);
+            }
+            Some(Decision::Fail) => {
+                let class = work.settings.raises;
+                self.finish(key, Outcome::Failed { class }, Some("failed by decision"))?;
+                return Ok(UnitEnd::Failed(failure("failed by decision")));
+            }
+            Some(Decision::Retry) | None => {}
+        }
+        // Stopped between two commands (waiting for a person, say): the same attempt
+        // goes on after the commands that succeeded.
+        let mut resumed = (record.interrupted() && !record.in_flight && decision.is_none())
+            .then(|| record.succeeded.clone());
         let tries = work.settings.retry.attempts.saturating_add(1);
-        let mut attempt: u32 = if resume_after.is_some() {
-            record.attempts.saturating_sub(1)
-        } else {
-            0
+        let mut number = match resumed {
+            Some(_) => record.attempts.saturating_sub(1),
+            None => 0,
         };
         loop {
-            attempt += 1;
-            let done = resume_after.take();
+            number += 1;
             let outcome = self
-                .attempt(key, node, work, &host, attempt, scope, done)
+                .attempt(key, node, work, &host, number, scope, resumed.take())
                 .await?;
             match outcome {
                 AttemptEnd::Succeeded(values) => {
@@ -462,25 +483,10 @@ impl<'g> Run<'g> {
                 }
                 AttemptEnd::Halted(halt) => return Ok(UnitEnd::Halted(halt)),
                 AttemptEnd::Failed(summary) => {
-                    let remedies = self
-                        .commands(
-                            key,
-                            &work.settings.remedy,
-                            Phase::Remedy,
-                            attempt,
-                            scope,
-                            None,
-                        )
-                        .await?;
-                    if let Err(halt) = remedies {
-                        return Ok(UnitEnd::Halted(halt));
-                    }
-                    if u64::from(attempt) >= tries || self.stop_level() > StopLevel::Running {
+                    if u64::from(number) >= tries || self.stop_level() > StopLevel::Running {
                         let class = work.settings.raises;
                         self.finish(key, Outcome::Failed { class }, Some(&summary))?;
-                        let mut failure = failure(summary);
-                        failure.key = format!("failure:{key}#{}", self.unit_record(key).attempts);
-                        return Ok(UnitEnd::Failed(failure));
+                        return Ok(UnitEnd::Failed(failure(&summary)));
                     }
                     let backoff = work.settings.retry.backoff_ms;
                     if backoff > 0 {
@@ -503,8 +509,9 @@ impl<'g> Run<'g> {
         })
     }
 
-    /// One attempt at a unit: its actions in order, then its verifications. A resumed
-    /// attempt (`resumed`) goes on after the commands that already succeeded.
+    /// One attempt at a unit: its actions in order, then its verifications, and its
+    /// remedies when it fails. A resumed attempt (`resumed`: the commands that already
+    /// succeeded) goes on after them.
     #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
@@ -512,7 +519,7 @@ impl<'g> Run<'g> {
         node: &'g Node,
         work: &Work,
         host: &Option<String>,
-        attempt: u32,
+        number: u32,
         scope: &Scope,
         resumed: Option<Vec<(Phase, usize)>>,
     ) -> Result<AttemptEnd> {
@@ -527,208 +534,209 @@ impl<'g> Run<'g> {
                     unit: key.to_string(),
                     node: node.name.to_string(),
                     host: host.clone(),
-                    attempt,
+                    attempt: number,
                 })?;
                 self.now()
             }
         };
-        let done = resumed.unwrap_or_default();
-        let deadline = work
-            .settings
-            .timeout_ms
-            .map(|limit| started.saturating_add(limit));
-        let mut values = BTreeMap::new();
-        let mut asked = false;
+        let attempt = Attempt {
+            key,
+            number,
+            scope,
+            deadline: work
+                .settings
+                .timeout_ms
+                .map(|limit| started.saturating_add(limit)),
+            done: resumed.unwrap_or_default(),
+        };
+        let mut values = None;
+        let mut ran = Ran::Succeeded;
         for (index, action) in work.actions.iter().enumerate() {
-            match action.kind {
+            ran = match action.kind {
+                // Every manual action of a step is confirmed at once, at the first.
+                ActionKind::Manual if values.is_some() => Ran::Succeeded,
                 ActionKind::Manual => {
-                    if asked {
-                        continue;
-                    }
-                    asked = true;
-                    let instructions: Vec<String> = work
-                        .actions
-                        .iter()
-                        .filter(|action| action.kind == ActionKind::Manual)
-                        .map(|action| self.fill_text(&action.template, scope))
-                        .collect();
-                    let mut text = instructions.join("\n\n");
-                    if !work.records.is_empty() {
-                        let keys: Vec<String> = work
-                            .records
-                            .iter()
-                            .map(|record| format!("--set {}=...", record.key))
-                            .collect();
-                        text.push_str(&format!("\n(enter: {})", keys.join(" ")));
-                    }
-                    let confirmed = self.unit_record(key).confirmed;
-                    let answer = match confirmed {
-                        Some(values) => Some(Answer::Confirmed(values)),
-                        None => {
-                            self.ask(key, node, host.as_deref(), Need::Confirmation, &text)
-                                .await?
+                    match self.confirmation(key, node, work, host, scope).await? {
+                        Ok(entered) => {
+                            values = Some(entered);
+                            Ran::Succeeded
                         }
-                    };
-                    match answer {
-                        Some(Answer::Confirmed(entered)) => {
-                            let missing: Vec<&str> = work
-                                .records
-                                .iter()
-                                .filter(|record| !entered.contains_key(&record.key))
-                                .map(|record| record.key.as_str())
-                                .collect();
-                            if !missing.is_empty() {
-                                return Ok(AttemptEnd::Failed(format!(
-                                    "confirmed without {}",
-                                    missing.join(", ")
-                                )));
-                            }
-                            values.extend(entered);
-                        }
-                        Some(Answer::Decided(_)) | None => {
-                            return Ok(AttemptEnd::Halted(Halt::Waiting))
-                        }
+                        Err(ran) => ran,
                     }
                 }
                 ActionKind::Run | ActionKind::Script => {
-                    if done.contains(&(phase, index)) {
-                        continue;
-                    }
-                    let one = std::slice::from_ref(action);
-                    let ran = self
-                        .commands_from(key, one, index, phase, attempt, scope, deadline)
-                        .await?;
-                    match ran {
-                        Err(halt) => return Ok(AttemptEnd::Halted(halt)),
-                        Ok(Some(failed)) => return Ok(AttemptEnd::Failed(failed)),
-                        Ok(None) => {}
-                    }
+                    self.commands(&attempt, phase, std::slice::from_ref(action), index)
+                        .await?
+                }
+            };
+            if ran != Ran::Succeeded {
+                break;
+            }
+        }
+        if ran == Ran::Succeeded {
+            ran = match self
+                .commands(&attempt, Phase::Verify, &work.settings.verify, 0)
+                .await?
+            {
+                Ran::Failed(why) => Ran::Failed(format!("verification failed: {why}")),
+                other => other,
+            };
+        }
+        match ran {
+            Ran::Succeeded => Ok(AttemptEnd::Succeeded(values.unwrap_or_default())),
+            Ran::Halted(halt) => Ok(AttemptEnd::Halted(halt)),
+            Ran::Failed(summary) => {
+                // Remedies run after the step's own time is up too: that is when they
+                // are needed most.
+                let remedies = Attempt {
+                    deadline: None,
+                    ..attempt
+                };
+                match self
+                    .commands(&remedies, Phase::Remedy, &work.settings.remedy, 0)
+                    .await?
+                {
+                    Ran::Halted(halt) => Ok(AttemptEnd::Halted(halt)),
+                    Ran::Succeeded | Ran::Failed(_) => Ok(AttemptEnd::Failed(summary)),
                 }
             }
         }
-        match self
-            .commands(
-                key,
-                &work.settings.verify,
-                Phase::Verify,
-                attempt,
-                scope,
-                deadline,
-            )
-            .await?
-        {
-            Err(halt) => Ok(AttemptEnd::Halted(halt)),
-            Ok(Some(failed)) => Ok(AttemptEnd::Failed(format!("verification failed: {failed}"))),
-            Ok(None) => Ok(AttemptEnd::Succeeded(values)),
+    }
+
+    /// The confirmation of a manual step, from the log or from a person now, with the
+    /// values it records; `Err` when the step cannot go on.
+    async fn confirmation(
+        &self,
+        key: &str,
+        node: &'g Node,
+        work: &Work,
+        host: &Option<String>,
+        scope: &Scope,
+    ) -> Result<std::result::Result<BTreeMap<String, String>, Ran>> {
+        let entered = match self.unit_record(key).confirmed {
+            Some(values) => values,
+            None => {
+                let instructions: Vec<String> = work
+                    .actions
+                    .iter()
+                    .filter(|action| action.kind == ActionKind::Manual)
+                    .map(|action| self.fill_text(&action.template, scope))
+                    .collect();
+                let mut text = instructions.join("\n\n");
+                if !work.records.is_empty() {
+                    let keys: Vec<String> = work
+                        .records
+                        .iter()
+                        .map(|record| format!("--set {}=...", record.key))
+                        .collect();
+                    text.push_str(&format!("\n(enter: {})", keys.join(" ")));
+                }
+                match self
+                    .ask(key, node, host.as_deref(), Need::Confirmation, &text)
+                    .await?
+                {
+                    Some(Answer::Confirmed(values)) => values,
+                    Some(Answer::Decided(_)) | None => return Ok(Err(Ran::Halted(Halt::Waiting))),
+                }
+            }
+        };
+        let missing: Vec<&str> = work
+            .records
+            .iter()
+            .filter(|record| !entered.contains_key(&record.key))
+            .map(|record| record.key.as_str())
+            .collect();
+        if missing.is_empty() {
+            Ok(Ok(entered))
+        } else {
+            Ok(Err(Ran::Failed(format!(
+                "confirmed without {}",
+                missing.join(", ")
+            ))))
         }
     }
 
+    /// Runs commands in order until one does not succeed; those that already succeeded
+    /// in this attempt (before a resume) are not run again. `first_index` is the first
+    /// command's place among its step's actions.
     async fn commands(
         &self,
-        key: &str,
-        actions: &[StepAction],
+        attempt: &Attempt<'_>,
         phase: Phase,
-        attempt: u32,
-        scope: &Scope,
-        deadline: Option<u64>,
-    ) -> Result<std::result::Result<Option<String>, Halt>> {
-        self.commands_from(key, actions, 0, phase, attempt, scope, deadline)
-            .await
-    }
-
-    /// Runs commands in order until one fails: `Ok(None)` all succeeded, `Ok(Some(why))`
-    /// one failed, `Err(halt)` the run was stopped.
-    #[allow(clippy::too_many_arguments)]
-    async fn commands_from(
-        &self,
-        key: &str,
         actions: &[StepAction],
         first_index: usize,
-        phase: Phase,
-        attempt: u32,
-        scope: &Scope,
-        deadline: Option<u64>,
-    ) -> Result<std::result::Result<Option<String>, Halt>> {
+    ) -> Result<Ran> {
         for (offset, action) in actions.iter().enumerate() {
-            let index = first_index + offset;
-            let attempted = match action.kind {
-                ActionKind::Run => {
-                    self.shell(key, action, index, phase, attempt, scope, deadline)
-                        .await?
-                }
-                ActionKind::Script => {
-                    self.script(key, action, index, phase, attempt, scope, deadline)
-                        .await?
-                }
+            let place = Place {
+                phase,
+                index: first_index + offset,
+            };
+            if attempt.done.contains(&(phase, place.index)) {
+                continue;
+            }
+            let ran = match action.kind {
+                ActionKind::Run => self.shell(attempt, place, action).await?,
+                ActionKind::Script => self.script(attempt, place, action).await?,
                 ActionKind::Manual => continue,
             };
-            match attempted {
-                Ok(Attempted { ok: true, .. }) => {}
-                Ok(Attempted { ok: false, summary }) => return Ok(Ok(Some(summary))),
-                Err(halt) => return Ok(Err(halt)),
+            if ran != Ran::Succeeded {
+                return Ok(ran);
             }
         }
-        Ok(Ok(None))
+        Ok(Ran::Succeeded)
+    }
+
+    /// Resolves when the attempt's time is up; never without a deadline.
+    async fn time_up(&self, deadline: Option<u64>) {
+        match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_sub(self.now());
+                self.clock.sleep(left).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    fn command_started(&self, attempt: &Attempt<'_>, place: Place, command: String) -> Result<()> {
+        self.commit(Fact::CommandStarted {
+            unit: attempt.key.to_string(),
+            phase: place.phase,
+            index: place.index,
+            attempt: attempt.number,
+            command: self.redactor.redact(&command).into_owned(),
+        })
     }
 
     /// One shell command, announced in the log before it starts.
-    #[allow(clippy::too_many_arguments)]
-    async fn shell(
-        &self,
-        key: &str,
-        action: &StepAction,
-        index: usize,
-        phase: Phase,
-        attempt: u32,
-        scope: &Scope,
-        deadline: Option<u64>,
-    ) -> Result<std::result::Result<Attempted, Halt>> {
+    async fn shell(&self, attempt: &Attempt<'_>, place: Place, action: &StepAction) -> Result<Ran> {
         let rendered = quote::render(&action.template, |name| {
-            self.value(name, scope).map(std::borrow::Cow::Owned)
+            self.value(name, attempt.scope).map(std::borrow::Cow::Owned)
         });
-        let shown = match &rendered {
-            Ok(command) => self.redactor.redact(command).into_owned(),
-            Err(_) => self.redactor.redact(&action.text).into_owned(),
-        };
-        self.commit(Fact::CommandStarted {
-            unit: key.to_string(),
-            phase,
-            index,
-            attempt,
-            command: shown,
-        })?;
+        let shown = rendered
+            .as_ref()
+            .map_or(&action.text, |command| command)
+            .clone();
+        self.command_started(attempt, place, shown)?;
         let started = self.now();
         let script = match rendered {
             Ok(script) => script,
             Err(error) => {
-                let summary = self.redactor.redact(&error.to_string()).into_owned();
-                return self
-                    .command_finished(
-                        key,
-                        phase,
-                        index,
-                        attempt,
-                        ExitRecord::Error,
-                        started,
-                        None,
-                        summary,
-                    )
-                    .map(Ok);
+                let ended = Ended::new(ExitRecord::Error, error.to_string());
+                return self.command_finished(attempt, place, started, ended);
             }
         };
-        let env = self.environment(key, scope, attempt);
-        let mut output =
-            CommandOutput::new(&self.run_dir, key, phase, index, attempt, &self.redactor);
-        let remaining = deadline.map(|deadline| deadline.saturating_sub(started));
+        let env = self.environment(attempt.key, attempt.scope, attempt.number);
+        let mut output = CommandOutput::new(
+            &self.run_dir,
+            attempt.key,
+            place.phase,
+            place.index,
+            attempt.number,
+            &self.redactor,
+        );
         let stop = async {
-            let timeout = async {
-                match remaining {
-                    Some(ms) => self.clock.sleep(ms).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                () = timeout => StopReason::Timeout,
+                () = self.time_up(attempt.deadline) => StopReason::Timeout,
                 () = self.stopped(StopLevel::Kill) => StopReason::Interrupt,
             }
         };
@@ -740,95 +748,77 @@ impl<'g> Run<'g> {
             },
             stop,
             |stream, bytes| {
-                for fact in output.take(key, stream, bytes) {
+                for fact in output.take(attempt.key, stream, bytes) {
                     let _ = self.recorder.borrow_mut().note(self.clock.now_ms(), fact);
                 }
             },
         )
         .await;
-        let (record, summary) = match exit {
-            Ok(Exit::Code(0)) => (ExitRecord::Code(0), String::new()),
-            Ok(Exit::Code(code)) => (ExitRecord::Code(code), format!("exit code {code}")),
-            Ok(Exit::Signal(signal)) => (
+        let mut ended = match exit {
+            Ok(Exit::Code(code)) => Ended::new(ExitRecord::Code(code), format!("exit code {code}")),
+            Ok(Exit::Signal(signal)) => Ended::new(
                 ExitRecord::Signal(signal),
                 format!("killed by signal {signal}"),
             ),
-            Ok(Exit::Stopped(StopReason::Timeout)) => (
+            Ok(Exit::Stopped(StopReason::Timeout)) => Ended::new(
                 ExitRecord::Timeout,
                 "timed out; its process group was stopped".to_string(),
             ),
-            Ok(Exit::Stopped(StopReason::Interrupt)) => (
+            Ok(Exit::Stopped(StopReason::Interrupt)) => Ended::new(
                 ExitRecord::Interrupted,
                 "stopped by an interrupt".to_string(),
             ),
-            Err(error) => (ExitRecord::Error, format!("could not start `sh`: {error}")),
+            Err(error) => Ended::new(ExitRecord::Error, format!("could not start `sh`: {error}")),
         };
-        for fact in output.finish(key) {
+        for fact in output.finish(attempt.key) {
             self.note(fact)?;
         }
-        let full = output.full_output_path();
-        let interrupted = record == ExitRecord::Interrupted;
-        let attempted =
-            self.command_finished(key, phase, index, attempt, record, started, full, summary)?;
-        if interrupted {
-            return Ok(Err(Halt::Interrupted));
-        }
-        Ok(Ok(attempted))
+        ended.full_output = output.full_output_path();
+        self.command_finished(attempt, place, started, ended)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Logs how a command ended, and says what it means for the unit.
     fn command_finished(
         &self,
-        key: &str,
-        phase: Phase,
-        index: usize,
-        attempt: u32,
-        exit: ExitRecord,
+        attempt: &Attempt<'_>,
+        place: Place,
         started: u64,
-        full_output: Option<String>,
-        summary: String,
-    ) -> Result<Attempted> {
+        ended: Ended,
+    ) -> Result<Ran> {
         self.note(Fact::CommandFinished {
-            unit: key.to_string(),
-            phase,
-            index,
-            attempt,
-            exit,
+            unit: attempt.key.to_string(),
+            phase: place.phase,
+            index: place.index,
+            attempt: attempt.number,
+            exit: ended.exit,
             duration_ms: self.now().saturating_sub(started),
-            full_output,
+            full_output: ended.full_output,
         })?;
-        Ok(Attempted {
-            ok: exit == ExitRecord::Code(0),
-            summary: if summary.is_empty() {
-                String::new()
-            } else {
-                format!("{} {}: {summary}", phase_word(phase), index + 1)
-            },
+        Ok(match ended.exit {
+            ExitRecord::Code(0) => Ran::Succeeded,
+            ExitRecord::Interrupted => Ran::Halted(Halt::Interrupted),
+            _ => {
+                let why = self.redactor.redact(&ended.summary).into_owned();
+                Ran::Failed(format!(
+                    "{} {}: {why}",
+                    phase_word(place.phase),
+                    place.index + 1
+                ))
+            }
         })
     }
 
     /// One sandboxed Rhai script, run on a blocking thread; a timeout or an interrupt
     /// cancels it between two of its operations.
-    #[allow(clippy::too_many_arguments)]
     async fn script(
         &self,
-        key: &str,
+        attempt: &Attempt<'_>,
+        place: Place,
         action: &StepAction,
-        index: usize,
-        phase: Phase,
-        attempt: u32,
-        scope: &Scope,
-        deadline: Option<u64>,
-    ) -> Result<std::result::Result<Attempted, Halt>> {
-        self.commit(Fact::CommandStarted {
-            unit: key.to_string(),
-            phase,
-            index,
-            attempt,
-            command: self.redactor.redact(&action.text).into_owned(),
-        })?;
+    ) -> Result<Ran> {
+        self.command_started(attempt, place, action.text.clone())?;
         let started = self.now();
-        let values = self.script_values(scope);
+        let values = self.script_values(attempt.scope);
         let source = action.text.clone();
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cancel_in_script = Arc::clone(&cancel);
@@ -840,65 +830,42 @@ impl<'g> Run<'g> {
                 cancel: &cancel_in_script,
             })
         });
-        let remaining = deadline.map(|deadline| deadline.saturating_sub(started));
-        let timeout = async {
-            match remaining {
-                Some(ms) => self.clock.sleep(ms).await,
-                None => std::future::pending().await,
-            }
+        let stopped = tokio::select! {
+            result = &mut job => Err(result),
+            () = self.time_up(attempt.deadline) => Ok(ExitRecord::Timeout),
+            () = self.stopped(StopLevel::Kill) => Ok(ExitRecord::Interrupted),
         };
-        let mut why_stopped = None;
-        let result = tokio::select! {
-            result = &mut job => result,
-            () = timeout => {
-                why_stopped = Some(ExitRecord::Timeout);
+        let ended = match stopped {
+            Ok(reason) => {
                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                (&mut job).await
+                let _ = job.await;
+                let why = if reason == ExitRecord::Timeout {
+                    "timed out"
+                } else {
+                    "stopped by an interrupt"
+                };
+                Ended::new(reason, why.to_string())
             }
-            () = self.stopped(StopLevel::Kill) => {
-                why_stopped = Some(ExitRecord::Interrupted);
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                (&mut job).await
-            }
-        };
-        let (exit, summary, printed) = match (why_stopped, result) {
-            (Some(ExitRecord::Timeout), _) => {
-                (ExitRecord::Timeout, "timed out".to_string(), vec![])
-            }
-            (Some(_), _) => (
-                ExitRecord::Interrupted,
-                "stopped by an interrupt".to_string(),
-                vec![],
-            ),
-            (None, Ok(Ok(outcome))) => {
+            Err(Ok(Ok(outcome))) => {
                 let mut printed = outcome.printed;
                 if !outcome.value.is_empty() {
                     printed.push(format!("=> {}", outcome.value));
                 }
-                (ExitRecord::Code(0), String::new(), printed)
+                for line in printed {
+                    self.note(Fact::Output {
+                        unit: attempt.key.to_string(),
+                        stream: "stdout".to_string(),
+                        text: self.redactor.redact(&line).into_owned(),
+                    })?;
+                }
+                Ended::new(ExitRecord::Code(0), String::new())
             }
-            (None, Ok(Err(error))) => (ExitRecord::Error, format!("script: {error}"), vec![]),
-            (None, Err(error)) => (
-                ExitRecord::Error,
-                format!("script did not run: {error}"),
-                vec![],
-            ),
+            Err(Ok(Err(error))) => Ended::new(ExitRecord::Error, format!("script: {error}")),
+            Err(Err(error)) => {
+                Ended::new(ExitRecord::Error, format!("script did not run: {error}"))
+            }
         };
-        for line in printed {
-            self.note(Fact::Output {
-                unit: key.to_string(),
-                stream: "stdout".to_string(),
-                text: self.redactor.redact(&line).into_owned(),
-            })?;
-        }
-        let summary = self.redactor.redact(&summary).into_owned();
-        let interrupted = exit == ExitRecord::Interrupted;
-        let attempted =
-            self.command_finished(key, phase, index, attempt, exit, started, None, summary)?;
-        if interrupted {
-            return Ok(Err(Halt::Interrupted));
-        }
-        Ok(Ok(attempted))
+        self.command_finished(attempt, place, started, ended)
     }
 
     /// Asks a person, and waits for the answer when told to; `None` when the run is to
@@ -938,7 +905,7 @@ impl<'g> Run<'g> {
                 return Ok(Some(answer));
             }
             tokio::select! {
-                () = tokio::time::sleep(inbox::POLL) => {}
+                () = self.clock.sleep(inbox::POLL_MS) => {}
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(None),
             }
         }

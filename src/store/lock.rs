@@ -75,6 +75,13 @@ impl Drop for RunLock {
     }
 }
 
+/// The engine holding a run, if one does: a lock left by an engine that died on this
+/// host holds nothing.
+pub fn live_holder(path: &Path) -> Option<Holder> {
+    let holder = read_holder(path).ok()?;
+    (holder.host != host_name() || process_is_alive(holder.pid)).then_some(holder)
+}
+
 /// Creates the lock file only if there is none (atomic on local file systems), with
 /// the holder in it, synced.
 fn write_new(path: &Path, holder: &Holder) -> std::io::Result<()> {
@@ -93,7 +100,7 @@ fn read_holder(path: &Path) -> Result<Holder, StoreError> {
 }
 
 /// The machine's name, to tell a lock left on this host from one held elsewhere.
-fn host_name() -> String {
+pub fn host_name() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|name| name.trim().to_string())

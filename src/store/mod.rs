@@ -11,7 +11,7 @@ mod log;
 pub use error::StoreError;
 pub use event::{Actor, Draft, Event, GENESIS, SCHEMA_VERSION};
 pub use layout::{events_path, is_run_id, run_dir, state_dir, DEFAULT_STATE_DIR};
-pub use lock::{Holder, RunLock};
+pub use lock::{host_name, live_holder, Holder, RunLock};
 pub use log::{read, Durability, Reopened, RunLog};
 
 #[cfg(test)]
