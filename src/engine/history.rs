@@ -16,8 +16,9 @@ pub struct UnitRecord {
     pub attempts: u32,
     /// When the last attempt began.
     pub started_ms: u64,
-    /// A command of the last attempt began and did not finish.
-    pub in_flight: bool,
+    /// The command of the last attempt that began and did not finish, by phase and
+    /// index: the engine stopped while it ran.
+    pub in_flight: Option<(Phase, usize)>,
     /// The commands of the last attempt that succeeded, by phase and index: a resume
     /// goes on after them rather than running them again.
     pub succeeded: Vec<(Phase, usize)>,
@@ -47,7 +48,8 @@ pub struct History {
     /// The source in force: the original, or the last accepted edit.
     pub source_sha256: String,
     pub units: HashMap<String, UnitRecord>,
-    /// Units that succeeded, in the order they did: a rollback undoes them newest first.
+    /// Units that succeeded, or were skipped by a person after they began, in the order
+    /// they finished: a rollback undoes them newest first.
     pub completed: Vec<String>,
     /// Keys of the one-time events (failures, policy actions, notices, rollbacks)
     /// already taken, so that a resume does not take them twice.
@@ -111,7 +113,7 @@ impl History {
                 record.host.clone_from(host);
                 record.attempts += 1;
                 record.started_ms = time_ms;
-                record.in_flight = false;
+                record.in_flight = None;
                 record.succeeded.clear();
                 record.outcome = None;
                 record.waiting = None;
@@ -130,11 +132,23 @@ impl History {
             }
             Fact::Decided { unit, decision } => {
                 let record = self.units.entry(unit.clone()).or_default();
-                record.decision = Some(*decision);
                 record.waiting = None;
-                if *decision == Decision::Retry {
-                    record.outcome = None;
-                    record.confirmed = None;
+                match (record.in_flight, decision) {
+                    // A decision about an interrupted command is taken here: `retry`
+                    // runs it again and `skip` takes it as done; either way the attempt
+                    // goes on after the commands that succeeded, as if stopped between
+                    // two commands.
+                    (Some(_), Decision::Retry) => record.in_flight = None,
+                    (Some(command), Decision::Skip) => {
+                        record.succeeded.push(command);
+                        record.in_flight = None;
+                    }
+                    (_, Decision::Retry) => {
+                        record.decision = Some(Decision::Retry);
+                        record.outcome = None;
+                        record.confirmed = None;
+                    }
+                    (_, decision) => record.decision = Some(*decision),
                 }
             }
             Fact::UnitFinished { unit, outcome, .. } => {
@@ -144,7 +158,14 @@ impl History {
                 if record.decision != Some(Decision::Retry) {
                     record.decision = None;
                 }
-                if matches!(outcome, Outcome::Succeeded { .. }) {
+                // A unit a person skipped after it began may have acted: a rollback
+                // undoes it like one that succeeded.
+                let may_have_acted = match outcome {
+                    Outcome::Succeeded { .. } => true,
+                    Outcome::Skipped => record.attempts > 0,
+                    Outcome::Failed { .. } => false,
+                };
+                if may_have_acted {
                     self.completed.push(unit.clone());
                 }
             }
@@ -169,8 +190,10 @@ impl History {
                 let key = super::run::wave_key(waves, *index);
                 self.marks.insert(format!("{key}/finished"));
             }
-            Fact::CommandStarted { unit, .. } => {
-                self.units.entry(unit.clone()).or_default().in_flight = true;
+            Fact::CommandStarted {
+                unit, phase, index, ..
+            } => {
+                self.units.entry(unit.clone()).or_default().in_flight = Some((*phase, *index));
             }
             Fact::CommandFinished {
                 unit,
@@ -180,7 +203,7 @@ impl History {
                 ..
             } => {
                 let record = self.units.entry(unit.clone()).or_default();
-                record.in_flight = false;
+                record.in_flight = None;
                 if *exit == ExitRecord::Code(0) {
                     record.succeeded.push((*phase, *index));
                 }

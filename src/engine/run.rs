@@ -8,7 +8,7 @@
 //! decided so, and every one-time event (a failure, a policy action, a notice, a
 //! rollback) carries a key, so a resume that passes it again does not repeat it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
@@ -353,21 +353,30 @@ impl<'g> Run<'g> {
             .and_then(|limit| usize::try_from(limit).ok())
             .unwrap_or(usize::MAX)
             .clamp(1, hosts.len().max(1));
+        // Once a unit halts (it waits for a person, say), no host that has not begun
+        // begins: the run is about to stop, and a resume takes the hosts up in order.
+        let halted: Cell<Option<Halt>> = Cell::new(None);
+        let halted = &halted;
         let mut ends = futures_util::stream::iter(hosts.into_iter().map(|host| {
             let key = unit_key(&node.id, host.as_deref(), scope);
             let scope = scope.for_host(host.clone());
-            async move { self.unit(&key, node, work, host, &scope).await }
+            async move {
+                match halted.get() {
+                    Some(halt) => Ok(UnitEnd::Halted(halt)),
+                    None => self.unit(&key, node, work, host, &scope).await,
+                }
+            }
         }))
         .buffer_unordered(limit);
         let mut failures = Vec::new();
-        let mut halt = None;
         while let Some(end) = ends.next().await {
             match end? {
                 UnitEnd::Done => {}
                 UnitEnd::Failed(failure) => failures.push(failure),
-                UnitEnd::Halted(stop) => halt = halt.max(Some(stop)),
+                UnitEnd::Halted(stop) => halted.set(halted.get().max(Some(stop))),
             }
         }
+        let halt = halted.get();
         drop(ends);
         if let Some(halt) = halt {
             // Failures seen before the halt are still handled when the run resumes:
@@ -431,25 +440,34 @@ impl<'g> Run<'g> {
         if self.stop_level() > StopLevel::Running {
             return Ok(UnitEnd::Halted(Halt::Interrupted));
         }
-        let mut decision = record.decision;
         let safe_again = work.settings.idempotent || work.settings.readonly;
-        if record.interrupted() && record.in_flight && !safe_again && decision.is_none() {
+        let mut record = record;
+        if record.interrupted()
+            && record.in_flight.is_some()
+            && !safe_again
+            && record.decision.is_none()
+        {
             let text = format!(
-                "`{}` began{} and the engine stopped before it finished; it may have run in part. \
-                 It is not idempotent: decide with `runbook decide {} {} retry|skip|fail --as NAME`",
-                node.name,
+                "`{}` began a command{} and the engine stopped before it finished; it may have run \
+                 in part. It is not idempotent: decide with `runbook decide {} {}{} retry|skip|fail \
+                 --as NAME` (retry runs that command again, skip takes it as done, fail fails the \
+                 step)",
+                node.id,
                 host.as_deref().map(|host| format!(" on {host}")).unwrap_or_default(),
                 self.run_id,
-                node.name,
+                node.id,
+                host.as_deref().map(|host| format!(" --host {host}")).unwrap_or_default(),
             );
             match self
                 .ask(key, node, host.as_deref(), Need::Decision, &text)
                 .await?
             {
-                Some(Answer::Decided(decided)) => decision = Some(decided),
+                // The fold has taken the decision in.
+                Some(Answer::Decided(_)) => record = self.unit_record(key),
                 Some(Answer::Confirmed(_)) | None => return Ok(UnitEnd::Halted(Halt::Waiting)),
             }
         }
+        let decision = record.decision;
         match decision {
             Some(Decision::Skip) => {
                 self.finish(key, Outcome::Skipped, Some("skipped by decision"))?;
@@ -462,10 +480,12 @@ impl<'g> Run<'g> {
             }
             Some(Decision::Retry) | None => {}
         }
-        // Stopped between two commands (waiting for a person, say): the same attempt
-        // goes on after the commands that succeeded.
-        let mut resumed = (record.interrupted() && !record.in_flight && decision.is_none())
-            .then(|| record.succeeded.clone());
+        // Stopped between two commands (waiting for a person, or a decision on the
+        // command it stopped in): the same attempt goes on after the commands that
+        // succeeded. Stopped in a command that is safe to run again: a new attempt.
+        let mut resumed =
+            (record.interrupted() && record.in_flight.is_none() && decision.is_none())
+                .then(|| record.succeeded.clone());
         let tries = work.settings.retry.attempts.saturating_add(1);
         let mut number = match resumed {
             Some(_) => record.attempts.saturating_sub(1),
@@ -881,7 +901,8 @@ impl<'g> Run<'g> {
         if self.unit_record(key).waiting != Some(need) {
             self.commit(Fact::Waiting {
                 unit: key.to_string(),
-                node: node.name.to_string(),
+                // The name a person answers to: a rollback's is its step's, prefixed.
+                node: node.id.to_string(),
                 host: host.map(str::to_string),
                 need,
                 text: self.redactor.redact(text).into_owned(),
@@ -893,7 +914,7 @@ impl<'g> Run<'g> {
             return Ok(None);
         }
         loop {
-            if let Some(request) = inbox::take(&self.run_dir, &node.name, host, need) {
+            if let Some(request) = inbox::take(&self.run_dir, &node.id, host, need) {
                 let actor = Some(Actor {
                     person: Some(request.person.clone()),
                     os_user: request.os_user.clone(),
