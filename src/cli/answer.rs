@@ -10,7 +10,7 @@ use runbook::engine::clock::{Clock, RealClock};
 use runbook::engine::facts::{Need, Outcome};
 use runbook::engine::history::History;
 use runbook::engine::inbox::{self, Answer, Request};
-use runbook::engine::{codes, os_user, EngineError, Stopped};
+use runbook::engine::{codes, fold_log, os_user, EngineError, Stopped};
 use runbook::store::{self, StoreError};
 
 use super::launch::{self, StateArg};
@@ -99,9 +99,9 @@ fn give(given: Given<'_>) -> ExitCode {
 /// the answer in its inbox and wait until it is taken.
 fn hand_over(given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
     let events_path = store::events_path(given.state_dir, given.run);
-    let waiting = store::read(&events_path)
+    let waiting = store::Events::open(&events_path)
         .ok()
-        .and_then(|events| History::fold(&events).ok())
+        .and_then(|mut events| fold_log(&mut events).ok())
         .is_some_and(|history| !answerable(&history, given).is_empty());
     if !waiting {
         return not_waiting(given);

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use runbook::engine::facts::Need;
 use runbook::engine::history::History;
 use runbook::engine::report::timestamp;
-use runbook::engine::status_word;
+use runbook::engine::{fold_log, status_word, EngineError};
 use runbook::store;
 
 use super::launch::{self, StateArg};
@@ -105,18 +105,20 @@ fn one(state_dir: &std::path::Path, run: &str) -> ExitCode {
 
 /// A run's state in a few words, and its history when the log could be read.
 fn describe(state_dir: &std::path::Path, run: &str) -> (String, Option<History>) {
-    let events = match store::read(&store::events_path(state_dir, run)) {
-        Ok(events) => events,
+    let history = match store::Events::open(&store::events_path(state_dir, run))
+        .map_err(EngineError::from)
+        .and_then(|mut events| {
+            let history = fold_log(&mut events)?;
+            events.refuse_torn()?;
+            Ok(history)
+        }) {
+        Ok(history) => history,
         Err(error) => {
             return (
                 format!("log unreadable ({error}): `runbook verify {run}`"),
                 None,
             )
         }
-    };
-    let history = match History::fold(&events) {
-        Ok(history) => history,
-        Err(error) => return (format!("log unreadable: {error}"), None),
     };
     let holder = store::live_holder(&store::run_dir(state_dir, run).join("lock"));
     let state = if let Some(status) = history.finished {

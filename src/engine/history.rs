@@ -203,7 +203,9 @@ impl History {
                 ..
             } => {
                 let record = self.units.entry(unit.clone()).or_default();
-                record.in_flight = None;
+                // A command an interrupt stopped may have run in part, as much as one
+                // the engine died in: it stays in flight until a person decides.
+                record.in_flight = (*exit == ExitRecord::Interrupted).then_some((*phase, *index));
                 if *exit == ExitRecord::Code(0) {
                     record.succeeded.push((*phase, *index));
                 }

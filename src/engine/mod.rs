@@ -222,8 +222,11 @@ impl Stopped {
             return Err(EngineError::NoSuchRun(run_id.to_string()));
         }
         let lock = RunLock::acquire(&run_dir.join("lock"), clock.now_ms())?;
-        let reopened = RunLog::open(&events_path, Durability::Synced)?;
-        let history = History::fold(&reopened.events)?;
+        // The log is folded as it is read: memory follows the run's state, not the
+        // length of its log.
+        let mut events = store::Events::open(&events_path)?;
+        let history = fold_log(&mut events)?;
+        let reopened = RunLog::reopen(events, Durability::Synced)?;
         let started = history
             .started
             .clone()
@@ -333,6 +336,17 @@ pub fn resume(
     Ok(ending)
 }
 
+/// A run's state from its log, folded as the log is read and verified, so that the
+/// memory it takes follows the run's state and not the length of its log. A final line
+/// cut short is left to the caller (`Events::refuse_torn`, `RunLog::reopen`).
+pub fn fold_log(events: &mut store::Events) -> Result<History, EngineError> {
+    let mut history = History::default();
+    for event in events {
+        history.apply(&event?)?;
+    }
+    Ok(history)
+}
+
 pub fn status_word(status: RunStatus) -> &'static str {
     match status {
         RunStatus::Completed => "completed",
@@ -392,17 +406,22 @@ fn drive(
         stop,
         wait_for_people: setting.options.wait_for_people,
     };
+    // Both handlers are in place before the flow starts its first command, so an
+    // interrupt can never find the process without them (and die of it).
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _runtime = runtime.enter();
+        (
+            signal(SignalKind::interrupt()).map_err(EngineError::Runtime)?,
+            signal(SignalKind::terminate()).map_err(EngineError::Runtime)?,
+        )
+    };
     let halt = runtime.block_on(async {
         let signals = async {
-            let Ok(mut terminate) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                return std::future::pending().await;
-            };
             let mut first = true;
             loop {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
                 let level = if first && on_interrupt == OnInterrupt::Wait {

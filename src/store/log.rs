@@ -25,11 +25,10 @@ pub struct RunLog {
     last_hash: String,
 }
 
-/// What `open` found in an existing log.
+/// An existing log, read to its end and open again for appending.
 #[derive(Debug)]
 pub struct Reopened {
     pub log: RunLog,
-    pub events: Vec<Event>,
     /// A final line cut short: the engine stopped while writing it. It was never synced,
     /// so the effect it would have announced never started; it has been removed.
     pub dropped_torn_line: bool,
@@ -55,40 +54,39 @@ impl RunLog {
         })
     }
 
-    /// Opens an existing log to go on with its run: reads and verifies every event, and
-    /// removes a final line the engine did not finish writing.
-    pub fn open(path: &Path, durability: Durability) -> Result<Reopened, StoreError> {
-        let read = read_lines(path)?;
+    /// Opens an existing log to go on with its run, once its events have been read
+    /// (and so verified) to the end: removes a final line the engine did not finish
+    /// writing, and continues the chain after the last event. Whatever the reader has
+    /// not read yet is read first.
+    pub fn reopen(mut events: Events, durability: Durability) -> Result<Reopened, StoreError> {
+        for event in &mut events {
+            event?;
+        }
+        let path = events.path;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(path)
-            .map_err(|source| StoreError::io(path, source))?;
-        if read.torn.is_some() {
-            file.set_len(read.complete_bytes)
-                .map_err(|source| StoreError::io(path, source))?;
+            .open(&path)
+            .map_err(|source| StoreError::io(&path, source))?;
+        if events.torn.is_some() {
+            file.set_len(events.complete_bytes)
+                .map_err(|source| StoreError::io(&path, source))?;
             if durability == Durability::Synced {
                 file.sync_all()
-                    .map_err(|source| StoreError::io(path, source))?;
+                    .map_err(|source| StoreError::io(&path, source))?;
             }
         }
         file.seek(SeekFrom::End(0))
-            .map_err(|source| StoreError::io(path, source))?;
-        let events = check_chain(path, read.lines)?;
-        let (next_seq, last_hash) = match events.last() {
-            Some(last) => (last.seq + 1, last.hash.clone()),
-            None => (0, GENESIS.to_string()),
-        };
+            .map_err(|source| StoreError::io(&path, source))?;
         Ok(Reopened {
             log: RunLog {
-                path: path.to_path_buf(),
+                path,
                 file,
                 durability,
-                next_seq,
-                last_hash,
+                next_seq: events.next_seq,
+                last_hash: events.last_hash,
             },
-            events,
-            dropped_torn_line: read.torn.is_some(),
+            dropped_torn_line: events.torn.is_some(),
         })
     }
 
@@ -148,121 +146,163 @@ impl RunLog {
 /// Reads every event of a log and checks the chain; the first event that breaks it is
 /// named in the error.
 pub fn read(path: &Path) -> Result<Vec<Event>, StoreError> {
-    let read = read_lines(path)?;
-    if let Some(line) = read.torn {
-        return Err(StoreError::Broken {
-            path: path.to_path_buf(),
-            line,
-            reason: "the last line is cut short: the engine stopped while writing it".to_string(),
-        });
-    }
-    check_chain(path, read.lines)
+    let mut events = Events::open(path)?;
+    let all = (&mut events).collect::<Result<Vec<Event>, StoreError>>()?;
+    events.refuse_torn()?;
+    Ok(all)
 }
 
-struct Lines {
-    /// Each complete line with its line number (from 1).
-    lines: Vec<(usize, String)>,
+/// A log's events one at a time, each checked against the one before it: its schema,
+/// its number, its `prev` and its own hash. Only the last event's hash is kept, so
+/// reading a long log takes memory for one line, not for the log.
+///
+/// A final line without its newline (the engine stopped while writing it) ends the
+/// events without an error; `refuse_torn` turns it into one for readers that expect a
+/// finished log, and `RunLog::reopen` removes it.
+#[derive(Debug)]
+pub struct Events {
+    path: PathBuf,
+    reader: BufReader<File>,
+    buffer: Vec<u8>,
+    /// The number of the next line, from 1.
+    line: usize,
+    next_seq: u64,
+    last_hash: String,
     /// Bytes up to the end of the last complete line.
     complete_bytes: u64,
-    /// The number of a final line that has no newline, if any.
+    /// The number of a final line that has no newline, once reached.
     torn: Option<usize>,
+    /// Set at the end or after an error: nothing more is read.
+    finished: bool,
 }
 
-fn read_lines(path: &Path) -> Result<Lines, StoreError> {
-    let file = File::open(path).map_err(|source| StoreError::io(path, source))?;
-    let mut reader = BufReader::new(file);
-    let mut lines = Vec::new();
-    let mut complete_bytes = 0;
-    let mut torn = None;
-    let mut buffer = Vec::new();
-    loop {
-        buffer.clear();
-        let read = reader
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| StoreError::io(path, source))?;
-        if read == 0 {
-            break;
-        }
-        let number = lines.len() + 1;
-        if buffer.last() != Some(&b'\n') {
-            torn = Some(number);
-            break;
-        }
-        complete_bytes += read as u64;
-        buffer.pop();
-        let text =
-            String::from_utf8(std::mem::take(&mut buffer)).map_err(|_| StoreError::Broken {
-                path: path.to_path_buf(),
-                line: number,
-                reason: "the line is not UTF-8 text".to_string(),
-            })?;
-        lines.push((number, text));
-    }
-    Ok(Lines {
-        lines,
-        complete_bytes,
-        torn,
-    })
-}
-
-/// Parses each line and checks that it continues the chain: its schema, its number,
-/// its `prev` and its own hash.
-fn check_chain(path: &Path, lines: Vec<(usize, String)>) -> Result<Vec<Event>, StoreError> {
-    let broken = |line: usize, reason: String| StoreError::Broken {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
-    let mut events: Vec<Event> = Vec::with_capacity(lines.len());
-    for (line, text) in lines {
-        let schema_error = |found| StoreError::Schema {
+impl Events {
+    pub fn open(path: &Path) -> Result<Events, StoreError> {
+        let file = File::open(path).map_err(|source| StoreError::io(path, source))?;
+        Ok(Events {
             path: path.to_path_buf(),
+            reader: BufReader::new(file),
+            buffer: Vec::new(),
+            line: 1,
+            next_seq: 0,
+            last_hash: GENESIS.to_string(),
+            complete_bytes: 0,
+            torn: None,
+            finished: false,
+        })
+    }
+
+    /// The number of events read so far.
+    pub fn events_read(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// An error if the log ended in a line cut short.
+    pub fn refuse_torn(&self) -> Result<(), StoreError> {
+        match self.torn {
+            Some(line) => Err(StoreError::Broken {
+                path: self.path.clone(),
+                line,
+                reason: "the last line is cut short: the engine stopped while writing it"
+                    .to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn next_event(&mut self) -> Result<Option<Event>, StoreError> {
+        self.buffer.clear();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut self.buffer)
+            .map_err(|source| StoreError::io(&self.path, source))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        let line = self.line;
+        if self.buffer.last() != Some(&b'\n') {
+            self.torn = Some(line);
+            return Ok(None);
+        }
+        self.buffer.pop();
+        let text = std::str::from_utf8(&self.buffer)
+            .map_err(|_| self.broken(line, "the line is not UTF-8 text".to_string()))?;
+        let event = self.check(line, text)?;
+        self.line += 1;
+        self.complete_bytes += read as u64;
+        self.next_seq = event.seq + 1;
+        self.last_hash.clone_from(&event.hash);
+        Ok(Some(event))
+    }
+
+    /// Parses one line and checks that it continues the chain.
+    fn check(&self, line: usize, text: &str) -> Result<Event, StoreError> {
+        let schema_error = |found| StoreError::Schema {
+            path: self.path.clone(),
             line,
             found,
         };
-        let event: Event = match serde_json::from_str(&text) {
+        let event: Event = match serde_json::from_str(text) {
             Ok(event) => event,
             // Another version's fields would not fit: say that, not what failed to parse.
             Err(error) => {
-                return Err(match serde_json::from_str::<SchemaOnly>(&text) {
+                return Err(match serde_json::from_str::<SchemaOnly>(text) {
                     Ok(other) if other.schema != SCHEMA_VERSION => schema_error(other.schema),
-                    _ => broken(line, format!("not an event: {error}")),
+                    _ => self.broken(line, format!("not an event: {error}")),
                 })
             }
         };
         if event.schema != SCHEMA_VERSION {
             return Err(schema_error(event.schema));
         }
-        let (expected_seq, expected_prev) = match events.last() {
-            Some(before) => (before.seq + 1, before.hash.as_str()),
-            None => (0, GENESIS),
-        };
-        if event.seq != expected_seq {
-            return Err(broken(
+        if event.seq != self.next_seq {
+            return Err(self.broken(
                 line,
                 format!(
-                    "event number {} where {expected_seq} should be: an event is missing or out of order",
-                    event.seq
+                    "event number {} where {} should be: an event is missing or out of order",
+                    event.seq, self.next_seq
                 ),
             ));
         }
-        if event.prev != expected_prev {
-            return Err(broken(
+        if event.prev != self.last_hash {
+            return Err(self.broken(
                 line,
                 "it does not follow the event before it (its `prev` is not that event's hash)"
                     .to_string(),
             ));
         }
         if event.hash != event.computed_hash() {
-            return Err(broken(
+            return Err(self.broken(
                 line,
                 "its content does not match its hash: it was changed after it was written"
                     .to_string(),
             ));
         }
-        events.push(event);
+        Ok(event)
     }
-    Ok(events)
+
+    fn broken(&self, line: usize, reason: String) -> StoreError {
+        StoreError::Broken {
+            path: self.path.clone(),
+            line,
+            reason,
+        }
+    }
+}
+
+impl Iterator for Events {
+    type Item = Result<Event, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        let next = self.next_event().transpose();
+        if !matches!(next, Some(Ok(_))) {
+            self.finished = true;
+        }
+        next
+    }
 }
 
 /// Just enough of a line to know which format it is in, read when the line is no event

@@ -12,7 +12,7 @@ pub use error::StoreError;
 pub use event::{Actor, Draft, Event, GENESIS, SCHEMA_VERSION};
 pub use layout::{events_path, is_run_id, run_dir, state_dir, DEFAULT_STATE_DIR};
 pub use lock::{host_name, live_holder, Holder, RunLock};
-pub use log::{read, Durability, Reopened, RunLog};
+pub use log::{read, Durability, Events, Reopened, RunLog};
 
 #[cfg(test)]
 mod tests;

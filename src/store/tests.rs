@@ -157,16 +157,21 @@ fn reopening_drops_a_line_cut_short_and_continues_the_chain() {
         }
         other => panic!("expected the torn line to be reported, got {other:?}"),
     }
+    let mut events = Events::open(&path).unwrap_or_else(|error| panic!("{error}"));
+    let before: Vec<Event> = (&mut events)
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(before.len(), 4);
+    assert_eq!(events.events_read(), 4);
     let reopened =
-        RunLog::open(&path, Durability::Unsynced).unwrap_or_else(|error| panic!("{error}"));
+        RunLog::reopen(events, Durability::Unsynced).unwrap_or_else(|error| panic!("{error}"));
     assert!(reopened.dropped_torn_line);
-    assert_eq!(reopened.events.len(), 4);
     let mut log = reopened.log;
     let next = log
         .append(draft(9_000, "run_resumed", json!({})))
         .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(next.seq, 4);
-    assert_eq!(next.prev, reopened.events[3].hash);
+    assert_eq!(next.prev, before[3].hash);
     assert_eq!(read(&path).map(|events| events.len()).ok(), Some(5));
 }
 

@@ -1,0 +1,285 @@
+//! Interrupts and tampering on real runs: Ctrl-C (SIGINT) then `resume`, and `verify`
+//! on every changed, removed or moved event of a real run's log.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The runbook both interrupt tests run: `first` tells the test it began, then waits
+/// until the test lets it finish (a file `go`), so the signal lands while it runs.
+const HELD: &str = r#"runbook "held" { }
+step first "Hold until the test says go" {
+  run "touch began; while [ ! -f go ]; do sleep 0.02; done; echo first >> ledger"
+  rollback "echo undo-first >> ledger"
+}
+step second "After the interrupt" {
+  run "echo second >> ledger"
+  rollback "echo undo-second >> ledger"
+}
+"#;
+
+/// How long the test waits for the engine to reach a point; far longer than it needs.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Scene {
+    dir: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new(runbook: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        fs::write(dir.path().join("plan.rbk"), runbook).expect("write");
+        Self { dir }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", self.path("state"))
+            .env_remove("RUST_LOG")
+            .env_remove("RUNBOOK_TEST_KILL_AFTER_EVENT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn runbook(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().expect("runbook runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        output
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).spawn().expect("runbook starts")
+    }
+
+    fn wait_for_file(&self, relative: &str, engine: &mut Child) {
+        let since = Instant::now();
+        while !self.path(relative).exists() {
+            if let Some(status) = engine.try_wait().expect("engine status") {
+                panic!("the engine ended ({status}) before `{relative}` appeared");
+            }
+            assert!(since.elapsed() < PATIENCE, "`{relative}` never appeared");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn run_id(&self) -> String {
+        let mut runs: Vec<String> = fs::read_dir(self.path("state/runs"))
+            .expect("runs folder")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf-8")
+            })
+            .collect();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        runs.pop().expect("a run")
+    }
+
+    fn ledger(&self) -> String {
+        fs::read_to_string(self.path("ledger")).unwrap_or_default()
+    }
+
+    fn log_path(&self, run: &str) -> PathBuf {
+        self.path(&format!("state/runs/{run}/events.jsonl"))
+    }
+}
+
+fn interrupt(engine: &Child) {
+    let pid = i32::try_from(engine.id()).expect("pid");
+    kill(Pid::from_raw(pid), Signal::SIGINT).expect("SIGINT");
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn ctrl_c_lets_the_running_command_finish_pauses_and_resume_goes_on() {
+    let scene = Scene::new(HELD);
+    let mut engine = scene.spawn(&["run", "plan.rbk", "--output", "plain"]);
+    scene.wait_for_file("began", &mut engine);
+    interrupt(&engine);
+    // The interrupt is taken while `first` runs; it then may finish.
+    let log_says_interrupted = || {
+        fs::read_dir(scene.path("state/runs"))
+            .ok()
+            .and_then(|mut runs| runs.next())
+            .and_then(|run| run.ok())
+            .map(|run| fs::read_to_string(run.path().join("events.jsonl")).unwrap_or_default())
+            .is_some_and(|log| log.contains("\"kind\":\"command_started\""))
+    };
+    assert!(log_says_interrupted(), "the command was announced first");
+    fs::write(scene.path("go"), "").expect("go");
+    let ended = engine.wait_with_output().expect("engine ends");
+    assert_eq!(ended.status.code(), Some(3), "{}", text(&ended.stderr));
+    assert!(
+        text(&ended.stderr).contains("paused (interrupted)"),
+        "{}",
+        text(&ended.stderr)
+    );
+    assert_eq!(
+        scene.ledger(),
+        "first\n",
+        "nothing new began after the interrupt"
+    );
+    let run = scene.run_id();
+    let status = scene.runbook(&["status", &run]);
+    assert!(
+        text(&status.stdout).contains("paused: interrupted"),
+        "{}",
+        text(&status.stdout)
+    );
+
+    let resumed = scene.runbook(&["resume", &run]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(scene.ledger(), "first\nsecond\n", "each command once");
+    assert_eq!(scene.runbook(&["verify", &run]).status.code(), Some(0));
+}
+
+#[test]
+fn ctrl_c_with_kill_stops_the_command_and_its_group_and_asks_before_running_it_again() {
+    let scene = Scene::new(HELD);
+    let mut engine = scene.spawn(&["run", "plan.rbk", "--on-interrupt", "kill"]);
+    scene.wait_for_file("began", &mut engine);
+    interrupt(&engine);
+    let ended = engine.wait_with_output().expect("engine ends");
+    assert_eq!(ended.status.code(), Some(3), "{}", text(&ended.stderr));
+    // The command was stopped: had it lived on, it would write its line once `go` is
+    // there.
+    fs::write(scene.path("go"), "").expect("go");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        scene.ledger(),
+        "",
+        "the command's process group was stopped"
+    );
+    let run = scene.run_id();
+
+    // `first` is not idempotent and was cut short: a person decides.
+    let resumed = scene.runbook(&["resume", &run]);
+    assert_eq!(resumed.status.code(), Some(3), "{}", text(&resumed.stderr));
+    let status = text(&scene.runbook(&["status", &run]).stdout);
+    assert!(status.contains("runbook decide"), "{status}");
+    let decided = scene.runbook(&["decide", &run, "first", "retry", "--as", "tester"]);
+    assert_eq!(decided.status.code(), Some(0), "{}", text(&decided.stderr));
+    let resumed = scene.runbook(&["resume", &run]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(scene.ledger(), "first\nsecond\n");
+    assert_eq!(scene.runbook(&["verify", &run]).status.code(), Some(0));
+}
+
+/// A finished run's log, as lines.
+fn finished_log(scene: &Scene) -> (String, Vec<String>) {
+    fs::write(scene.path("go"), "").expect("go");
+    let ran = scene.runbook(&["run", "plan.rbk"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+    let run = scene.run_id();
+    let lines = fs::read_to_string(scene.log_path(&run))
+        .expect("log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (run, lines)
+}
+
+fn verify_lines(scene: &Scene, run: &str, lines: &[String]) -> Output {
+    let joined: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    fs::write(scene.log_path(run), joined).expect("write");
+    scene.runbook(&["verify", run])
+}
+
+fn expect_broken_at(verified: &Output, line: usize, what: &str) {
+    let stdout = text(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(1), "{what}: {stdout}");
+    assert!(
+        stdout.contains(&format!("events.jsonl, line {line}:")),
+        "{what}: expected line {line} named:\n{stdout}"
+    );
+}
+
+#[test]
+fn changing_removing_or_moving_any_event_of_a_real_run_fails_verify_there() {
+    let scene = Scene::new(HELD);
+    let (run, lines) = finished_log(&scene);
+    assert!(lines.len() >= 8, "{}", lines.len());
+    for index in 0..lines.len() {
+        let line = index + 1;
+        // Changed: one more space in the time stamp's neighbour, the payload.
+        let mut changed = lines.clone();
+        changed[index] = changed[index].replacen("\"payload\":{", "\"payload\":{\"x\":1,", 1);
+        if changed[index] == lines[index] {
+            changed[index] = changed[index].replacen("\"time_ms\":", "\"time_ms\":1", 1);
+        }
+        assert_ne!(changed[index], lines[index]);
+        expect_broken_at(&verify_lines(&scene, &run, &changed), line, "changed");
+
+        // Removed: the event after it is where the chain breaks (unless it was last,
+        // which the chain cannot show: verify says the log ends open).
+        let mut removed = lines.clone();
+        removed.remove(index);
+        let verified = verify_lines(&scene, &run, &removed);
+        if index + 1 < lines.len() {
+            expect_broken_at(&verified, line, "removed");
+        } else {
+            assert_eq!(verified.status.code(), Some(0));
+            assert!(
+                text(&verified.stdout).contains("note: the log does not end with the run"),
+                "{}",
+                text(&verified.stdout)
+            );
+        }
+
+        // Moved: swapped with the one after it.
+        if index + 1 < lines.len() {
+            let mut moved = lines.clone();
+            moved.swap(index, index + 1);
+            expect_broken_at(&verify_lines(&scene, &run, &moved), line, "moved");
+        }
+    }
+    // And the original still verifies, without a note.
+    let intact = verify_lines(&scene, &run, &lines);
+    assert_eq!(intact.status.code(), Some(0));
+    assert!(
+        !text(&intact.stdout).contains("note:"),
+        "{}",
+        text(&intact.stdout)
+    );
+}
+
+#[test]
+fn verify_says_when_a_log_ends_without_the_run_closing() {
+    let scene = Scene::new(HELD);
+    fs::write(scene.path("go"), "").expect("go");
+    let killed = scene
+        .command(&["run", "plan.rbk"])
+        .env("RUNBOOK_TEST_KILL_AFTER_EVENT", "3")
+        .output()
+        .expect("runbook runs");
+    assert_eq!(killed.status.code(), None, "killed by its signal");
+    let run = scene.run_id();
+    let verified = scene.runbook(&["verify", &run]);
+    assert_eq!(verified.status.code(), Some(0));
+    let stdout = text(&verified.stdout);
+    assert!(
+        stdout.contains("note: the log does not end with the run finishing or pausing: the engine stopped without closing it"),
+        "{stdout}"
+    );
+    assert!(Path::new(&scene.log_path(&run)).exists());
+}
