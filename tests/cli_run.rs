@@ -379,6 +379,18 @@ step s "Echo" {
         0,
     );
     show("finished", session.runbook(&["resume", &run]));
+    let log_path = format!("state/runs/{run}/events.jsonl");
+    let intact = session.read(&log_path);
+    session.file(
+        &log_path,
+        &intact.replacen("\"schema\":1", "\"schema\":0", 1),
+    );
+    show("another version's log", session.runbook(&["resume", &run]));
+    session.file(&log_path, &intact.replacen("\"manual\"", "\"manuel\"", 1));
+    show(
+        "a log that does not verify",
+        session.runbook(&["resume", &run]),
+    );
     let shown = shown
         .replace(&run, "RUN")
         .replace(&format!("pid {}", std::process::id()), "pid PID")

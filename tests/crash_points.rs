@@ -105,7 +105,7 @@ impl Scene {
                     let outcome = match &record.outcome {
                         Some(Outcome::Succeeded { .. }) => "succeeded",
                         Some(Outcome::Failed { .. }) => "failed",
-                        Some(Outcome::Skipped) => "skipped",
+                        Some(Outcome::Skipped {}) => "skipped",
                         None => "unfinished",
                     };
                     (unit.clone(), outcome)

@@ -312,9 +312,15 @@ pub fn engine_error(error: &EngineError) -> ExitCode {
             "one engine drives a run at a time; answer it with `runbook confirm` or `runbook decide`",
         ),
         EngineError::Unsupported(_) => (codes::UNSUPPORTED, "see docs/design.md, \"The engine\""),
+        EngineError::Store(StoreError::Schema { .. }) | EngineError::UnknownEvent(_) => (
+            codes::OTHER_VERSION,
+            "nothing was changed; take the run up with the version of runbook that wrote it (its `engine_version` is in the log's first line)",
+        ),
+        EngineError::Store(StoreError::Broken { .. }) | EngineError::NoStart(_) => (
+            codes::LOG_BROKEN,
+            "`runbook verify RUN` names the first bad line; a copy of the log kept elsewhere may be intact",
+        ),
         EngineError::Store(_)
-        | EngineError::UnknownEvent(_)
-        | EngineError::NoStart(_)
         | EngineError::Folder { .. }
         | EngineError::Runtime(_) => (
             codes::LOG_FAILED,

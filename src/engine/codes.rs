@@ -39,6 +39,14 @@ pub const NOT_WAITING: Code = Code::error(
     "rbk::run::not_waiting",
     "the run is not waiting for that answer from anybody",
 );
+pub const OTHER_VERSION: Code = Code::error(
+    "rbk::run::other_version",
+    "the run's log was written by another version of runbook, in a format this one does not read",
+);
+pub const LOG_BROKEN: Code = Code::error(
+    "rbk::run::log_broken",
+    "the run's log does not verify (changed, cut or out of order), so it is not taken up again",
+);
 pub const LOG_FAILED: Code = Code::error(
     "rbk::run::log_failed",
     "the run's log or folder cannot be written or read",
@@ -55,5 +63,7 @@ pub const ALL: &[Code] = &[
     SOURCE_CHANGED,
     LOCKED,
     NOT_WAITING,
+    OTHER_VERSION,
+    LOG_BROKEN,
     LOG_FAILED,
 ];

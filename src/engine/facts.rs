@@ -12,8 +12,15 @@ use serde::{Deserialize, Serialize};
 use crate::ast::FailureClass;
 use crate::store::{Draft, Event};
 
+/// Unknown fields are refused: an event with more in it than this build knows was
+/// written by another version, and is reported as such rather than read in part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    content = "payload",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
 pub enum Fact {
     RunStarted(Box<RunStarted>),
     /// An engine took the run up again after it stopped.
@@ -56,8 +63,8 @@ pub enum Fact {
         attempt: u32,
         exit: ExitRecord,
         duration_ms: u64,
-        /// The whole output, relative to the run's folder, when the log holds only its
-        /// first part.
+        /// The file that keeps the whole output, relative to the run's folder, when the
+        /// command printed anything (the log holds only its first part).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         full_output: Option<String>,
     },
@@ -143,6 +150,7 @@ pub enum Fact {
 /// What starts a run: everything a resume, a replay or an auditor needs to know
 /// about where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunStarted {
     pub run: String,
     pub runbook: String,
@@ -205,7 +213,7 @@ pub enum Decision {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Outcome {
     Succeeded {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -214,7 +222,8 @@ pub enum Outcome {
     Failed {
         class: FailureClass,
     },
-    Skipped,
+    /// A struct variant, so that unknown fields are refused here too.
+    Skipped {},
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,5 +261,32 @@ impl Fact {
     pub fn of(event: &Event) -> Option<Fact> {
         let tagged = serde_json::json!({"kind": event.kind, "payload": event.payload});
         serde_json::from_value(tagged).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::GENESIS;
+
+    fn event(kind: &str, payload: serde_json::Value) -> Event {
+        let draft = Draft {
+            time_ms: 1,
+            kind: kind.to_string(),
+            actor: None,
+            payload,
+        };
+        Event::seal(draft, 0, GENESIS)
+    }
+
+    #[test]
+    fn a_fact_with_a_field_this_build_does_not_know_is_not_read() {
+        let known = serde_json::json!({"unit": "s", "decision": "retry"});
+        assert!(Fact::of(&event("decided", known)).is_some());
+        let more = serde_json::json!({"unit": "s", "decision": "retry", "why": "later"});
+        assert_eq!(Fact::of(&event("decided", more)), None);
+        let outcome =
+            serde_json::json!({"unit": "s", "outcome": {"outcome": "skipped", "by": "x"}});
+        assert_eq!(Fact::of(&event("unit_finished", outcome)), None);
     }
 }

@@ -162,7 +162,7 @@ impl History {
                 // undoes it like one that succeeded.
                 let may_have_acted = match outcome {
                     Outcome::Succeeded { .. } => true,
-                    Outcome::Skipped => record.attempts > 0,
+                    Outcome::Skipped {} => record.attempts > 0,
                     Outcome::Failed { .. } => false,
                 };
                 if may_have_acted {

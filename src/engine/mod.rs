@@ -425,8 +425,12 @@ fn drive(
                     _ = terminate.recv() => {}
                 }
                 let level = if first && on_interrupt == OnInterrupt::Wait {
+                    tracing::info!("interrupted: starting nothing new, running commands go on");
                     StopLevel::NoNewWork
                 } else {
+                    tracing::info!(
+                        "interrupted: stopping running commands and their process groups"
+                    );
                     StopLevel::Kill
                 };
                 first = false;

@@ -85,7 +85,13 @@ impl Recorder {
             return Ok(());
         }
         let drafts = std::mem::take(&mut self.pending);
+        let began = std::time::Instant::now();
         let events = self.log.append_all(drafts)?;
+        tracing::debug!(
+            events = events.len(),
+            took_us = began.elapsed().as_micros() as u64,
+            "log flushed"
+        );
         if let Some(last) = events.last() {
             self.history.last_time_ms = last.time_ms;
             self.history.events = last.seq + 1;

@@ -212,6 +212,7 @@ impl<'g> Run<'g> {
             .iter()
             .filter(|node| node.parent.is_none() && node.is_main_flow())
             .collect();
+        tracing::debug!(run = %self.run_id, nodes = nodes.len(), "flow begins");
         self.flow(&nodes, &Scope::default()).await
     }
 
@@ -343,6 +344,30 @@ impl<'g> Run<'g> {
         })
     }
 
+    /// Shows a step run over hosts as one bar on a terminal: the display needs the
+    /// step's units, which no fact lists.
+    fn show_fan_out(&self, node: &Node, hosts: &[Option<String>], scope: &Scope) -> Option<usize> {
+        if !hosts.iter().any(Option::is_some) || !self.recorder.borrow_mut().reporter().live() {
+            return None;
+        }
+        let units: Vec<String> = hosts
+            .iter()
+            .map(|host| unit_key(&node.id, host.as_deref(), scope))
+            .collect();
+        let mut recorder = self.recorder.borrow_mut();
+        let done = units
+            .iter()
+            .filter(|unit| {
+                recorder
+                    .history
+                    .unit(unit)
+                    .is_some_and(|record| record.outcome.is_some())
+            })
+            .count();
+        let within = scope.wave.as_ref().map(|wave| wave.waves.as_str());
+        recorder.reporter().fan_out(&node.name, within, units, done)
+    }
+
     /// A step on each of its hosts, at most `parallel` at once.
     async fn step(&self, node: &'g Node, work: &'g Work, scope: &Scope) -> Result<NodeEnd> {
         let hosts = self.hosts_of(&work.settings.target, scope)?;
@@ -357,6 +382,7 @@ impl<'g> Run<'g> {
         // begins: the run is about to stop, and a resume takes the hosts up in order.
         let halted: Cell<Option<Halt>> = Cell::new(None);
         let halted = &halted;
+        let shown = self.show_fan_out(node, &hosts, scope);
         let mut ends = futures_util::stream::iter(hosts.into_iter().map(|host| {
             let key = unit_key(&node.id, host.as_deref(), scope);
             let scope = scope.for_host(host.clone());
@@ -378,6 +404,9 @@ impl<'g> Run<'g> {
         }
         let halt = halted.get();
         drop(ends);
+        if let Some(token) = shown {
+            self.recorder.borrow_mut().reporter().fan_in(token);
+        }
         if let Some(halt) = halt {
             // Failures seen before the halt are still handled when the run resumes:
             // their units are failed in the log.
@@ -410,6 +439,7 @@ impl<'g> Run<'g> {
     }
 
     /// One unit: a step on one host (or once). Asks the log first.
+    #[tracing::instrument(level = "debug", name = "unit", skip_all, fields(key = key))]
     async fn unit(
         &self,
         key: &str,
@@ -431,7 +461,7 @@ impl<'g> Run<'g> {
             wave: scope.wave.clone(),
         };
         match &record.outcome {
-            Some(Outcome::Succeeded { .. } | Outcome::Skipped) => return Ok(UnitEnd::Done),
+            Some(Outcome::Succeeded { .. } | Outcome::Skipped {}) => return Ok(UnitEnd::Done),
             Some(Outcome::Failed { .. }) if record.decision != Some(Decision::Skip) => {
                 return Ok(UnitEnd::Failed(failure("failed before the resume")))
             }
@@ -470,7 +500,7 @@ impl<'g> Run<'g> {
         let decision = record.decision;
         match decision {
             Some(Decision::Skip) => {
-                self.finish(key, Outcome::Skipped, Some("skipped by decision"))?;
+                self.finish(key, Outcome::Skipped {}, Some("skipped by decision"))?;
                 return Ok(UnitEnd::Done);
             }
             Some(Decision::Fail) => {
@@ -509,6 +539,12 @@ impl<'g> Run<'g> {
                         return Ok(UnitEnd::Failed(failure(&summary)));
                     }
                     let backoff = work.settings.retry.backoff_ms;
+                    tracing::debug!(
+                        attempt = number,
+                        backoff_ms = backoff,
+                        %summary,
+                        "attempt failed; retrying"
+                    );
                     if backoff > 0 {
                         self.recorder.borrow_mut().flush()?;
                         tokio::select! {
@@ -522,6 +558,12 @@ impl<'g> Run<'g> {
     }
 
     fn finish(&self, key: &str, outcome: Outcome, summary: Option<&str>) -> Result<()> {
+        let word = match &outcome {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Skipped {} => "skipped",
+        };
+        tracing::debug!(unit = key, outcome = word, summary, "unit finished");
         self.note(Fact::UnitFinished {
             unit: key.to_string(),
             outcome,
@@ -548,8 +590,16 @@ impl<'g> Run<'g> {
             _ => Phase::Run,
         };
         let started = match &resumed {
-            Some(_) => self.unit_record(key).started_ms,
+            Some(done) => {
+                tracing::debug!(
+                    attempt = number,
+                    commands_done = done.len(),
+                    "unit goes on after a resume"
+                );
+                self.unit_record(key).started_ms
+            }
             None => {
+                tracing::debug!(attempt = number, "unit begins");
                 self.note(Fact::UnitStarted {
                     unit: key.to_string(),
                     node: node.name.to_string(),
@@ -718,12 +768,15 @@ impl<'g> Run<'g> {
     }
 
     fn command_started(&self, attempt: &Attempt<'_>, place: Place, command: String) -> Result<()> {
+        let command = self.redactor.redact(&command).into_owned();
+        // Only the redacted form, as the log has it.
+        tracing::debug!(phase = ?place.phase, index = place.index, %command, "command starts");
         self.commit(Fact::CommandStarted {
             unit: attempt.key.to_string(),
             phase: place.phase,
             index: place.index,
             attempt: attempt.number,
-            command: self.redactor.redact(&command).into_owned(),
+            command,
         })
     }
 
@@ -805,13 +858,21 @@ impl<'g> Run<'g> {
         started: u64,
         ended: Ended,
     ) -> Result<Ran> {
+        let duration_ms = self.now().saturating_sub(started);
+        tracing::debug!(
+            phase = ?place.phase,
+            index = place.index,
+            exit = ?ended.exit,
+            duration_ms,
+            "command ended"
+        );
         self.note(Fact::CommandFinished {
             unit: attempt.key.to_string(),
             phase: place.phase,
             index: place.index,
             attempt: attempt.number,
             exit: ended.exit,
-            duration_ms: self.now().saturating_sub(started),
+            duration_ms,
             full_output: ended.full_output,
         })?;
         Ok(match ended.exit {
@@ -898,27 +959,36 @@ impl<'g> Run<'g> {
         need: Need,
         text: &str,
     ) -> Result<Option<Answer>> {
+        let waiting = Fact::Waiting {
+            unit: key.to_string(),
+            // The name a person answers to: a rollback's is its step's, prefixed.
+            node: node.id.to_string(),
+            host: host.map(str::to_string),
+            need,
+            text: self.redactor.redact(text).into_owned(),
+        };
         if self.unit_record(key).waiting != Some(need) {
-            self.commit(Fact::Waiting {
-                unit: key.to_string(),
-                // The name a person answers to: a rollback's is its step's, prefixed.
-                node: node.id.to_string(),
-                host: host.map(str::to_string),
-                need,
-                text: self.redactor.redact(text).into_owned(),
-            })?;
+            self.commit(waiting.clone())?;
         } else {
             self.recorder.borrow_mut().flush()?;
         }
         if !self.wait_for_people {
             return Ok(None);
         }
+        tracing::debug!(unit = key, ?need, "waiting for a person");
+        self.show_waiting(&waiting, node);
         loop {
             if let Some(request) = inbox::take(&self.run_dir, &node.id, host, need) {
                 let actor = Some(Actor {
                     person: Some(request.person.clone()),
                     os_user: request.os_user.clone(),
                 });
+                tracing::debug!(
+                    unit = key,
+                    ?need,
+                    person = %request.person,
+                    "answer taken from the inbox"
+                );
                 let (fact, answer) = request.into_fact(key);
                 self.recorder
                     .borrow_mut()
@@ -930,6 +1000,30 @@ impl<'g> Run<'g> {
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(None),
             }
         }
+    }
+
+    /// Shows a wait on a terminal with who may answer it: the step's owner (a rollback's
+    /// is its step's) and the keys a confirmation enters are in the graph, not the facts.
+    fn show_waiting(&self, waiting: &Fact, node: &Node) {
+        let mut recorder = self.recorder.borrow_mut();
+        if !recorder.reporter().live() {
+            return;
+        }
+        let owner = node.owner.as_deref().or_else(|| {
+            self.graph
+                .node(&node.name)
+                .and_then(|step| step.owner.as_deref())
+        });
+        let records: Vec<&str> = node
+            .work()
+            .map(|work| {
+                work.records
+                    .iter()
+                    .map(|record| record.key.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        recorder.reporter().waiting(waiting, owner, &records);
     }
 
     /// A timer: waits what is left of its time (a resume does not wait it twice).
@@ -945,6 +1039,7 @@ impl<'g> Run<'g> {
         let since = if record.attempts > 0 {
             record.started_ms
         } else {
+            tracing::debug!(unit = %key, duration_ms, "timer begins");
             self.commit(Fact::UnitStarted {
                 unit: key.clone(),
                 node: node.name.to_string(),
@@ -979,7 +1074,15 @@ impl<'g> Run<'g> {
             .collect();
         let count = ranges.len();
         for (index, range) in ranges.into_iter().enumerate() {
+            let range_start = range.start;
             let hosts: Vec<String> = plan.hosts[range].to_vec();
+            tracing::debug!(
+                waves = %node.name,
+                wave = index + 1,
+                count,
+                hosts = hosts.len(),
+                "wave begins"
+            );
             let started_key = wave_key(&node.name, index);
             let finished_key = format!("{started_key}/finished");
             if self.marked(&finished_key) {
@@ -1000,6 +1103,15 @@ impl<'g> Run<'g> {
                     hosts: hosts.clone(),
                 })?;
             }
+            // A resumed run does not log again the wave it is in: the display is told.
+            self.recorder.borrow_mut().reporter().wave(
+                &node.name,
+                index,
+                count,
+                &hosts,
+                range_start,
+                plan.hosts.len(),
+            );
             let wave = Rc::new(WaveScope {
                 waves: node.name.to_string(),
                 index,

@@ -89,6 +89,7 @@ pub async fn run(
         process.current_dir(cwd);
     }
     let mut child = process.spawn()?;
+    tracing::debug!(pid = child.id(), "command spawned in its own process group");
     let group = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
@@ -247,15 +248,27 @@ mod tests {
         .unwrap();
         assert_eq!(exit, Exit::Stopped(StopReason::Timeout));
         let pid: i32 = String::from_utf8(out).unwrap().trim().parse().unwrap();
-        // SIGKILL is delivered before `killpg` returns; the process may linger only as
-        // a zombie until its new parent reaps it.
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let running = state
-            .rsplit(") ")
-            .next()
-            .and_then(|rest| rest.chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X');
-        assert!(!running, "the grandchild outlived the stop: {state}");
+        // SIGKILL is sent to the group before `run` returns; the kernel finishes the
+        // process when it next schedules it (on a loaded machine, a moment later), and
+        // it may linger as a zombie until its new parent reaps it. Had it not been
+        // signalled, it would sleep on for 30 s: well past this wait.
+        let running = || {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let alive = state
+                .rsplit(") ")
+                .next()
+                .and_then(|rest| rest.chars().next())
+                .is_some_and(|state| state != 'Z' && state != 'X');
+            alive.then_some(state)
+        };
+        let since = std::time::Instant::now();
+        while let Some(state) = running() {
+            assert!(
+                since.elapsed() < Duration::from_secs(10),
+                "the grandchild outlived the stop: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test]

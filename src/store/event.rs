@@ -23,8 +23,9 @@ pub struct Actor {
 /// replay input: everything the engine knows of a run is a fold over these.
 ///
 /// Each event seals the one before it: `hash` is the SHA-256 of the event's own fields
-/// (everything but `hash`, in this order, as compact JSON) and `prev` is the hash of
-/// the event before. Changing, removing or reordering any event breaks the chain there.
+/// (everything but `hash`, in this order, as compact JSON with the payload's keys
+/// sorted) and `prev` is the hash of the event before. Changing, removing or
+/// reordering any event breaks the chain there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
@@ -62,8 +63,33 @@ struct Sealed<'a> {
     kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     actor: &'a Option<Actor>,
-    payload: &'a serde_json::Value,
+    payload: Canonical<'a>,
     prev: &'a str,
+}
+
+/// A JSON value written with every object's keys in sorted order, whatever order its
+/// map keeps them in: serde_json keeps insertion order when any crate in a build turns
+/// on its `preserve_order` feature, and a log's hashes must not depend on how the
+/// build that reads it was made.
+struct Canonical<'a>(&'a serde_json::Value);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Canonical(value))?;
+                }
+                out.end()
+            }
+            serde_json::Value::Array(items) => serializer.collect_seq(items.iter().map(Canonical)),
+            other => other.serialize(serializer),
+        }
+    }
 }
 
 impl Event {
@@ -91,7 +117,7 @@ impl Event {
             time_ms: self.time_ms,
             kind: &self.kind,
             actor: &self.actor,
-            payload: &self.payload,
+            payload: Canonical(&self.payload),
             prev: &self.prev,
         };
         // Serialising plain data (strings, numbers, JSON values) cannot fail.

@@ -1,0 +1,252 @@
+//! What a person sees while `runbook run` goes: tracing logs only under `RUST_LOG` and
+//! only on standard error, never a secret in them; and on a terminal (a pseudo-terminal
+//! from `script`), the progress display with its "hosts done / total" bars.
+//!
+//! The lines the display shows are tested where they are built (src/engine/report.rs).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const PLAN: &str = r#"runbook "traced" { }
+inventory pair hosts ["h1", "h2"]
+step hello "Say hello on each host" {
+  on pair
+  run "echo hello {{host}}"
+  irreversible "test"
+}
+step after "Then once here" {
+  run "true"
+  irreversible "test"
+}
+"#;
+
+struct Ran {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn runbook(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("RUNBOOK_STATE_DIR", dir.join("state"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("runbook runs");
+    let ran = Ran {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+    ran
+}
+
+fn folder_with(plan: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    fs::write(dir.path().join("plan.rbk"), plan).expect("write");
+    dir
+}
+
+fn expect(ran: &Ran, status: i32) {
+    assert_eq!(
+        ran.status, status,
+        "--- stdout\n{}\n--- stderr\n{}",
+        ran.stdout, ran.stderr
+    );
+}
+
+/// A line `tracing_subscriber::fmt` writes: `2026-11-21T14:03:27.123456Z DEBUG ...`.
+fn is_tracing_line(line: &str) -> bool {
+    let level = line.split_whitespace().nth(1).unwrap_or_default();
+    line.get(..4)
+        .is_some_and(|year| year.bytes().all(|b| b.is_ascii_digit()))
+        && line.get(10..11) == Some("T")
+        && ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level)
+}
+
+/// Standard output without its times and run ids, to compare two runs' lines.
+fn shape(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|line| !line.contains(" started: "))
+        .map(|line| line.get(9..).unwrap_or(line).to_string())
+        .collect()
+}
+
+#[test]
+fn rust_log_writes_tracing_lines_on_stderr_and_none_on_stdout() {
+    let dir = folder_with(PLAN);
+    let quiet = runbook(dir.path(), &["run", "plan.rbk", "--output", "plain"], &[]);
+    expect(&quiet, 0);
+    let traced = runbook(
+        dir.path(),
+        &["run", "plan.rbk", "--output", "plain"],
+        &[("RUST_LOG", "debug")],
+    );
+    expect(&traced, 0);
+
+    let logs: Vec<&str> = traced
+        .stderr
+        .lines()
+        .filter(|line| is_tracing_line(line))
+        .collect();
+    assert!(!logs.is_empty(), "{}", traced.stderr);
+    let all = logs.join("\n");
+    // A unit beginning and ending with its key, a command's pid and its exit, each log
+    // flush with its events and the time it took.
+    for expected in [
+        "unit{key=\"hello@h1\"}",
+        "unit begins",
+        "unit finished unit=\"hello@h2\" outcome=\"succeeded\"",
+        "command starts phase=Run index=0 command=echo hello 'h1'",
+        "command spawned in its own process group pid=",
+        "command ended phase=Run index=0 exit=Code(0)",
+        "log flushed events=",
+        "took_us=",
+    ] {
+        assert!(all.contains(expected), "no `{expected}` in:\n{all}");
+    }
+    assert!(!traced.stderr.contains('\u{1b}'), "colour under NO_COLOR");
+
+    // Standard output is what it is without RUST_LOG: the same lines, no log line.
+    assert!(
+        !traced.stdout.lines().any(is_tracing_line),
+        "{}",
+        traced.stdout
+    );
+    assert!(!traced.stdout.contains("runbook::"), "{}", traced.stdout);
+    assert_eq!(shape(&traced.stdout), shape(&quiet.stdout));
+}
+
+#[test]
+fn without_rust_log_nothing_is_logged() {
+    let dir = folder_with(PLAN);
+    for output in ["plain", "json", "quiet"] {
+        let ran = runbook(dir.path(), &["run", "plan.rbk", "--output", output], &[]);
+        expect(&ran, 0);
+        for text in [&ran.stdout, &ran.stderr] {
+            assert!(!text.lines().any(is_tracing_line), "{output}: {text}");
+            assert!(!text.contains("runbook::engine"), "{output}: {text}");
+        }
+    }
+}
+
+#[test]
+fn json_output_stays_json_lines_under_rust_log() {
+    let dir = folder_with(PLAN);
+    let ran = runbook(
+        dir.path(),
+        &["run", "plan.rbk", "--output", "json"],
+        &[("RUST_LOG", "trace")],
+    );
+    expect(&ran, 0);
+    assert!(ran.stderr.lines().any(is_tracing_line), "{}", ran.stderr);
+    assert!(ran.stdout.lines().count() > 5, "{}", ran.stdout);
+    for line in ran.stdout.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(event.get("kind").is_some(), "{line}");
+    }
+}
+
+#[test]
+fn tracing_never_shows_a_secret() {
+    let dir = folder_with(
+        r#"runbook "secretive" { }
+secret token from env "DEMO_TOKEN"
+step leak "A command that holds the secret" {
+  run "echo token={{token}}; exit 3"
+  retry 1 backoff 1s
+  irreversible "test"
+}
+"#,
+    );
+    let secret = "s3cr3t-value-42";
+    let ran = runbook(
+        dir.path(),
+        &["run", "plan.rbk", "--output", "plain"],
+        &[("RUST_LOG", "trace"), ("DEMO_TOKEN", secret)],
+    );
+    expect(&ran, 1);
+    assert!(
+        ran.stderr.contains("command=echo token='[secret token]'"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("attempt failed; retrying"),
+        "{}",
+        ran.stderr
+    );
+    let everything = format!("{}{}", ran.stdout, ran.stderr);
+    assert!(
+        !everything.contains(secret),
+        "the secret leaked:\n{everything}"
+    );
+}
+
+/// `script` (util-linux, an essential package on Debian) gives the command a
+/// pseudo-terminal, as a person's would be. Without it the test fails: it does not
+/// pass by skipping what it is for.
+fn script() -> PathBuf {
+    ["/usr/bin/script", "/bin/script"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+        .expect("`script` (util-linux) to give the run a terminal")
+}
+
+#[test]
+fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
+    let script = script();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo-upgrade.rbk");
+    fs::copy(shipped, dir.path().join("demo.rbk")).expect("copy");
+    let fleet = dir.path().join("fleet");
+    // A terminal as wide as a person's, rather than the 80 columns of none at all.
+    let command = format!(
+        "stty cols 200 rows 50 2>/dev/null; '{}' run demo.rbk -p 'fleet={}'",
+        env!("CARGO_BIN_EXE_runbook"),
+        fleet.display()
+    );
+    let output = Command::new(script)
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("RUNBOOK_STATE_DIR", dir.path().join("state"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    let end = screen
+        .char_indices()
+        .rev()
+        .nth(3000)
+        .map_or(&*screen, |(at, _)| &screen[at..]);
+    assert_eq!(output.status.code(), Some(0), "...{end}");
+    // The header with the run's title, a bar for each step over the fleet and for the
+    // waves, and the finished lines above them.
+    for expected in [
+        "Demo: kernel upgrade of eight local hosts · run ",
+        " provision [",
+        "/8 hosts done",
+        " rollout [",
+        "0/8 hosts done · wave 1 of 3: demo-01",
+        "1/8 hosts done · wave 2 of 3: demo-02, demo-03, demo-04",
+        "  drain [",
+        "✔ fleet_check@demo-08",
+        "run completed",
+    ] {
+        assert!(screen.contains(expected), "no `{expected}` in:\n...{end}");
+    }
+    assert!(!screen.contains("\u{1b}[3"), "colour under NO_COLOR");
+}

@@ -1,0 +1,1196 @@
+//! The engine's files, frozen: a run's log (`STATE/runs/RUN/events.jsonl`), its lock
+//! file and the answers other terminals leave in its inbox.
+//!
+//! These files outlive the build that wrote them: a later build resumes a run, an
+//! auditor reads its log years on, `confirm` and `decide` may be a different build
+//! from the engine they answer. So their serde shapes are a format, and a change to
+//! one must be deliberate. The mirrors in `mirror` are independent copies of that
+//! format, written by hand and denying unknown fields; nothing here parses with the
+//! crate's own types. Real files, written by the real binary on runbooks that between
+//! them log every kind of event, must parse with the mirrors line by line, and a field
+//! the mirrors do not know must be refused. One sealed event is kept to the byte in a
+//! snapshot, so that a change of field order, naming or hashing shows in review. A log
+//! in another format version (older or newer) is refused by `verify`, `resume` and
+//! `transcript`, naming the version.
+//!
+//! When a test here fails because the format changed on purpose: change the mirror,
+//! raise `SCHEMA_VERSION`, and say how logs of the old version are read or refused.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Independent copies of the formats, for parsing only. Every struct denies unknown
+/// fields; a field the engine leaves out when it has nothing to say
+/// (`skip_serializing_if`) is optional here, and then absent, never `null`.
+#[allow(
+    dead_code,
+    reason = "the mirrors exist to be parsed into; no field is read"
+)]
+mod mirror {
+    use std::collections::BTreeMap;
+
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// An optional field is left out when empty: `null` is refused.
+    fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        T::deserialize(deserializer).map(Some)
+    }
+
+    /// One line of a run's log. `payload` is read by `kind`, with `payload` below.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Envelope {
+        pub schema: u32,
+        pub seq: u64,
+        pub time_ms: u64,
+        pub kind: String,
+        #[serde(default, deserialize_with = "present")]
+        pub actor: Option<Actor>,
+        pub payload: Value,
+        pub prev: String,
+        pub hash: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Actor {
+        #[serde(default, deserialize_with = "present")]
+        person: Option<String>,
+        #[serde(default, deserialize_with = "present")]
+        os_user: Option<String>,
+    }
+
+    /// Reads a payload as the mirror of its kind; an unknown kind is an error.
+    pub fn payload(kind: &str, payload: Value) -> Result<(), String> {
+        let (_, parse) = PAYLOADS
+            .iter()
+            .find(|(known, _)| *known == kind)
+            .ok_or_else(|| format!("unknown kind `{kind}`"))?;
+        parse(payload).map_err(|error| format!("`{kind}` payload: {error}"))
+    }
+
+    type Parse = fn(Value) -> Result<(), serde_json::Error>;
+
+    fn parse<T: DeserializeOwned>(payload: Value) -> Result<(), serde_json::Error> {
+        serde_json::from_value::<T>(payload).map(drop)
+    }
+
+    /// Every kind the engine logs, with the mirror of its payload.
+    pub const PAYLOADS: &[(&str, Parse)] = &[
+        ("run_started", parse::<RunStarted>),
+        ("run_resumed", parse::<RunResumed>),
+        ("changes_accepted", parse::<ChangesAccepted>),
+        ("unit_started", parse::<UnitStarted>),
+        ("command_started", parse::<CommandStarted>),
+        ("output", parse::<Output>),
+        ("command_finished", parse::<CommandFinished>),
+        ("waiting", parse::<Waiting>),
+        ("confirmed", parse::<Confirmed>),
+        ("decided", parse::<Decided>),
+        ("unit_finished", parse::<UnitFinished>),
+        ("wave_started", parse::<WaveStarted>),
+        ("wave_finished", parse::<WaveFinished>),
+        ("failure", parse::<Failure>),
+        ("policy_action", parse::<PolicyAction>),
+        ("notice", parse::<Notice>),
+        ("rollback_started", parse::<RollbackStarted>),
+        ("rollback_finished", parse::<RollbackFinished>),
+        ("run_paused", parse::<RunPaused>),
+        ("run_finished", parse::<RunFinished>),
+    ];
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RunStarted {
+        run: String,
+        runbook: String,
+        #[serde(default, deserialize_with = "present")]
+        title: Option<String>,
+        file: String,
+        machine: String,
+        started_by: String,
+        source_sha256: String,
+        source: String,
+        params: BTreeMap<String, String>,
+        inventories: BTreeMap<String, Vec<String>>,
+        seed: u64,
+        engine_version: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RunResumed {
+        source_sha256: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ChangesAccepted {
+        previous_sha256: String,
+        source_sha256: String,
+        source: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct UnitStarted {
+        unit: String,
+        node: String,
+        #[serde(default, deserialize_with = "present")]
+        host: Option<String>,
+        attempt: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct CommandStarted {
+        unit: String,
+        phase: Phase,
+        index: u64,
+        attempt: u32,
+        command: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Output {
+        unit: String,
+        stream: String,
+        text: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct CommandFinished {
+        unit: String,
+        phase: Phase,
+        index: u64,
+        attempt: u32,
+        exit: ExitRecord,
+        duration_ms: u64,
+        #[serde(default, deserialize_with = "present")]
+        full_output: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Waiting {
+        unit: String,
+        node: String,
+        #[serde(default, deserialize_with = "present")]
+        host: Option<String>,
+        need: Need,
+        text: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Confirmed {
+        unit: String,
+        values: BTreeMap<String, String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Decided {
+        unit: String,
+        decision: Decision,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct UnitFinished {
+        unit: String,
+        outcome: Outcome,
+        #[serde(default, deserialize_with = "present")]
+        summary: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct WaveStarted {
+        waves: String,
+        index: u64,
+        count: u64,
+        hosts: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct WaveFinished {
+        waves: String,
+        index: u64,
+        failed: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Failure {
+        key: String,
+        class: FailureClass,
+        node: String,
+        #[serde(default, deserialize_with = "present")]
+        host: Option<String>,
+        summary: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PolicyAction {
+        key: String,
+        failure: String,
+        action: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Notice {
+        key: String,
+        audience: String,
+        #[serde(default, deserialize_with = "present")]
+        channel: Option<String>,
+        message: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RollbackStarted {
+        key: String,
+        scope: String,
+        units: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RollbackFinished {
+        key: String,
+        succeeded: bool,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RunPaused {
+        reason: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RunFinished {
+        status: RunStatus,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Phase {
+        Run,
+        Verify,
+        Remedy,
+        Rollback,
+    }
+
+    /// `{"code":0}`, `{"signal":9}`, or one word.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ExitRecord {
+        Code(i32),
+        Signal(i32),
+        Timeout,
+        Interrupted,
+        Error,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Need {
+        Confirmation,
+        Decision,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Decision {
+        Retry,
+        Skip,
+        Fail,
+    }
+
+    /// Tagged inside: `{"outcome":"failed","class":"functional"}`.
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "outcome", rename_all = "snake_case")]
+    pub enum Outcome {
+        Succeeded(Succeeded),
+        Failed(Failed),
+        Skipped(Skipped),
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Succeeded {
+        /// Left out when there are none.
+        #[serde(default)]
+        values: BTreeMap<String, String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Failed {
+        class: FailureClass,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Skipped {}
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RunStatus {
+        Completed,
+        Failed,
+        RollbackFailed,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum FailureClass {
+        Minor,
+        Functional,
+        Severe,
+    }
+
+    /// `STATE/runs/RUN/lock`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Holder {
+        pub host: String,
+        pub pid: u32,
+        pub since_ms: u64,
+    }
+
+    /// A file in `STATE/runs/RUN/inbox/`.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Request {
+        pub node: String,
+        #[serde(default, deserialize_with = "present")]
+        pub host: Option<String>,
+        pub answer: Answer,
+        pub person: String,
+        #[serde(default, deserialize_with = "present")]
+        pub os_user: Option<String>,
+    }
+
+    /// `{"confirmed":{"key":"value"}}` or `{"decided":"retry"}`.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Answer {
+        Confirmed(BTreeMap<String, String>),
+        Decided(Decision),
+    }
+}
+
+/// Reads one log line with the mirrors: the envelope, then its payload by kind.
+/// Returns the kind.
+fn parse_line(line: &str) -> Result<String, String> {
+    let envelope: mirror::Envelope =
+        serde_json::from_str(line).map_err(|error| format!("envelope: {error}"))?;
+    mirror::payload(&envelope.kind, envelope.payload)?;
+    Ok(envelope.kind)
+}
+
+// ---------------------------------------------------------------------------------
+// Real files from the real binary.
+
+/// A runbook with a manual step that records a value, and a step that uses it.
+const MANUAL_RUNBOOK: &str = r#"runbook "manual" { }
+step ask "Publish the notice" {
+  manual "Publish the notice and paste its address"
+  record key "The notice's address"
+}
+step use "Use the recorded value" {
+  run "printf %s {{ask.key}} > value.txt"
+  irreversible "test"
+}
+"#;
+
+/// One temporary folder holding runbooks and a state folder, across several commands.
+struct Scene {
+    dir: tempfile::TempDir,
+}
+
+/// What one command did.
+struct Ran {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn expect(&self, code: i32, what: &str) {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "{what}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+impl Scene {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn write(&self, relative: &str, contents: &str) {
+        fs::write(self.path(relative), contents).expect("write");
+    }
+
+    /// A file of this repository, copied into the scene.
+    fn shipped(&self, from: &str, to: &str) {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(from);
+        self.write(to, &fs::read_to_string(source).expect("shipped file"));
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", self.path("state"))
+            .env_remove("RUST_LOG")
+            .env_remove("RUNBOOK_TEST_KILL_AFTER_EVENT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn runbook(&self, args: &[&str]) -> Ran {
+        self.runbook_with(args, &[])
+    }
+
+    fn runbook_with(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        let output = command.output().expect("runbook runs");
+        let ran = Ran {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+        ran
+    }
+
+    /// The only run in the state folder.
+    fn only_run(&self) -> String {
+        let runs: Vec<String> = fs::read_dir(self.path("state/runs"))
+            .expect("runs folder")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf-8")
+            })
+            .collect();
+        assert_eq!(runs.len(), 1, "one run: {runs:?}");
+        runs.into_iter().next().expect("a run")
+    }
+
+    fn run_file(&self, run: &str, name: &str) -> PathBuf {
+        self.path(&format!("state/runs/{run}/{name}"))
+    }
+
+    fn log(&self, run: &str) -> String {
+        fs::read_to_string(self.run_file(run, "events.jsonl")).expect("the run's log")
+    }
+}
+
+/// Waits (a bounded time) until `ready` holds.
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let since = Instant::now();
+    while !ready() {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "waited for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A run's log as the binary left it, named for the scenario that wrote it.
+struct Log {
+    scenario: &'static str,
+    text: String,
+}
+
+/// The demo upgrade, run to the end.
+fn demo_completed() -> Log {
+    let scene = Scene::new();
+    scene.shipped("runbooks/demo-upgrade.rbk", "demo.rbk");
+    let fleet = format!("fleet={}", scene.path("fleet").display());
+    scene
+        .runbook(&["run", "demo.rbk", "-p", &fleet])
+        .expect(0, "the demo completes");
+    Log {
+        scenario: "demo completed",
+        text: scene.log(&scene.only_run()),
+    }
+}
+
+/// The demo upgrade failing on a host of the second wave: a failure, its rollback, a
+/// notice and the policy's abort.
+fn demo_failed() -> Log {
+    let scene = Scene::new();
+    scene.shipped("runbooks/demo-upgrade.rbk", "demo.rbk");
+    let fleet = format!("fleet={}", scene.path("fleet").display());
+    scene
+        .runbook(&["run", "demo.rbk", "-p", &fleet, "-p", "fail_on=demo-03"])
+        .expect(1, "the demo fails and rolls back");
+    Log {
+        scenario: "demo failed",
+        text: scene.log(&scene.only_run()),
+    }
+}
+
+/// The crash-point runbook, not interrupted: a retried step, waves, a verification, a
+/// failure near the end and the rollback of everything.
+fn crash_points_uninterrupted() -> Log {
+    let scene = Scene::new();
+    scene.shipped("tests/cases/run/crash-points.rbk", "crash-points.rbk");
+    scene
+        .runbook(&["run", "crash-points.rbk"])
+        .expect(1, "the crash-point run fails and rolls back");
+    Log {
+        scenario: "crash points",
+        text: scene.log(&scene.only_run()),
+    }
+}
+
+/// The crash-point runbook killed once its first command is announced: the resume
+/// waits for a decision on that command, a person decides to retry it, and the run
+/// goes on to its end.
+fn crash_points_killed_and_decided() -> Log {
+    use std::os::unix::process::ExitStatusExt;
+
+    let scene = Scene::new();
+    scene.shipped("tests/cases/run/crash-points.rbk", "crash-points.rbk");
+    // Event 0 starts the run, 1 starts `s01`, 2 announces its (not idempotent) command.
+    let killed = scene.runbook_with(
+        &["run", "crash-points.rbk"],
+        &[("RUNBOOK_TEST_KILL_AFTER_EVENT", "2")],
+    );
+    assert_eq!(killed.status.signal(), Some(9), "killed: {}", killed.stderr);
+    let run = scene.only_run();
+    scene
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(3, "the resume waits for a decision on s01");
+    scene
+        .runbook(&["decide", &run, "s01", "retry", "--as", "tester"])
+        .expect(0, "the decision is logged");
+    scene
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(1, "the resumed run fails and rolls back");
+    Log {
+        scenario: "crash points, killed and decided",
+        text: scene.log(&run),
+    }
+}
+
+/// A manual step: the run pauses for it, a person confirms it from another terminal
+/// with a value, and a resume finishes the run.
+fn manual_confirmed() -> Log {
+    let scene = Scene::new();
+    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    scene
+        .runbook(&["run", "manual.rbk", "--no-wait"])
+        .expect(3, "the run waits for a person");
+    let run = scene.only_run();
+    scene
+        .runbook(&["confirm", &run, "ask", "--as", "tester", "--set", "key=v"])
+        .expect(0, "the confirmation is logged");
+    scene
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(0, "the resumed run completes");
+    Log {
+        scenario: "manual step confirmed",
+        text: scene.log(&run),
+    }
+}
+
+/// A paused run whose runbook was edited meanwhile, resumed with `--accept-changes`.
+fn manual_edited_and_accepted() -> Log {
+    let scene = Scene::new();
+    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    scene
+        .runbook(&["run", "manual.rbk", "--no-wait"])
+        .expect(3, "the run waits for a person");
+    let run = scene.only_run();
+    let edited = MANUAL_RUNBOOK.replace("Publish the notice\"", "Publish the notice, edited\"");
+    assert_ne!(edited, MANUAL_RUNBOOK, "the edit changes the runbook");
+    scene.write("manual.rbk", &edited);
+    scene
+        .runbook(&["confirm", &run, "ask", "--as", "tester", "--set", "key=v"])
+        .expect(0, "the confirmation is logged");
+    scene
+        .runbook(&["resume", &run, "--no-wait", "--accept-changes"])
+        .expect(0, "the resumed run completes with the edited runbook");
+    Log {
+        scenario: "runbook edited, changes accepted",
+        text: scene.log(&run),
+    }
+}
+
+/// The logs of every scenario, made once (in parallel) for the tests that read them.
+fn real_logs() -> &'static [Log] {
+    static LOGS: OnceLock<Vec<Log>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let scenarios: [fn() -> Log; 6] = [
+            demo_completed,
+            demo_failed,
+            crash_points_uninterrupted,
+            crash_points_killed_and_decided,
+            manual_confirmed,
+            manual_edited_and_accepted,
+        ];
+        std::thread::scope(|scope| {
+            let running: Vec<_> = scenarios
+                .into_iter()
+                .map(|scenario| scope.spawn(scenario))
+                .collect();
+            running
+                .into_iter()
+                .map(|handle| handle.join().expect("a scenario"))
+                .collect()
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// The event log.
+
+#[test]
+fn every_line_of_real_logs_parses_with_the_mirrors_and_every_kind_is_logged() {
+    let mut seen = BTreeSet::new();
+    for log in real_logs() {
+        assert!(!log.text.is_empty(), "{}: empty log", log.scenario);
+        for (number, line) in log.text.lines().enumerate() {
+            let kind = parse_line(line).unwrap_or_else(|error| {
+                panic!("{}, line {}: {error}\n{line}", log.scenario, number + 1)
+            });
+            seen.insert(kind);
+        }
+    }
+    let never: Vec<&str> = mirror::PAYLOADS
+        .iter()
+        .map(|(kind, _)| *kind)
+        .filter(|kind| !seen.contains(*kind))
+        .collect();
+    assert!(never.is_empty(), "no scenario logged {never:?}");
+}
+
+/// The mirrors are strict: what the engine does not write is refused, so the test
+/// above fails when the engine starts writing something new.
+#[test]
+fn the_mirrors_refuse_fields_they_do_not_know_in_every_kind() {
+    let mut first_of_kind: BTreeMap<String, Value> = BTreeMap::new();
+    for line in real_logs().iter().flat_map(|log| log.text.lines()) {
+        let event: Value = serde_json::from_str(line).expect("a JSON line");
+        let kind = event["kind"].as_str().expect("a kind").to_string();
+        first_of_kind.entry(kind).or_insert(event);
+    }
+    assert_eq!(
+        first_of_kind.len(),
+        mirror::PAYLOADS.len(),
+        "every kind seen"
+    );
+    let refused = |event: &Value, what: &str| {
+        let line = event.to_string();
+        assert!(
+            parse_line(&line).is_err(),
+            "{what} was accepted by the mirrors:\n{line}"
+        );
+    };
+    for (kind, event) in &first_of_kind {
+        parse_line(&event.to_string()).unwrap_or_else(|error| panic!("{kind}: {error}"));
+
+        let mut extra = event.clone();
+        extra["payload"]["unexpected"] = json!(1);
+        refused(&extra, &format!("an unknown field in a `{kind}` payload"));
+
+        let mut renamed = event.clone();
+        renamed["kind"] = json!(format!("{kind}_v2"));
+        refused(&renamed, &format!("the unknown kind `{kind}_v2`"));
+    }
+
+    let started = &first_of_kind["run_started"];
+    let mut extra = started.clone();
+    extra["unexpected"] = json!(1);
+    refused(&extra, "an unknown field in the envelope");
+    let mut extra = started.clone();
+    extra["actor"]["unexpected"] = json!(1);
+    refused(&extra, "an unknown field in the actor");
+    let mut null = started.clone();
+    null["actor"]["person"] = Value::Null;
+    refused(&null, "`null` for a person left out");
+    let mut missing = started.clone();
+    missing["payload"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("seed");
+    refused(&missing, "a run start without its seed");
+
+    let finished = &first_of_kind["unit_finished"];
+    let mut extra = finished.clone();
+    extra["payload"]["outcome"]["unexpected"] = json!(1);
+    refused(&extra, "an unknown field in an outcome");
+    let mut other = finished.clone();
+    other["payload"]["outcome"]["outcome"] = json!("abandoned");
+    refused(&other, "an unknown outcome");
+    let mut skipped = finished.clone();
+    skipped["payload"]["outcome"] = json!({"outcome": "skipped", "unexpected": 1});
+    refused(&skipped, "an unknown field in a skipped outcome");
+
+    let command = &first_of_kind["command_finished"];
+    let mut extra = command.clone();
+    extra["payload"]["exit"]["unexpected"] = json!(1);
+    refused(&extra, "a second key in an exit record");
+    let mut other = command.clone();
+    other["payload"]["phase"] = json!("cleanup");
+    refused(&other, "an unknown phase");
+}
+
+/// The kinds and variants the scenarios do not reach (a remedy, a signal, a timeout, a
+/// skip, a failed rollback, ...), written by the engine's own types and read with the
+/// mirrors.
+#[test]
+fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
+    use runbook::ast::FailureClass;
+    use runbook::engine::facts::{Decision, ExitRecord, Fact, Need, Outcome, Phase, RunStatus};
+
+    let unit = || "install@web-1".to_string();
+    let mut facts = Vec::new();
+    for phase in [Phase::Run, Phase::Verify, Phase::Remedy, Phase::Rollback] {
+        facts.push(Fact::CommandStarted {
+            unit: unit(),
+            phase,
+            index: 0,
+            attempt: 1,
+            command: "true".to_string(),
+        });
+    }
+    let exits = [
+        ExitRecord::Code(-1),
+        ExitRecord::Signal(9),
+        ExitRecord::Timeout,
+        ExitRecord::Interrupted,
+        ExitRecord::Error,
+    ];
+    for (exit, full_output) in exits
+        .into_iter()
+        .zip([None, Some("output/x.log")].repeat(3))
+    {
+        facts.push(Fact::CommandFinished {
+            unit: unit(),
+            phase: Phase::Remedy,
+            index: 2,
+            attempt: 3,
+            exit,
+            duration_ms: 10,
+            full_output: full_output.map(str::to_string),
+        });
+    }
+    for (need, host) in [(Need::Confirmation, None), (Need::Decision, Some("web-1"))] {
+        facts.push(Fact::Waiting {
+            unit: unit(),
+            node: "install".to_string(),
+            host: host.map(str::to_string),
+            need,
+            text: "Say when".to_string(),
+        });
+    }
+    for decision in [Decision::Retry, Decision::Skip, Decision::Fail] {
+        facts.push(Fact::Decided {
+            unit: unit(),
+            decision,
+        });
+    }
+    let classes = [
+        FailureClass::Minor,
+        FailureClass::Functional,
+        FailureClass::Severe,
+    ];
+    let values = BTreeMap::from([("ticket".to_string(), "INC-42".to_string())]);
+    let outcomes = classes
+        .map(|class| Outcome::Failed { class })
+        .into_iter()
+        .chain([
+            Outcome::Succeeded {
+                values: BTreeMap::new(),
+            },
+            Outcome::Succeeded { values },
+            Outcome::Skipped {},
+        ]);
+    for (outcome, summary) in outcomes.zip([None, Some("command 1: exit code 1")].repeat(3)) {
+        facts.push(Fact::UnitFinished {
+            unit: unit(),
+            outcome,
+            summary: summary.map(str::to_string),
+        });
+    }
+    for (class, host) in classes.into_iter().zip([None, Some("web-1"), None]) {
+        facts.push(Fact::Failure {
+            key: "failure:install@web-1#1".to_string(),
+            class,
+            node: "install".to_string(),
+            host: host.map(str::to_string),
+            summary: "command 1: exit code 1".to_string(),
+        });
+    }
+    facts.push(Fact::Notice {
+        key: "failure:install@web-1#1/1".to_string(),
+        audience: "operator".to_string(),
+        channel: None,
+        message: "Rolled back".to_string(),
+    });
+    facts.push(Fact::RollbackFinished {
+        key: "failure:install@web-1#1/0".to_string(),
+        succeeded: false,
+    });
+    for status in [
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::RollbackFailed,
+    ] {
+        facts.push(Fact::RunFinished { status });
+    }
+
+    for fact in facts {
+        let draft = fact.draft(1_000, None);
+        mirror::payload(&draft.kind, draft.payload.clone())
+            .unwrap_or_else(|error| panic!("{error}\n{fact:?}\n{}", draft.payload));
+    }
+}
+
+/// One event, sealed as the engine seals it, kept to the byte: the envelope's field
+/// order, the payload's (alphabetical), the names, the nested enums and the hash. The
+/// hash in the snapshot was checked with Python's hashlib over the line without its
+/// `,"hash":...`, as an auditor would.
+#[test]
+fn a_sealed_event_is_frozen_to_the_byte() {
+    use runbook::engine::facts::{ExitRecord, Fact, Phase};
+    use runbook::store::{Actor, Event, GENESIS};
+
+    let fact = Fact::CommandFinished {
+        unit: "install@web-1".to_string(),
+        phase: Phase::Run,
+        index: 1,
+        attempt: 2,
+        exit: ExitRecord::Code(1),
+        duration_ms: 1_500,
+        full_output: Some("output/install@web-1.run2.attempt2.log".to_string()),
+    };
+    let actor = Actor {
+        person: Some("alice".to_string()),
+        os_user: Some("ops".to_string()),
+    };
+    let event = Event::seal(fact.draft(1_763_700_000_000, Some(actor)), 0, GENESIS);
+    let line = serde_json::to_string(&event).expect("an event serialises");
+    assert_eq!(parse_line(&line), Ok("command_finished".to_string()));
+    insta::assert_snapshot!(line);
+}
+
+// ---------------------------------------------------------------------------------
+// The lock file and the inbox.
+
+/// The lock as `RunLock` writes it, to the byte.
+#[test]
+fn the_lock_file_is_frozen() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let path = folder.path().join("lock");
+    let lock = runbook::store::RunLock::acquire(&path, 1_234).expect("the lock is taken");
+    let text = fs::read_to_string(&path).expect("the lock file");
+    let holder: mirror::Holder = serde_json::from_str(&text).expect("the lock parses");
+    assert_eq!(holder.pid, std::process::id());
+    assert_eq!(holder.since_ms, 1_234);
+    let expected = format!(
+        r#"{{"host":{},"pid":{},"since_ms":1234}}"#,
+        json!(runbook::store::host_name()),
+        std::process::id()
+    );
+    assert_eq!(text, expected);
+    drop(lock);
+}
+
+/// The lock a real engine holds while it waits for a person, read from beside it.
+#[test]
+fn the_lock_of_a_waiting_engine_parses_with_the_mirror() {
+    let scene = Scene::new();
+    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    let mut engine = Spawned(
+        scene
+            .command(&["run", "manual.rbk", "--wait"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the engine starts"),
+    );
+    wait_until("the run's folder", || {
+        fs::read_dir(scene.path("state/runs")).is_ok_and(|runs| runs.count() == 1)
+    });
+    let run = scene.only_run();
+    wait_until("the engine to wait for a person", || {
+        fs::read_to_string(scene.run_file(&run, "events.jsonl"))
+            .is_ok_and(|log| log.contains(r#""kind":"waiting""#))
+    });
+    let text = fs::read_to_string(scene.run_file(&run, "lock")).expect("the engine's lock");
+    let holder: mirror::Holder =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+    assert_eq!(holder.pid, engine.0.id());
+    assert_eq!(holder.host, runbook::store::host_name());
+
+    // Answered through the inbox, the engine goes on and lets go of the run.
+    scene
+        .runbook(&["confirm", &run, "ask", "--as", "tester", "--set", "key=v"])
+        .expect(0, "the engine takes the answer");
+    let status = engine.0.wait().expect("the engine ends");
+    assert_eq!(status.code(), Some(0), "the run completes");
+    assert!(
+        !scene.run_file(&run, "lock").exists(),
+        "the lock is removed"
+    );
+    for line in scene.log(&run).lines() {
+        parse_line(line).unwrap_or_else(|error| panic!("{error}\n{line}"));
+    }
+}
+
+/// A process this test started, killed if the test fails before it ends.
+struct Spawned(Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The request `runbook confirm` leaves for an engine that holds the run. The test
+/// plays the engine: it holds the lock (with its own, live, pid), reads the request
+/// and takes it, which `confirm` waits for.
+#[test]
+fn the_request_confirm_leaves_in_the_inbox_parses_with_the_mirror() {
+    let scene = Scene::new();
+    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    scene
+        .runbook(&["run", "manual.rbk", "--no-wait"])
+        .expect(3, "the run waits for a person");
+    let run = scene.only_run();
+    let holder = json!({
+        "host": runbook::store::host_name(),
+        "pid": std::process::id(),
+        "since_ms": 1_000,
+    });
+    fs::write(scene.run_file(&run, "lock"), holder.to_string()).expect("the lock");
+
+    let mut confirm = Spawned(
+        scene
+            .command(&["confirm", &run, "ask", "--as", "tester", "--set", "key=v"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("confirm starts"),
+    );
+    let inbox = scene.run_file(&run, "inbox");
+    let request_file = || {
+        fs::read_dir(&inbox).ok()?.find_map(|entry| {
+            let path = entry.ok()?.path();
+            path.extension()
+                .is_some_and(|ext| ext == "json")
+                .then_some(path)
+        })
+    };
+    wait_until("a request in the inbox", || request_file().is_some());
+    let path = request_file().expect("a request");
+    let text = fs::read_to_string(&path).expect("the request");
+    let request: mirror::Request =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+    assert_eq!(request.node, "ask");
+    assert_eq!(request.person, "tester");
+    assert!(request.host.is_none(), "{text}");
+    assert!(
+        matches!(&request.answer, mirror::Answer::Confirmed(values)
+            if values.get("key").map(String::as_str) == Some("v")),
+        "{text}"
+    );
+
+    fs::remove_file(&path).expect("the request is taken");
+    let status = confirm.0.wait().expect("confirm ends");
+    assert_eq!(status.code(), Some(0), "confirm sees the answer taken");
+}
+
+/// A decision for one host, as the engine's own type writes it, to the byte.
+#[test]
+fn a_decision_request_is_frozen() {
+    use runbook::engine::facts::Decision;
+    use runbook::engine::inbox::{Answer, Request};
+
+    let request = Request {
+        node: "install".to_string(),
+        host: Some("web-1".to_string()),
+        answer: Answer::Decided(Decision::Skip),
+        person: "alice".to_string(),
+        os_user: Some("ops".to_string()),
+    };
+    let text = serde_json::to_string(&request).expect("a request serialises");
+    assert_eq!(
+        text,
+        r#"{"node":"install","host":"web-1","answer":{"decided":"skip"},"person":"alice","os_user":"ops"}"#
+    );
+    let parsed: mirror::Request = serde_json::from_str(&text).expect("the mirror reads it");
+    assert!(matches!(
+        parsed.answer,
+        mirror::Answer::Decided(mirror::Decision::Skip)
+    ));
+    let mut extra: Value = serde_json::from_str(&text).expect("JSON");
+    extra["unexpected"] = json!(1);
+    assert!(serde_json::from_value::<mirror::Request>(extra).is_err());
+}
+
+// ---------------------------------------------------------------------------------
+// Logs of another format version.
+
+/// A real run's log, paused at its manual step, in a scene that can resume it.
+fn paused_run() -> (Scene, String) {
+    let scene = Scene::new();
+    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    scene
+        .runbook(&["run", "manual.rbk", "--no-wait"])
+        .expect(3, "the run waits for a person");
+    let run = scene.only_run();
+    (scene, run)
+}
+
+/// Lines as `Event`s, sealed again from the first: each in `schema(seq)`, chained.
+fn reseal(lines: &[&str], schema: impl Fn(u64) -> u32) -> String {
+    let mut prev = runbook::store::GENESIS.to_string();
+    let mut text = String::new();
+    for line in lines {
+        let mut event: runbook::store::Event = serde_json::from_str(line).expect("an event");
+        event.schema = schema(event.seq);
+        event.prev = prev;
+        event.hash = event.computed_hash();
+        prev = event.hash.clone();
+        text.push_str(&serde_json::to_string(&event).expect("serialises"));
+        text.push('\n');
+    }
+    text
+}
+
+/// `verify`, `resume` and `transcript` refuse the log with the line and both versions
+/// named, `status` says so, and the run is left as it was.
+fn assert_refused_everywhere(scene: &Scene, run: &str, line: usize, found: u32) {
+    let log_before = scene.log(run);
+    let named =
+        format!("line {line}: written in event format {found}, and this runbook reads format 1");
+
+    let verified = scene.runbook(&["verify", run]);
+    verified.expect(1, "verify refuses the log");
+    assert!(
+        verified.stdout.contains("NOT VERIFIED") && verified.stdout.contains(&named),
+        "verify:\n{}{}",
+        verified.stdout,
+        verified.stderr
+    );
+
+    let resumed = scene.runbook(&["resume", run, "--no-wait"]);
+    resumed.expect(2, "resume refuses the log");
+    assert!(
+        resumed.stderr.contains(&named),
+        "resume:\n{}",
+        resumed.stderr
+    );
+    assert!(
+        !scene.run_file(run, "lock").exists(),
+        "a refused resume lets go of the run"
+    );
+
+    let transcript = scene.runbook(&["transcript", run]);
+    transcript.expect(1, "transcript refuses the log");
+    assert!(
+        transcript.stderr.contains(&named),
+        "transcript:\n{}",
+        transcript.stderr
+    );
+    assert!(transcript.stdout.is_empty(), "{}", transcript.stdout);
+
+    let status = scene.runbook(&["status", run]);
+    assert!(status.stdout.contains(&named), "status:\n{}", status.stdout);
+
+    assert_eq!(scene.log(run), log_before, "the log is left as it was");
+}
+
+#[test]
+fn a_log_in_an_older_format_is_refused_with_its_version() {
+    let (scene, run) = paused_run();
+    let log = scene.log(&run);
+    let lines: Vec<&str> = log.lines().collect();
+    let older = reseal(&lines, |_| 0);
+    assert!(older
+        .lines()
+        .all(|line| line.starts_with(r#"{"schema":0,"#)));
+    fs::write(scene.run_file(&run, "events.jsonl"), older).expect("write");
+    assert_refused_everywhere(&scene, &run, 1, 0);
+}
+
+/// A newer build resumed the run and wrote one event in its format: the log is
+/// refused at that line, not misread up to it.
+#[test]
+fn a_log_continued_in_a_newer_format_is_refused_at_that_line() {
+    use runbook::engine::facts::Fact;
+    use runbook::store::Event;
+
+    let (scene, run) = paused_run();
+    let log = scene.log(&run);
+    let last: Event = serde_json::from_str(log.lines().last().expect("a line")).expect("event");
+    let resumed = Fact::RunResumed {
+        source_sha256: "0".repeat(64),
+    };
+    let next = Event::seal(
+        resumed.draft(last.time_ms + 1, None),
+        last.seq + 1,
+        &last.hash,
+    );
+    let mut lines: Vec<String> = log.lines().map(str::to_string).collect();
+    lines.push(serde_json::to_string(&next).expect("serialises"));
+    let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let newer = reseal(&borrowed, |seq| if seq == next.seq { 2 } else { 1 });
+    let count = newer.lines().count();
+    assert!(newer
+        .lines()
+        .last()
+        .is_some_and(|line| line.starts_with(r#"{"schema":2,"#)));
+    fs::write(scene.run_file(&run, "events.jsonl"), newer).expect("write");
+    assert_refused_everywhere(&scene, &run, count, 2);
+}
