@@ -2,7 +2,8 @@
 //! only on standard error, never a secret in them; and on a terminal (a pseudo-terminal
 //! from `script`), the progress display with its "hosts done / total" bars.
 //!
-//! The lines the display shows are tested where they are built (src/engine/report.rs).
+//! The lines the display shows are tested where they are built
+//! (src/engine/report/messages.rs and live.rs).
 
 use std::fs;
 use std::path::{Path, PathBuf};

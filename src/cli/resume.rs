@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use runbook::engine::clock::RealClock;
 use runbook::engine::{self, Resumption, Stopped};
+use runbook::executor::shell::Local;
 
 use super::launch::{self, DriveArgs};
 use super::CheckOptions;
@@ -47,6 +48,7 @@ pub fn run(args: Args) -> ExitCode {
             accept_changes: args.accept_changes,
             person: args.drive.person.clone(),
             options: args.drive.options(),
+            executor: &Local,
         },
         &RealClock,
     );

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use runbook::engine::clock::RealClock;
 use runbook::engine::{self, Launch};
+use runbook::executor::shell::Local;
 
 use super::launch::{self, DriveArgs};
 use super::CheckOptions;
@@ -51,6 +52,7 @@ pub fn run(args: Args) -> ExitCode {
             inventories: launch::inventories(&ready),
             person: args.drive.person.clone(),
             options: args.drive.options(),
+            executor: &Local,
         },
         &RealClock,
     );

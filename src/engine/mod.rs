@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compile::Graph;
 use crate::executor::redact::Redactor;
+use crate::executor::Executor;
 use crate::store::{self, Actor, Durability, RunLock, RunLog, StoreError};
 use clock::Clock;
 use facts::{Fact, RunStarted, RunStatus};
@@ -89,6 +90,8 @@ pub struct Launch<'a> {
     pub inventories: BTreeMap<String, Vec<String>>,
     pub person: Option<String>,
     pub options: Options,
+    /// Where shell commands run (`executor::shell::Local` for this machine).
+    pub executor: &'a dyn Executor,
 }
 
 /// How `drive` left a run, which the exit code tells.
@@ -191,6 +194,7 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
             secrets: launch.secrets,
             inventories: launch.inventories,
             options: launch.options,
+            executor: launch.executor,
         },
         recorder,
         clock,
@@ -264,6 +268,7 @@ pub struct Resumption<'a> {
     pub accept_changes: bool,
     pub person: Option<String>,
     pub options: Options,
+    pub executor: &'a dyn Executor,
 }
 
 /// Continues a stopped run from its log.
@@ -328,6 +333,7 @@ pub fn resume(
             secrets: resumption.secrets,
             inventories: started.inventories.clone(),
             options: resumption.options,
+            executor: resumption.executor,
         },
         recorder,
         clock,
@@ -365,6 +371,7 @@ struct Setting<'a> {
     secrets: Vec<(String, String)>,
     inventories: BTreeMap<String, Vec<String>>,
     options: Options,
+    executor: &'a dyn Executor,
 }
 
 /// Runs the flow with Ctrl-C and SIGTERM caught (the first stops new work, or running
@@ -384,6 +391,7 @@ fn drive(
     let run = Run {
         graph: setting.graph,
         clock,
+        executor: setting.executor,
         title: setting
             .graph
             .header()

@@ -35,7 +35,7 @@ use crate::compile::{
 use crate::executor::quote;
 use crate::executor::redact::Redactor;
 use crate::executor::script::{self, ScriptLimits, ScriptRun};
-use crate::executor::shell::{self, Exit, ShellCommand, StopReason};
+use crate::executor::{Executor, Exit, ShellCommand, StopReason};
 use crate::store::Actor;
 
 type Result<T> = std::result::Result<T, EngineError>;
@@ -152,6 +152,8 @@ impl Ended {
 pub struct Run<'g> {
     pub graph: &'g Graph,
     pub clock: &'g dyn Clock,
+    /// Where shell commands run.
+    pub executor: &'g dyn Executor,
     pub run_id: String,
     pub run_dir: PathBuf,
     /// Where commands run: the runbook's folder, so its scripts are at hand.
@@ -813,20 +815,32 @@ impl<'g> Run<'g> {
                 () = self.stopped(StopLevel::Kill) => StopReason::Interrupt,
             }
         };
-        let exit = shell::run(
-            ShellCommand {
-                script: &script,
-                env: &env,
-                cwd: Some(&self.work_dir),
-            },
-            stop,
-            |stream, bytes| {
-                for fact in output.take(attempt.key, stream, bytes) {
-                    let _ = self.recorder.borrow_mut().note(self.clock.now_ms(), fact);
+        // Output is noted as it comes; a log that cannot be written ends the run once
+        // the command is over, as it would anywhere else.
+        let mut unlogged = None;
+        let mut on_output = |stream, bytes: &[u8]| {
+            for fact in output.take(attempt.key, stream, bytes) {
+                if let Err(error) = self.recorder.borrow_mut().note(self.clock.now_ms(), fact) {
+                    unlogged.get_or_insert(error);
                 }
-            },
-        )
-        .await;
+            }
+        };
+        let exit = self
+            .executor
+            .run(
+                ShellCommand {
+                    script: &script,
+                    env: &env,
+                    cwd: Some(&self.work_dir),
+                    host: attempt.scope.host.as_deref(),
+                },
+                Box::pin(stop),
+                &mut on_output,
+            )
+            .await;
+        if let Some(error) = unlogged {
+            return Err(error.into());
+        }
         let mut ended = match exit {
             Ok(Exit::Code(code)) => Ended::new(ExitRecord::Code(code), format!("exit code {code}")),
             Ok(Exit::Signal(signal)) => Ended::new(

@@ -3,7 +3,6 @@
 //! to the caller as it arrives.
 
 use std::future::Future;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,6 +10,8 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
+
+use super::{Executor, ShellCommand};
 
 /// Which of the command's streams some output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,21 +53,27 @@ impl Exit {
     }
 }
 
-/// One command to run.
-#[derive(Debug, Clone, Copy)]
-pub struct ShellCommand<'a> {
-    pub script: &'a str,
-    /// Added to the engine's own environment.
-    pub env: &'a [(String, String)],
-    pub cwd: Option<&'a Path>,
-}
-
 /// Time a stopped group gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
 /// Once the command has exited, how long output still held open by something it left
 /// running in the background is read before the pipes are let go.
 const DRAIN: Duration = Duration::from_millis(500);
 const READ_BUFFER: usize = 8 * 1024;
+
+/// Runs commands on this machine, through `sh -c`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Local;
+
+impl Executor for Local {
+    fn run<'a>(
+        &'a self,
+        command: ShellCommand<'a>,
+        stop: futures_util::future::LocalBoxFuture<'a, StopReason>,
+        on_output: &'a mut dyn FnMut(Stream, &[u8]),
+    ) -> futures_util::future::LocalBoxFuture<'a, std::io::Result<Exit>> {
+        Box::pin(run(command, stop, on_output))
+    }
+}
 
 /// Runs `command` until it exits or `stop` resolves, calling `on_output` with each
 /// piece of output as it arrives. An `Err` means the command could not be started.
@@ -188,6 +195,7 @@ mod tests {
             script,
             env: &[],
             cwd: None,
+            host: None,
         }
     }
 
@@ -198,6 +206,7 @@ mod tests {
                 script,
                 env,
                 cwd: None,
+                host: None,
             },
             std::future::pending(),
             |stream, bytes| match stream {

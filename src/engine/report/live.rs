@@ -1,31 +1,22 @@
-//! What a person sees while a run goes: progress on a terminal, plain timestamped
-//! lines elsewhere, or every event as a JSON line. Everything shown comes from the
-//! facts being recorded, which carry no secret, and from names in the graph (a step's
-//! owner, the keys a manual step records), which are not secret either.
-//!
-//! On a terminal an indicatif display sits below the lines that scroll: the run's title,
-//! each unit running on its own, a "hosts done / total" bar for a step fanned out over
-//! hosts and one for a `waves` block, and for each wait for a person how long it has
-//! waited, who may answer and the command that answers. The engine tells the display
-//! the few things its facts do not say (`fan_out`, `wave`, `waiting`: a resumed run
-//! does not log again a wave it is in, nor a wait it is in); the rest follows the facts.
+//! The terminal display: an indicatif `MultiProgress` with a header line, then a line
+//! or bar for each thing under way, kept up to date from the facts as they are recorded.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::facts::{Fact, Need, Outcome, RunStatus};
-use super::history::History;
-use crate::ast::Word;
-use crate::store::Event;
+use super::line::{clock_time, line};
+use super::messages::{
+    answer_command, header_message, hosts_message, short_duration, waiting_line, waves_message,
+    HostsDone, WaitView, WavesDone,
+};
+use crate::engine::facts::{Fact, Outcome};
+use crate::engine::history::History;
 
 /// How often spinners and elapsed times move.
 const TICK: Duration = Duration::from_millis(120);
-/// Hosts named on a line before the others are only counted.
-const NAMED_HOSTS: usize = 3;
 
 const HEADER: &str = "{spinner:.green} {elapsed_precise} {prefix:.bold} · {wide_msg}";
 const UNIT: &str = "{spinner:.green} {msg} · {took}";
@@ -33,7 +24,7 @@ const HOSTS: &str = "{spinner:.green} {prefix} [{bar:24.cyan/blue}] {wide_msg}";
 const WAIT: &str = "{spinner:.yellow} {waiting}\n    {msg}";
 
 /// The display drawing now, if any, so that log lines are written around it.
-static ACTIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
+pub(super) static ACTIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
 
 /// Runs `write` with the terminal display (if one is drawn) taken off the screen, and
 /// draws it again after: what writes to the terminal while a run shows its progress
@@ -46,164 +37,13 @@ pub fn suspend<R>(write: impl FnOnce() -> R) -> R {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputMode {
-    /// Progress on a terminal, plain lines otherwise.
-    Auto,
-    /// Plain timestamped lines.
-    Plain,
-    /// Every event as one JSON line, as written to the log.
-    Json,
-    /// Nothing but errors.
-    Quiet,
-}
-
-pub struct Reporter {
-    mode: OutputMode,
-    live: Option<Live>,
-}
-
-impl Reporter {
-    pub fn new(mode: OutputMode) -> Self {
-        match mode {
-            OutputMode::Auto if on_terminal() => {
-                let mut live = Live::new(ProgressDrawTarget::stderr(), true);
-                if let Ok(mut active) = ACTIVE.lock() {
-                    *active = Some(live.multi.clone());
-                    live.registered = true;
-                }
-                Self {
-                    mode,
-                    live: Some(live),
-                }
-            }
-            OutputMode::Auto => Self {
-                mode: OutputMode::Plain,
-                live: None,
-            },
-            other => Self {
-                mode: other,
-                live: None,
-            },
-        }
-    }
-
-    /// Whether a terminal display is drawn: what only it needs is worked out only then.
-    pub fn live(&self) -> bool {
-        self.live.is_some()
-    }
-
-    /// A fact as it is recorded.
-    pub fn show(&mut self, time_ms: u64, fact: &Fact, history: &History) {
-        if matches!(self.mode, OutputMode::Json | OutputMode::Quiet) {
-            return;
-        }
-        if let Some(live) = &mut self.live {
-            live.follow(fact, history);
-        }
-        let Some(line) = line(fact) else {
-            return;
-        };
-        let line = format!("{} {line}", clock_time(time_ms));
-        match &self.live {
-            Some(live) => live.println(&line),
-            None => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-            }
-        }
-    }
-
-    /// A step begins over several hosts: its units (by key), of which `done` already
-    /// finished before a resume. `within` is the `waves` block it runs in, if any.
-    /// Returns what `fan_in` takes when the step is over.
-    pub fn fan_out(
-        &mut self,
-        node: &str,
-        within: Option<&str>,
-        units: Vec<String>,
-        done: usize,
-    ) -> Option<usize> {
-        self.live
-            .as_mut()
-            .and_then(|live| live.fan_out(node, within, units, done))
-    }
-
-    /// The step of a `fan_out` is over.
-    pub fn fan_in(&mut self, token: usize) {
-        if let Some(live) = &mut self.live {
-            live.fan_in(token);
-        }
-    }
-
-    /// A wave of a `waves` block begins (or goes on, after a resume): wave `index` of
-    /// `count` over `hosts`, after `before` of the block's `total` hosts.
-    pub fn wave(
-        &mut self,
-        waves: &str,
-        index: usize,
-        count: usize,
-        hosts: &[String],
-        before: usize,
-        total: usize,
-    ) {
-        if let Some(live) = &mut self.live {
-            let progress = WavesDone {
-                index,
-                count,
-                hosts: hosts.to_vec(),
-                before,
-                total,
-                failed: 0,
-                finished: false,
-            };
-            live.wave(waves, progress);
-        }
-    }
-
-    /// The engine waits for a person to answer this `Fact::Waiting` (logged now or by an
-    /// earlier engine); `owner` is the role that owns the step, `records` the keys a
-    /// confirmation enters.
-    pub fn waiting(&mut self, fact: &Fact, owner: Option<&str>, records: &[&str]) {
-        if let Some(live) = &mut self.live {
-            live.waiting(fact, owner, records);
-        }
-    }
-
-    /// Events once they are on disk: what `--output json` streams.
-    pub fn written(&mut self, events: &[Event]) {
-        if self.mode != OutputMode::Json {
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        for event in events {
-            if let Ok(line) = serde_json::to_string(event) {
-                let _ = writeln!(out, "{line}");
-            }
-        }
-        let _ = out.flush();
-    }
-
-    pub fn finish(&mut self) {
-        self.live = None;
-    }
-}
-
-/// Progress is drawn when both standard output and standard error are a terminal that
-/// can move its cursor: `runbook run x.rbk > out.txt` gets plain lines in the file.
-fn on_terminal() -> bool {
-    std::io::stdout().is_terminal()
-        && std::io::stderr().is_terminal()
-        && std::env::var_os("TERM").is_none_or(|term| term != "dumb")
-}
-
 /// The terminal display: a header line, then a line or bar for each thing under way.
-struct Live {
-    multi: MultiProgress,
+pub(super) struct Live {
+    pub(super) multi: MultiProgress,
     /// Spinners and elapsed times move by themselves (not in tests).
     tick: bool,
     /// Log lines are written around this display (`suspend`).
-    registered: bool,
+    pub(super) registered: bool,
     header: ProgressBar,
     run_id: String,
     /// Units running on their own (not part of a fan-out), by key.
@@ -228,39 +68,9 @@ struct FanOut {
     units: Vec<String>,
 }
 
-/// Where a fan-out stands.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct HostsDone {
-    total: usize,
-    done: usize,
-    failed: usize,
-    running: Vec<String>,
-}
-
 struct WavesLine {
     bar: ProgressBar,
     progress: WavesDone,
-}
-
-/// Where a `waves` block stands: its current wave, and the hosts of the waves before.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct WavesDone {
-    index: usize,
-    count: usize,
-    hosts: Vec<String>,
-    before: usize,
-    total: usize,
-    failed: usize,
-    finished: bool,
-}
-
-/// A wait for a person, as its line shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct WaitView {
-    need: Need,
-    node: String,
-    host: Option<String>,
-    owner: Option<String>,
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -275,7 +85,7 @@ fn style(template: &str) -> ProgressStyle {
 }
 
 impl Live {
-    fn new(target: ProgressDrawTarget, tick: bool) -> Self {
+    pub(super) fn new(target: ProgressDrawTarget, tick: bool) -> Self {
         let multi = MultiProgress::with_draw_target(target);
         let header = multi.add(ProgressBar::new_spinner().with_style(style(HEADER)));
         header.set_prefix("runbook");
@@ -299,7 +109,7 @@ impl Live {
         }
     }
 
-    fn println(&self, line: &str) {
+    pub(super) fn println(&self, line: &str) {
         let _ = self.multi.println(line);
     }
 
@@ -320,7 +130,7 @@ impl Live {
         self.multi.remove(bar);
     }
 
-    fn follow(&mut self, fact: &Fact, history: &History) {
+    pub(super) fn follow(&mut self, fact: &Fact, history: &History) {
         match fact {
             Fact::RunStarted(started) => {
                 let title = started.title.as_deref().unwrap_or(&started.runbook);
@@ -442,7 +252,7 @@ impl Live {
             .set_message(header_message(run_id, history.completed.len()));
     }
 
-    fn fan_out(
+    pub(super) fn fan_out(
         &mut self,
         node: &str,
         within: Option<&str>,
@@ -484,7 +294,7 @@ impl Live {
         Some(token)
     }
 
-    fn fan_in(&mut self, token: usize) {
+    pub(super) fn fan_in(&mut self, token: usize) {
         let Some(fan_out) = self.fan_outs.remove(&token) else {
             return;
         };
@@ -496,7 +306,7 @@ impl Live {
         self.remove(&fan_out.bar);
     }
 
-    fn wave(&mut self, waves: &str, mut progress: WavesDone) {
+    pub(super) fn wave(&mut self, waves: &str, mut progress: WavesDone) {
         match self.waves.get_mut(waves) {
             Some(line) => {
                 progress.failed = line.progress.failed;
@@ -517,7 +327,7 @@ impl Live {
         }
     }
 
-    fn waiting(&mut self, fact: &Fact, owner: Option<&str>, records: &[&str]) {
+    pub(super) fn waiting(&mut self, fact: &Fact, owner: Option<&str>, records: &[&str]) {
         let Fact::Waiting {
             unit,
             node,
@@ -591,261 +401,6 @@ impl Drop for Live {
     }
 }
 
-/// The header's message: `run 20261121-140327-demo · 12 units done`.
-fn header_message(run_id: &str, done: usize) -> String {
-    format!(
-        "run {run_id} · {done} unit{} done",
-        if done == 1 { "" } else { "s" }
-    )
-}
-
-/// A fan-out's message beside its bar: `3/8 hosts done · 1 failed · running demo-04, demo-05`.
-fn hosts_message(hosts: &HostsDone) -> String {
-    let mut text = format!(
-        "{}/{} host{} done",
-        hosts.done,
-        hosts.total,
-        if hosts.total == 1 { "" } else { "s" }
-    );
-    if hosts.failed > 0 {
-        text.push_str(&format!(" · {} failed", hosts.failed));
-    }
-    if !hosts.running.is_empty() {
-        text.push_str(" · running ");
-        text.push_str(&name_some(&hosts.running));
-    }
-    text
-}
-
-/// A `waves` block's message: `4/8 hosts done · wave 2 of 3: demo-02, demo-03, demo-04`.
-fn waves_message(waves: &WavesDone) -> String {
-    let done = if waves.finished {
-        waves.before + waves.hosts.len()
-    } else {
-        waves.before
-    };
-    let mut text = format!("{done}/{} hosts done", waves.total);
-    if waves.failed > 0 {
-        text.push_str(&format!(" · {} failed", waves.failed));
-    }
-    text.push_str(&format!(" · wave {} of {}", waves.index + 1, waves.count));
-    if waves.finished {
-        text.push_str(" done");
-    } else {
-        text.push_str(": ");
-        text.push_str(&name_range(&waves.hosts));
-    }
-    text
-}
-
-/// A few names, then how many more: `a, b, c and 2 more`.
-fn name_some(names: &[String]) -> String {
-    let shown = names[..names.len().min(NAMED_HOSTS)].join(", ");
-    match names.len().saturating_sub(NAMED_HOSTS) {
-        0 => shown,
-        more => format!("{shown} and {more} more"),
-    }
-}
-
-/// The hosts of a wave, which are consecutive in their inventory: `a, b, c` or
-/// `demo-05 … demo-08 (4 hosts)`.
-fn name_range(hosts: &[String]) -> String {
-    match hosts {
-        [] => "no host".to_string(),
-        [first, .., last] if hosts.len() > NAMED_HOSTS => {
-            format!("{first} … {last} ({} hosts)", hosts.len())
-        }
-        _ => hosts.join(", "),
-    }
-}
-
-/// The first line of a wait: what it waits for, for how long, and who may answer.
-fn waiting_line(view: &WaitView, waited: Duration) -> String {
-    let on = view
-        .host
-        .as_deref()
-        .map(|host| format!(" on {host}"))
-        .unwrap_or_default();
-    let what = match view.need {
-        Need::Confirmation => "waits for a person to confirm it",
-        Need::Decision => "waits for a decision",
-    };
-    let who = match &view.owner {
-        Some(owner) => format!("owner: {owner}"),
-        None => "no owner named: anyone may answer".to_string(),
-    };
-    format!(
-        "⏸ {}{on} {what} · waiting {} · {who}",
-        view.node,
-        short_duration(waited)
-    )
-}
-
-/// The command that answers a wait, as the person types it.
-fn answer_command(run_id: &str, view: &WaitView, records: &[&str]) -> String {
-    let host = view
-        .host
-        .as_deref()
-        .map(|host| format!(" --host {host}"))
-        .unwrap_or_default();
-    match view.need {
-        Need::Confirmation => {
-            let mut command = format!("runbook confirm {run_id} {}{host} --as NAME", view.node);
-            for key in records {
-                command.push_str(&format!(" --set {key}=..."));
-            }
-            command
-        }
-        Need::Decision => format!(
-            "runbook decide {run_id} {}{host} retry|skip|fail --as NAME",
-            view.node
-        ),
-    }
-}
-
-/// `42s`, `3m05s`, `2h03m`.
-fn short_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m{:02}s", seconds / 60, seconds % 60),
-        _ => format!("{}h{:02}m", seconds / 3600, seconds % 3600 / 60),
-    }
-}
-
-/// `14:03:27`, in UTC like every time the tool shows.
-pub fn clock_time(time_ms: u64) -> String {
-    let stamp = timestamp(time_ms);
-    stamp.get(11..19).unwrap_or(&stamp).to_string()
-}
-
-/// `2026-11-21T14:03:27Z`.
-pub fn timestamp(time_ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(time_ms)).to_string()
-}
-
-/// The one-line form of the facts worth a line; the rest (output, command starts)
-/// are in the log and the transcript.
-pub fn line(fact: &Fact) -> Option<String> {
-    let on = |host: &Option<String>| {
-        host.as_deref()
-            .map(|host| format!(" on {host}"))
-            .unwrap_or_default()
-    };
-    Some(match fact {
-        Fact::RunStarted(started) => format!(
-            "run {} started: {} ({})",
-            started.run, started.runbook, started.file
-        ),
-        Fact::RunResumed { .. } => "run resumed".to_string(),
-        Fact::ChangesAccepted { .. } => "the edited runbook was accepted".to_string(),
-        Fact::UnitStarted {
-            unit,
-            node,
-            host,
-            attempt,
-        } => {
-            let again = if *attempt > 1 {
-                format!(" (attempt {attempt})")
-            } else {
-                String::new()
-            };
-            if unit.starts_with(crate::compile::ROLLBACK_PREFIX) {
-                format!("↺ undo {node}{}{again}", on(host))
-            } else {
-                format!("▶ {node}{}{again}", on(host))
-            }
-        }
-        Fact::UnitFinished {
-            unit,
-            outcome,
-            summary,
-        } => {
-            let why = summary
-                .as_deref()
-                .map(|summary| format!(": {summary}"))
-                .unwrap_or_default();
-            match outcome {
-                Outcome::Succeeded { .. } => format!("✔ {unit}"),
-                Outcome::Failed { class } => format!("✘ {unit} failed ({}){why}", class.word()),
-                Outcome::Skipped {} => format!("↷ {unit} skipped{why}"),
-            }
-        }
-        Fact::Waiting {
-            unit, need, text, ..
-        } => match need {
-            Need::Confirmation => format!("⏸ {unit} needs a person:\n{}", indent(text)),
-            Need::Decision => format!("⏸ {unit} needs a decision: {text}"),
-        },
-        Fact::Confirmed { unit, .. } => format!("✔ {unit} confirmed"),
-        Fact::Decided { unit, decision } => format!("{unit}: decided {decision:?}").to_lowercase(),
-        Fact::WaveStarted {
-            waves,
-            index,
-            count,
-            hosts,
-        } => format!(
-            "{waves}: wave {} of {count}, {} host{}",
-            index + 1,
-            hosts.len(),
-            if hosts.len() == 1 { "" } else { "s" }
-        ),
-        Fact::WaveFinished {
-            waves,
-            index,
-            failed,
-        } => {
-            if failed.is_empty() {
-                format!("{waves}: wave {} done", index + 1)
-            } else {
-                format!(
-                    "{waves}: wave {} done, failed on {}",
-                    index + 1,
-                    failed.join(", ")
-                )
-            }
-        }
-        Fact::Failure {
-            class,
-            node,
-            host,
-            summary,
-            ..
-        } => format!("{} failure at {node}{}: {summary}", class.word(), on(host)),
-        Fact::PolicyAction { action, .. } => format!("policy: {action}"),
-        Fact::Notice {
-            audience, message, ..
-        } => format!("notice to {audience}: {message}"),
-        Fact::RollbackStarted { scope, units, .. } => {
-            format!("↺ rollback ({scope}) of {} unit(s)", units.len())
-        }
-        Fact::RollbackFinished { succeeded, .. } => {
-            if *succeeded {
-                "↺ rollback done".to_string()
-            } else {
-                "‼ ROLLBACK FAILED: people must take over".to_string()
-            }
-        }
-        Fact::RunPaused { reason } => format!("run paused: {reason}"),
-        Fact::RunFinished { status } => match status {
-            RunStatus::Completed => "run completed".to_string(),
-            RunStatus::Failed => "run failed".to_string(),
-            RunStatus::RollbackFailed => "run ended with a failed rollback".to_string(),
-        },
-        Fact::CommandStarted { .. } | Fact::Output { .. } | Fact::CommandFinished { .. } => {
-            return None
-        }
-    })
-}
-
-fn indent(text: &str) -> String {
-    text.trim()
-        .lines()
-        .map(|line| format!("    {}", line.trim()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -855,7 +410,7 @@ mod tests {
 
     use super::*;
     use crate::ast::FailureClass;
-    use crate::engine::facts::RunStarted;
+    use crate::engine::facts::{Need, RunStarted};
 
     fn run_started() -> Fact {
         Fact::RunStarted(Box::new(RunStarted {
@@ -931,112 +486,6 @@ mod tests {
             self.history.apply_fact(0, &fact);
             self.live.follow(&fact, &self.history);
         }
-    }
-
-    #[test]
-    fn a_fan_out_says_hosts_done_of_total_and_which_run() {
-        let mut hosts = HostsDone {
-            total: 8,
-            ..HostsDone::default()
-        };
-        assert_eq!(hosts_message(&hosts), "0/8 hosts done");
-        hosts.done = 3;
-        hosts.running = vec!["demo-04".to_string(), "demo-05".to_string()];
-        assert_eq!(
-            hosts_message(&hosts),
-            "3/8 hosts done · running demo-04, demo-05"
-        );
-        hosts.failed = 1;
-        hosts.running = ["a", "b", "c", "d", "e"].map(str::to_string).to_vec();
-        assert_eq!(
-            hosts_message(&hosts),
-            "3/8 hosts done · 1 failed · running a, b, c and 2 more"
-        );
-        let one = HostsDone {
-            total: 1,
-            done: 1,
-            ..HostsDone::default()
-        };
-        assert_eq!(hosts_message(&one), "1/1 host done");
-    }
-
-    #[test]
-    fn a_waves_block_says_hosts_done_and_the_wave_under_way() {
-        let mut waves = WavesDone {
-            index: 1,
-            count: 3,
-            hosts: hosts(&["demo-02", "demo-03", "demo-04"]),
-            before: 1,
-            total: 8,
-            failed: 0,
-            finished: false,
-        };
-        assert_eq!(
-            waves_message(&waves),
-            "1/8 hosts done · wave 2 of 3: demo-02, demo-03, demo-04"
-        );
-        waves.finished = true;
-        waves.failed = 1;
-        assert_eq!(
-            waves_message(&waves),
-            "4/8 hosts done · 1 failed · wave 2 of 3 done"
-        );
-        let last = WavesDone {
-            index: 2,
-            hosts: hosts(&["demo-05", "demo-06", "demo-07", "demo-08"]),
-            before: 4,
-            finished: false,
-            failed: 0,
-            ..waves
-        };
-        assert_eq!(
-            waves_message(&last),
-            "4/8 hosts done · wave 3 of 3: demo-05 … demo-08 (4 hosts)"
-        );
-    }
-
-    #[test]
-    fn a_wait_says_how_long_who_may_answer_and_how() {
-        let view = WaitView {
-            need: Need::Confirmation,
-            node: "announce".to_string(),
-            host: None,
-            owner: Some("operator".to_string()),
-        };
-        assert_eq!(
-            waiting_line(&view, Duration::from_secs(65)),
-            "⏸ announce waits for a person to confirm it · waiting 1m05s · owner: operator"
-        );
-        assert_eq!(
-            answer_command("RUN-1", &view, &["url", "ticket"]),
-            "runbook confirm RUN-1 announce --as NAME --set url=... --set ticket=..."
-        );
-        let decision = WaitView {
-            need: Need::Decision,
-            node: "rollback:install".to_string(),
-            host: Some("web-3".to_string()),
-            owner: None,
-        };
-        assert_eq!(
-            waiting_line(&decision, Duration::from_secs(7)),
-            "⏸ rollback:install on web-3 waits for a decision · waiting 7s · no owner named: anyone may answer"
-        );
-        assert_eq!(
-            answer_command("RUN-1", &decision, &[]),
-            "runbook decide RUN-1 rollback:install --host web-3 retry|skip|fail --as NAME"
-        );
-    }
-
-    #[test]
-    fn durations_are_short() {
-        assert_eq!(short_duration(Duration::from_millis(900)), "0s");
-        assert_eq!(short_duration(Duration::from_secs(59)), "59s");
-        assert_eq!(short_duration(Duration::from_secs(60)), "1m00s");
-        assert_eq!(short_duration(Duration::from_secs(3599)), "59m59s");
-        assert_eq!(
-            short_duration(Duration::from_secs(3600 * 26 + 180)),
-            "26h03m"
-        );
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! The plain text of a run: the one-line form of each fact worth a line, and the
+//! times shown beside it.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::ast::Word;
+use crate::engine::facts::{Fact, Need, Outcome, RunStatus};
+
+/// `14:03:27`, in UTC like every time the tool shows.
+pub fn clock_time(time_ms: u64) -> String {
+    let stamp = timestamp(time_ms);
+    stamp.get(11..19).unwrap_or(&stamp).to_string()
+}
+
+/// `2026-11-21T14:03:27Z`.
+pub fn timestamp(time_ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(time_ms)).to_string()
+}
+
+/// The one-line form of the facts worth a line; the rest (output, command starts)
+/// are in the log and the transcript.
+pub fn line(fact: &Fact) -> Option<String> {
+    let on = |host: &Option<String>| {
+        host.as_deref()
+            .map(|host| format!(" on {host}"))
+            .unwrap_or_default()
+    };
+    Some(match fact {
+        Fact::RunStarted(started) => format!(
+            "run {} started: {} ({})",
+            started.run, started.runbook, started.file
+        ),
+        Fact::RunResumed { .. } => "run resumed".to_string(),
+        Fact::ChangesAccepted { .. } => "the edited runbook was accepted".to_string(),
+        Fact::UnitStarted {
+            unit,
+            node,
+            host,
+            attempt,
+        } => {
+            let again = if *attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            if unit.starts_with(crate::compile::ROLLBACK_PREFIX) {
+                format!("↺ undo {node}{}{again}", on(host))
+            } else {
+                format!("▶ {node}{}{again}", on(host))
+            }
+        }
+        Fact::UnitFinished {
+            unit,
+            outcome,
+            summary,
+        } => {
+            let why = summary
+                .as_deref()
+                .map(|summary| format!(": {summary}"))
+                .unwrap_or_default();
+            match outcome {
+                Outcome::Succeeded { .. } => format!("✔ {unit}"),
+                Outcome::Failed { class } => format!("✘ {unit} failed ({}){why}", class.word()),
+                Outcome::Skipped {} => format!("↷ {unit} skipped{why}"),
+            }
+        }
+        Fact::Waiting {
+            unit, need, text, ..
+        } => match need {
+            Need::Confirmation => format!("⏸ {unit} needs a person:\n{}", indent(text)),
+            Need::Decision => format!("⏸ {unit} needs a decision: {text}"),
+        },
+        Fact::Confirmed { unit, .. } => format!("✔ {unit} confirmed"),
+        Fact::Decided { unit, decision } => format!("{unit}: decided {decision:?}").to_lowercase(),
+        Fact::WaveStarted {
+            waves,
+            index,
+            count,
+            hosts,
+        } => format!(
+            "{waves}: wave {} of {count}, {} host{}",
+            index + 1,
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" }
+        ),
+        Fact::WaveFinished {
+            waves,
+            index,
+            failed,
+        } => {
+            if failed.is_empty() {
+                format!("{waves}: wave {} done", index + 1)
+            } else {
+                format!(
+                    "{waves}: wave {} done, failed on {}",
+                    index + 1,
+                    failed.join(", ")
+                )
+            }
+        }
+        Fact::Failure {
+            class,
+            node,
+            host,
+            summary,
+            ..
+        } => format!("{} failure at {node}{}: {summary}", class.word(), on(host)),
+        Fact::PolicyAction { action, .. } => format!("policy: {action}"),
+        Fact::Notice {
+            audience, message, ..
+        } => format!("notice to {audience}: {message}"),
+        Fact::RollbackStarted { scope, units, .. } => {
+            format!("↺ rollback ({scope}) of {} unit(s)", units.len())
+        }
+        Fact::RollbackFinished { succeeded, .. } => {
+            if *succeeded {
+                "↺ rollback done".to_string()
+            } else {
+                "‼ ROLLBACK FAILED: people must take over".to_string()
+            }
+        }
+        Fact::RunPaused { reason } => format!("run paused: {reason}"),
+        Fact::RunFinished { status } => match status {
+            RunStatus::Completed => "run completed".to_string(),
+            RunStatus::Failed => "run failed".to_string(),
+            RunStatus::RollbackFailed => "run ended with a failed rollback".to_string(),
+        },
+        Fact::CommandStarted { .. } | Fact::Output { .. } | Fact::CommandFinished { .. } => {
+            return None
+        }
+    })
+}
+
+fn indent(text: &str) -> String {
+    text.trim()
+        .lines()
+        .map(|line| format!("    {}", line.trim()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
