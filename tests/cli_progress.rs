@@ -75,11 +75,14 @@ fn is_tracing_line(line: &str) -> bool {
 
 /// Standard output without its times and run ids, to compare two runs' lines.
 fn shape(stdout: &str) -> Vec<String> {
-    stdout
+    let mut lines: Vec<String> = stdout
         .lines()
         .filter(|line| !line.contains(" started: "))
         .map(|line| line.get(9..).unwrap_or(line).to_string())
-        .collect()
+        .collect();
+    // The hosts of a step run at once, so their lines come in either order.
+    lines.sort();
+    lines
 }
 
 #[test]
@@ -250,4 +253,78 @@ fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
         assert!(screen.contains(expected), "no `{expected}` in:\n...{end}");
     }
     assert!(!screen.contains("\u{1b}[3"), "colour under NO_COLOR");
+}
+
+/// A manual step answered at the run's own terminal: a word that answers nothing is
+/// asked again, `done` asks for each value the step records, and the confirmation is
+/// logged as said by the person who started the run there.
+#[test]
+fn a_manual_step_is_confirmed_by_typing_at_the_terminal() {
+    let script = script();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    fs::write(
+        dir.path().join("manual.rbk"),
+        r#"runbook "manual" { }
+step announce "Publish the notice" {
+  manual "Publish the notice and paste its address"
+  record url "The notice's address"
+}
+step after "Use it" {
+  run "echo published at {{announce.url}}"
+  irreversible "only prints"
+}
+"#,
+    )
+    .expect("write");
+    // Were the typing not taken, the run would wait for ever: `timeout` ends it.
+    let command = format!(
+        "timeout 60 '{}' run manual.rbk --as alice --output plain",
+        env!("CARGO_BIN_EXE_runbook")
+    );
+    let mut child = Command::new(script)
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("RUNBOOK_STATE_DIR", dir.path().join("state"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    {
+        use std::io::Write;
+        let mut typed = child.stdin.take().expect("stdin");
+        typed
+            .write_all(b"what\ndone\nhttps://notice/1\n")
+            .expect("typed");
+        // The terminal stays open until the run is over.
+        let output = child.wait_with_output().expect("the run ends");
+        drop(typed);
+        let screen = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{screen}");
+        assert!(
+            screen.contains("type `done` here once `announce` is done"),
+            "{screen}"
+        );
+        assert!(screen.contains("url:"), "{screen}");
+        assert!(screen.contains("run completed"), "{screen}");
+    }
+    let runs: Vec<_> = fs::read_dir(dir.path().join("state/runs"))
+        .expect("runs")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    let log = fs::read_to_string(runs[0].join("events.jsonl")).expect("log");
+    let confirmed = log
+        .lines()
+        .find(|line| line.contains("\"kind\":\"confirmed\""))
+        .expect("a confirmation in the log");
+    assert!(confirmed.contains("\"person\":\"alice\""), "{confirmed}");
+    assert!(
+        confirmed.contains("\"url\":\"https://notice/1\""),
+        "{confirmed}"
+    );
+    let output = fs::read_dir(runs[0].join("output"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert!(output > 0, "the next step ran and printed");
 }

@@ -78,6 +78,7 @@ impl DriveArgs {
             output: self.output,
             on_interrupt: self.on_interrupt,
             wait_for_people: self.wait || (terminal && !self.no_wait),
+            answer_at_terminal: terminal,
             durability: Durability::Synced,
         }
     }

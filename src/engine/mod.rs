@@ -14,6 +14,7 @@ pub mod preflight;
 mod recorder;
 pub mod report;
 mod run;
+pub mod terminal;
 mod values;
 pub mod waves;
 
@@ -74,6 +75,8 @@ pub struct Options {
     pub on_interrupt: OnInterrupt,
     /// Wait for people (confirmations, decisions) instead of pausing the run.
     pub wait_for_people: bool,
+    /// While waiting, take answers typed on standard input too (it is a terminal).
+    pub answer_at_terminal: bool,
     pub durability: Durability,
 }
 
@@ -195,6 +198,7 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
             inventories: launch.inventories,
             options: launch.options,
             executor: launch.executor,
+            person: launch.person.clone(),
         },
         recorder,
         clock,
@@ -334,6 +338,7 @@ pub fn resume(
             inventories: started.inventories.clone(),
             options: resumption.options,
             executor: resumption.executor,
+            person: resumption.person.clone(),
         },
         recorder,
         clock,
@@ -372,6 +377,7 @@ struct Setting<'a> {
     inventories: BTreeMap<String, Vec<String>>,
     options: Options,
     executor: &'a dyn Executor,
+    person: Option<String>,
 }
 
 /// Runs the flow with Ctrl-C and SIGTERM caught (the first stops new work, or running
@@ -413,6 +419,9 @@ fn drive(
         recorder: RefCell::new(recorder),
         stop,
         wait_for_people: setting.options.wait_for_people,
+        terminal: (setting.options.wait_for_people && setting.options.answer_at_terminal)
+            .then(terminal::Terminal::start),
+        person: setting.person,
     };
     // Both handlers are in place before the flow starts its first command, so an
     // interrupt can never find the process without them (and die of it).

@@ -24,6 +24,7 @@ use super::history::UnitRecord;
 use super::inbox::{self, Answer};
 use super::output::CommandOutput;
 use super::recorder::Recorder;
+use super::terminal::{self, Terminal, Typed};
 use super::values::{Scope, WaveScope};
 use super::waves;
 use super::EngineError;
@@ -168,6 +169,32 @@ pub struct Run<'g> {
     pub stop: tokio::sync::watch::Receiver<StopLevel>,
     /// Wait for people (confirmations, decisions) rather than pausing the run.
     pub wait_for_people: bool,
+    /// The terminal the run was started from, when a person there can answer.
+    pub terminal: Option<Terminal>,
+    /// Who started or resumed the run here (`--as`).
+    pub person: Option<String>,
+}
+
+/// The keyboard, once no other wait holds it; never without a terminal.
+async fn own_keyboard(
+    terminal: Option<&Terminal>,
+) -> tokio::sync::MutexGuard<'_, tokio::sync::mpsc::UnboundedReceiver<String>> {
+    match terminal {
+        Some(terminal) => terminal.take().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next line typed, or `None` at the end of input.
+async fn next_line(
+    keyboard: &mut Option<
+        tokio::sync::MutexGuard<'_, tokio::sync::mpsc::UnboundedReceiver<String>>,
+    >,
+) -> Option<String> {
+    match keyboard {
+        Some(lines) => lines.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl<'g> Run<'g> {
@@ -991,6 +1018,17 @@ impl<'g> Run<'g> {
         }
         tracing::debug!(unit = key, ?need, "waiting for a person");
         self.show_waiting(&waiting, node);
+        let records: Vec<&str> = node
+            .work()
+            .map(|work| {
+                work.records
+                    .iter()
+                    .map(|record| record.key.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut keyboard = None;
+        let mut entered: Option<Vec<String>> = None;
         loop {
             if let Some(request) = inbox::take(&self.run_dir, &node.id, host, need) {
                 let actor = Some(Actor {
@@ -1012,8 +1050,80 @@ impl<'g> Run<'g> {
             tokio::select! {
                 () = self.clock.sleep(inbox::POLL_MS) => {}
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(None),
+                taken = own_keyboard(self.terminal.as_ref()), if keyboard.is_none() => {
+                    self.say(&terminal::prompt(need, key));
+                    keyboard = Some(taken);
+                }
+                line = next_line(&mut keyboard), if keyboard.is_some() => {
+                    let Some(line) = line else {
+                        // End of input: answers can still come from other terminals.
+                        keyboard = None;
+                        continue;
+                    };
+                    let answer = match entered.as_mut() {
+                        Some(values) => {
+                            values.push(line);
+                            (values.len() == records.len())
+                                .then(|| terminal::confirmation(&records, std::mem::take(values)))
+                        }
+                        None => match terminal::read(need, &line) {
+                            Typed::Answer(answer) => Some(answer),
+                            Typed::Confirming if records.is_empty() => {
+                                Some(terminal::confirmation(&records, Vec::new()))
+                            }
+                            Typed::Confirming => {
+                                entered = Some(Vec::new());
+                                None
+                            }
+                            Typed::Unclear => {
+                                self.say(&terminal::prompt(need, key));
+                                None
+                            }
+                        },
+                    };
+                    match answer {
+                        Some(answer) => return self.answered_here(key, answer).map(Some),
+                        None => {
+                            if let Some(values) = &entered {
+                                if let Some(next) = records.get(values.len()) {
+                                    self.say(&format!("  {next}:"));
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// Logs an answer typed at the run's own terminal, as said by the person who
+    /// started or resumed the run there (`--as`, else the account).
+    fn answered_here(&self, key: &str, answer: Answer) -> Result<Answer> {
+        let os_user = super::os_user();
+        let actor = Actor {
+            person: self.person.clone().or_else(|| os_user.clone()),
+            os_user,
+        };
+        tracing::debug!(unit = key, person = ?actor.person, "answer typed at the terminal");
+        let fact = match &answer {
+            Answer::Confirmed(values) => Fact::Confirmed {
+                unit: key.to_string(),
+                values: values.clone(),
+            },
+            Answer::Decided(decision) => Fact::Decided {
+                unit: key.to_string(),
+                decision: *decision,
+            },
+        };
+        self.recorder
+            .borrow_mut()
+            .commit_as(self.now(), fact, Some(actor))?;
+        Ok(answer)
+    }
+
+    /// A line for the person at the terminal, above the progress display.
+    fn say(&self, text: &str) {
+        self.recorder.borrow_mut().reporter().say(text);
     }
 
     /// Shows a wait on a terminal with who may answer it: the step's owner (a rollback's

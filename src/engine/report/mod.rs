@@ -154,6 +154,15 @@ impl Reporter {
         }
     }
 
+    /// A line for the person at the terminal (a prompt): above the display when one is
+    /// drawn, else on standard error, so that `--output json` keeps standard output.
+    pub fn say(&mut self, text: &str) {
+        match &self.live {
+            Some(live) => live.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
     /// Events once they are on disk: what `--output json` streams.
     pub fn written(&mut self, events: &[Event]) {
         if self.mode != OutputMode::Json {
