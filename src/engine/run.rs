@@ -9,7 +9,7 @@
 //! rollback) carries a key, so a resume that passes it again does not repeat it.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -249,39 +249,47 @@ impl<'g> Run<'g> {
     /// stopped early, if it did.
     fn flow<'a>(&'a self, nodes: &'a [&'g Node], scope: &'a Scope) -> Boxed<'a, Option<Halt>> {
         Box::pin(async move {
-            let ids: HashSet<&str> = nodes.iter().map(|node| &*node.id).collect();
-            let waits_for: Vec<Vec<&str>> = nodes
+            // Kahn's algorithm over the nodes' places: each node knows the ones waiting
+            // for it and how many it still waits for, so a flow of n nodes costs n
+            // steps, not n for each node that ends.
+            let index_of: HashMap<&str, usize> = nodes
                 .iter()
-                .map(|node| {
-                    self.graph
-                        .edges_into(&node.id)
-                        .filter(|edge| ids.contains(&*edge.from))
-                        .filter(|edge| edge.kind != crate::compile::EdgeKind::Rollback)
-                        .map(|edge| &*edge.from)
-                        .collect()
-                })
+                .enumerate()
+                .map(|(index, node)| (&*node.id, index))
                 .collect();
-            let mut started = vec![false; nodes.len()];
-            let mut done: HashSet<&str> = HashSet::new();
+            let mut unmet = vec![0usize; nodes.len()];
+            let mut successors: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+            for edge in self.graph.edges() {
+                if edge.kind == crate::compile::EdgeKind::Rollback {
+                    continue;
+                }
+                if let (Some(&from), Some(&to)) =
+                    (index_of.get(&*edge.from), index_of.get(&*edge.to))
+                {
+                    unmet[to] += 1;
+                    successors[from].push(to);
+                }
+            }
+            // Ready nodes start lowest place first: in file order.
+            let mut ready: BTreeSet<usize> = (0..nodes.len())
+                .filter(|&index| unmet[index] == 0)
+                .collect();
+            let mut done = vec![false; nodes.len()];
             let mut halt: Option<Halt> = None;
             let mut running = FuturesUnordered::new();
             loop {
                 if halt.is_none() && self.stop_level() == StopLevel::Running {
-                    for (index, node) in nodes.iter().enumerate() {
-                        if !started[index] && waits_for[index].iter().all(|id| done.contains(id)) {
-                            started[index] = true;
-                            let node: &'g Node = node;
-                            running.push(async move { (node, self.node(node, scope).await) });
-                        }
+                    while let Some(index) = ready.pop_first() {
+                        let node: &'g Node = nodes[index];
+                        running.push(async move { (index, self.node(node, scope).await) });
                     }
                 }
-                let Some((node, end)) = running.next().await else {
+                let Some((index, end)) = running.next().await else {
                     break;
                 };
+                let mut finished = false;
                 match end? {
-                    NodeEnd::Done => {
-                        done.insert(&*node.id);
-                    }
+                    NodeEnd::Done => finished = true,
                     NodeEnd::Failed(failures) => {
                         let mut carry_on = true;
                         for failure in failures {
@@ -290,15 +298,22 @@ impl<'g> Run<'g> {
                                 halt = halt.max(Some(stop));
                             }
                         }
-                        if carry_on {
-                            done.insert(&*node.id);
-                        }
+                        finished = carry_on;
                     }
                     NodeEnd::Halted(stop) => halt = halt.max(Some(stop)),
                 }
+                if finished {
+                    done[index] = true;
+                    for &next in &successors[index] {
+                        unmet[next] -= 1;
+                        if unmet[next] == 0 {
+                            ready.insert(next);
+                        }
+                    }
+                }
             }
             if halt.is_none() && self.stop_level() > StopLevel::Running {
-                let unfinished = nodes.iter().any(|node| !done.contains(&*node.id));
+                let unfinished = done.iter().any(|finished| !finished);
                 if unfinished {
                     halt = Some(Halt::Interrupted);
                 }

@@ -164,10 +164,15 @@ struct Printed {
     bytes: usize,
 }
 
+/// Rhai's standard functions, built once: building them for every script cost more
+/// than a short script takes to run. They hold no state a script can change.
+static STANDARD: std::sync::LazyLock<rhai::Shared<rhai::Module>> =
+    std::sync::LazyLock::new(|| StandardPackage::new().as_shared_module());
+
 /// A sandboxed engine: no I/O functions, no `eval`, no modules, every limit set.
 fn engine(limits: &ScriptLimits, stop: &Arc<AtomicU8>, printed: &Arc<Mutex<Printed>>) -> Engine {
     let mut engine = Engine::new_raw();
-    engine.register_global_module(StandardPackage::new().as_shared_module());
+    engine.register_global_module(STANDARD.clone());
     engine
         .set_module_resolver(DummyModuleResolver::new())
         .disable_symbol("eval")

@@ -60,7 +60,8 @@ const GRACE: Duration = Duration::from_secs(2);
 const DRAIN: Duration = Duration::from_millis(500);
 const READ_BUFFER: usize = 8 * 1024;
 
-/// Runs commands on this machine, through `sh -c`.
+/// Runs commands on this machine: through `sh -c`, or directly when `sh` would only
+/// start one program (`plain_words`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Local;
 
@@ -82,20 +83,25 @@ pub async fn run(
     stop: impl Future<Output = StopReason>,
     mut on_output: impl FnMut(Stream, &[u8]),
 ) -> std::io::Result<Exit> {
-    let mut process = Command::new("/bin/sh");
-    process
-        .arg("-c")
-        .arg(command.script)
-        .envs(command.env.iter().map(|(key, value)| (key, value)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(cwd) = command.cwd {
-        process.current_dir(cwd);
-    }
-    let mut child = process.spawn()?;
+    let direct = plain_words(command.script).and_then(|words| {
+        match prepared(&command, &words[0], &words[1..]).spawn() {
+            Ok(child) => Some(Ok(child)),
+            // Not found or not runnable: `sh` says so in its own words, with its code.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                None
+            }
+            Err(error) => Some(Err(error)),
+        }
+    });
+    let mut child = match direct {
+        Some(child) => child?,
+        None => prepared(&command, "/bin/sh", &["-c", command.script]).spawn()?,
+    };
     tracing::debug!(pid = child.id(), "command spawned in its own process group");
     let group = child
         .id()
@@ -136,6 +142,61 @@ pub async fn run(
     let _ = tokio::time::timeout(DRAIN, drained).await;
     Ok(exit)
 }
+
+/// The process for `program` with `args`, set up as every command is: the engine's
+/// environment plus the command's, no input, output piped, a process group of its own.
+fn prepared<S: AsRef<std::ffi::OsStr>>(
+    command: &ShellCommand<'_>,
+    program: &str,
+    args: &[S],
+) -> Command {
+    let mut process = Command::new(program);
+    process
+        .args(args)
+        .envs(command.env.iter().map(|(key, value)| (key, value)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = command.cwd {
+        process.current_dir(cwd);
+    }
+    process
+}
+
+/// Words `sh` would run as one program with its arguments and nothing else (no
+/// expansion, quoting, redirection, separator or builtin), so running them directly
+/// means the same and saves starting a shell: a step of `/usr/bin/true` costs one
+/// process, not two. Anything else, or a doubt, goes through `sh -c`.
+fn plain_words(script: &str) -> Option<Vec<String>> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-=+,:@%".contains(c);
+    if !script.chars().all(|c| c == ' ' || plain(c)) {
+        return None;
+    }
+    let words: Vec<String> = script
+        .split(' ')
+        .filter(|word| !word.is_empty())
+        .map(str::to_string)
+        .collect();
+    let program = words.first()?;
+    // `NAME=value cmd` sets a variable; builtins change the shell itself or differ
+    // from the program of the same name (`echo -e`, `pwd`).
+    if program.contains('=') || SHELL_WORDS.contains(&program.as_str()) {
+        return None;
+    }
+    Some(words)
+}
+
+/// Builtins and reserved words of `sh` (POSIX, dash and bash), which are not programs.
+const SHELL_WORDS: &[&str] = &[
+    ".", ":", "alias", "bg", "break", "builtin", "case", "cd", "command", "continue", "declare",
+    "do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "false", "fc",
+    "fg", "fi", "for", "function", "getopts", "hash", "if", "in", "jobs", "kill", "let", "local",
+    "printf", "pwd", "read", "readonly", "return", "select", "set", "shift", "source", "test",
+    "then", "time", "times", "trap", "true", "type", "typeset", "ulimit", "umask", "unalias",
+    "unset", "until", "wait", "while",
+];
 
 /// Reads from a pipe that is still open; a closed one never resolves, so `select!`
 /// waits on the other branches.
@@ -221,6 +282,50 @@ mod tests {
             String::from_utf8(out).unwrap(),
             String::from_utf8(err).unwrap(),
         )
+    }
+
+    #[test]
+    fn only_a_lone_program_with_plain_arguments_skips_the_shell() {
+        let words = |script| plain_words(script);
+        assert_eq!(
+            words("/usr/bin/env  -u X ls /tmp"),
+            Some(
+                vec!["/usr/bin/env", "-u", "X", "ls", "/tmp"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            )
+        );
+        for needs_sh in [
+            "echo -e hi",
+            "cd /tmp",
+            "X=1 env",
+            "ls *.txt",
+            "ls ~",
+            "cat 'a b'",
+            "ls $HOME",
+            "true; reboot",
+            "ls\nreboot",
+            "ls	reboot",
+            "ls > out",
+            "a | b",
+            "ls # a comment",
+            "",
+            "   ",
+        ] {
+            assert_eq!(words(needs_sh), None, "{needs_sh:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_program_run_directly_behaves_as_under_sh() {
+        let (exit, out, _) = collect("/usr/bin/env", &[("RUNBOOK_X".into(), "1".into())]).await;
+        assert_eq!(exit, Exit::Code(0));
+        assert!(out.lines().any(|line| line == "RUNBOOK_X=1"), "{out}");
+        // A program that is not there: `sh` reports it, with its exit code.
+        let (exit, _, err) = collect("no-such-program-here --flag", &[]).await;
+        assert_eq!(exit, Exit::Code(127));
+        assert!(err.contains("not found"), "{err}");
     }
 
     #[tokio::test]
