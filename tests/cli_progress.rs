@@ -292,16 +292,37 @@ step after "Use it" {
         .spawn()
         .expect("script runs");
     {
-        use std::io::Write;
+        use std::io::{Read, Write};
         let mut typed = child.stdin.take().expect("stdin");
+        let mut shown = child.stdout.take().expect("stdout");
+        // What the terminal shows, read as it comes so the test types only once the
+        // run asks: lines typed before a wait begins answer nothing.
+        let (screen_sender, screen_chunks) = std::sync::mpsc::channel::<Vec<u8>>();
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0; 4096];
+            while let Ok(read) = shown.read(&mut buffer) {
+                if read == 0 || screen_sender.send(buffer[..read].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut screen = Vec::new();
+        while !String::from_utf8_lossy(&screen).contains("type `done` here") {
+            match screen_chunks.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(chunk) => screen.extend(chunk),
+                Err(_) => panic!("no prompt:\n{}", String::from_utf8_lossy(&screen)),
+            }
+        }
         typed
             .write_all(b"what\ndone\nhttps://notice/1\n")
             .expect("typed");
         // The terminal stays open until the run is over.
-        let output = child.wait_with_output().expect("the run ends");
+        let status = child.wait().expect("the run ends");
         drop(typed);
-        let screen = String::from_utf8_lossy(&output.stdout);
-        assert_eq!(output.status.code(), Some(0), "{screen}");
+        reader.join().expect("reader");
+        screen.extend(screen_chunks.try_iter().flatten());
+        let screen = String::from_utf8_lossy(&screen);
+        assert_eq!(status.code(), Some(0), "{screen}");
         assert!(
             screen.contains("type `done` here once `announce` is done"),
             "{screen}"

@@ -16,8 +16,9 @@ pub struct UnitRecord {
     pub attempts: u32,
     /// When the last attempt began.
     pub started_ms: u64,
-    /// The command of the last attempt that began and did not finish, by phase and
-    /// index: the engine stopped while it ran.
+    /// The command of the last attempt that began and did not finish (the engine
+    /// stopped while it ran), or that an interrupt stopped, by phase and index, until a
+    /// decision or the unit's end.
     pub in_flight: Option<(Phase, usize)>,
     /// The commands of the last attempt that succeeded, by phase and index: a resume
     /// goes on after them rather than running them again.
@@ -133,7 +134,19 @@ impl History {
             Fact::Decided { unit, decision } => {
                 let record = self.units.entry(unit.clone()).or_default();
                 record.waiting = None;
-                match (record.in_flight, decision) {
+                let interrupted = record.in_flight.filter(|_| record.outcome.is_none());
+                match (interrupted, decision) {
+                    // A remedy runs after the step has failed: going on after it would
+                    // run the failed command again. `retry` runs the step again from
+                    // the start; `skip` takes the remedy as done, and the step failed.
+                    (Some((Phase::Remedy, _)), Decision::Retry) => {
+                        record.in_flight = None;
+                        record.decision = Some(Decision::Retry);
+                    }
+                    (Some((Phase::Remedy, _)), _) => {
+                        record.in_flight = None;
+                        record.decision = Some(Decision::Fail);
+                    }
                     // A decision about an interrupted command is taken here: `retry`
                     // runs it again and `skip` takes it as done; either way the attempt
                     // goes on after the commands that succeeded, as if stopped between
@@ -155,6 +168,7 @@ impl History {
                 let record = self.units.entry(unit.clone()).or_default();
                 record.outcome = Some(outcome.clone());
                 record.waiting = None;
+                record.in_flight = None;
                 if record.decision != Some(Decision::Retry) {
                     record.decision = None;
                 }
@@ -223,5 +237,86 @@ impl History {
         self.units
             .iter()
             .filter_map(|(unit, record)| record.waiting.map(|need| (unit.as_str(), need)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::FailureClass;
+
+    fn fold(facts: &[Fact]) -> History {
+        let mut history = History::default();
+        for fact in facts {
+            history.apply_fact(0, fact);
+        }
+        history
+    }
+
+    fn started(phase: Phase, index: usize) -> Vec<Fact> {
+        vec![
+            Fact::UnitStarted {
+                unit: "s".into(),
+                node: "s".into(),
+                host: None,
+                attempt: 1,
+            },
+            Fact::CommandStarted {
+                unit: "s".into(),
+                phase,
+                index,
+                attempt: 1,
+                command: "x".into(),
+            },
+        ]
+    }
+
+    fn decided(decision: Decision) -> Fact {
+        Fact::Decided {
+            unit: "s".into(),
+            decision,
+        }
+    }
+
+    #[test]
+    fn a_retry_after_a_decided_failure_runs_the_step_again() {
+        let mut facts = started(Phase::Run, 0);
+        facts.push(decided(Decision::Fail));
+        facts.push(Fact::UnitFinished {
+            unit: "s".into(),
+            outcome: Outcome::Failed {
+                class: FailureClass::Functional,
+            },
+            summary: None,
+        });
+        facts.push(decided(Decision::Retry));
+        let history = fold(&facts);
+        let record = history.unit("s").expect("the unit");
+        assert_eq!(record.outcome, None);
+        assert_eq!(record.decision, Some(Decision::Retry));
+        assert_eq!(record.in_flight, None);
+    }
+
+    #[test]
+    fn a_decision_on_an_interrupted_remedy_is_about_the_failed_step() {
+        let mut skipped = started(Phase::Remedy, 0);
+        skipped.push(decided(Decision::Skip));
+        let record = fold(&skipped).unit("s").cloned().expect("the unit");
+        assert_eq!(record.decision, Some(Decision::Fail));
+        assert!(record.succeeded.is_empty());
+
+        let mut retried = started(Phase::Remedy, 0);
+        retried.push(decided(Decision::Retry));
+        let record = fold(&retried).unit("s").cloned().expect("the unit");
+        assert_eq!(record.decision, Some(Decision::Retry));
+    }
+
+    #[test]
+    fn a_decision_on_an_interrupted_command_goes_on_after_it() {
+        let mut skipped = started(Phase::Run, 1);
+        skipped.push(decided(Decision::Skip));
+        let record = fold(&skipped).unit("s").cloned().expect("the unit");
+        assert_eq!(record.succeeded, vec![(Phase::Run, 1)]);
+        assert_eq!((record.decision, record.in_flight), (None, None));
     }
 }

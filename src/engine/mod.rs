@@ -420,7 +420,8 @@ fn drive(
         stop,
         wait_for_people: setting.options.wait_for_people,
         terminal: (setting.options.wait_for_people && setting.options.answer_at_terminal)
-            .then(terminal::Terminal::start),
+            .then(terminal::Terminal::start)
+            .flatten(),
         person: setting.person,
     };
     // Both handlers are in place before the flow starts its first command, so an
@@ -454,9 +455,12 @@ fn drive(
                 let _ = stop_sender.send(level);
             }
         };
+        // Signals first at every turn: an interrupt that arrives as a command ends is
+        // seen before the flow can begin the next step.
         tokio::select! {
-            halt = run.main_flow() => halt,
+            biased;
             () = signals => Ok(None),
+            halt = run.main_flow() => halt,
         }
     })?;
     let (fact, ending) = match halt {

@@ -897,7 +897,10 @@ impl<'g> Run<'g> {
                 ExitRecord::Interrupted,
                 "stopped by an interrupt".to_string(),
             ),
-            Err(error) => Ended::new(ExitRecord::Error, format!("could not start `sh`: {error}")),
+            Err(error) => Ended::new(
+                ExitRecord::Error,
+                format!("could not start the command: {error}"),
+            ),
         };
         for fact in output.finish(attempt.key) {
             self.note(fact)?;
@@ -1057,6 +1060,13 @@ impl<'g> Run<'g> {
                     "answer taken from the inbox"
                 );
                 let (fact, answer) = request.into_fact(key);
+                let fact = match fact {
+                    Fact::Confirmed { unit, values } => Fact::Confirmed {
+                        values: self.redacted(&values),
+                        unit,
+                    },
+                    other => other,
+                };
                 self.recorder
                     .borrow_mut()
                     .commit_as(self.now(), fact, actor)?;
@@ -1072,6 +1082,9 @@ impl<'g> Run<'g> {
                 line = next_line(&mut keyboard), if keyboard.is_some() => {
                     let Some(line) = line else {
                         // End of input: answers can still come from other terminals.
+                        if let Some(terminal) = &self.terminal {
+                            terminal.close();
+                        }
                         keyboard = None;
                         continue;
                     };
@@ -1123,7 +1136,7 @@ impl<'g> Run<'g> {
         let fact = match &answer {
             Answer::Confirmed(values) => Fact::Confirmed {
                 unit: key.to_string(),
-                values: values.clone(),
+                values: self.redacted(values),
             },
             Answer::Decided(decision) => Fact::Decided {
                 unit: key.to_string(),
@@ -1134,6 +1147,15 @@ impl<'g> Run<'g> {
             .borrow_mut()
             .commit_as(self.now(), fact, Some(actor))?;
         Ok(answer)
+    }
+
+    /// Values a person entered, as the log may hold them: a secret pasted into one is
+    /// redacted there like anywhere else.
+    fn redacted(&self, values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        values
+            .iter()
+            .map(|(key, value)| (key.clone(), self.redactor.redact(value).into_owned()))
+            .collect()
     }
 
     /// A line for the person at the terminal, above the progress display.

@@ -8,6 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::sys::signal;
 
 use tokio::sync::{mpsc, Mutex};
 
@@ -16,6 +19,8 @@ use super::inbox::Answer;
 
 pub struct Terminal {
     lines: Mutex<mpsc::UnboundedReceiver<String>>,
+    /// Input ended (or cannot be read): only other terminals answer from then on.
+    closed: AtomicBool,
 }
 
 /// What the person typed, read against what is asked.
@@ -23,16 +28,23 @@ pub struct Terminal {
 pub enum Typed {
     /// A whole answer.
     Answer(Answer),
-    /// A confirmation that still needs these values, in order.
+    /// `done`: a confirmation, which still needs the values its step records.
     Confirming,
     /// Nothing that answers; the prompt says again what would.
     Unclear,
 }
 
 impl Terminal {
-    /// Starts reading standard input; the thread ends at end of input (or with the
-    /// process).
-    pub fn start() -> Self {
+    /// Starts reading standard input, if this process is in the terminal's foreground
+    /// (`runbook run ... &` is not: it would be stopped by the read). The thread ends
+    /// at end of input, on an error, or with the process.
+    pub fn start() -> Option<Self> {
+        if !in_foreground() {
+            return None;
+        }
+        // Moved to the background later (Ctrl-Z, `bg`), a read fails instead of stopping
+        // the whole engine. SAFETY: ignoring a signal installs no handler.
+        let _ = unsafe { signal::signal(signal::Signal::SIGTTIN, signal::SigHandler::SigIgn) };
         let (sender, receiver) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
             for line in std::io::stdin().lock().lines() {
@@ -42,15 +54,33 @@ impl Terminal {
                 }
             }
         });
-        Self {
+        Some(Self {
             lines: Mutex::new(receiver),
-        }
+            closed: AtomicBool::new(false),
+        })
     }
 
-    /// Takes the keyboard for one wait: the next wait that asks gets it after this one.
+    /// Takes the keyboard for one wait (the next wait that asks gets it after this
+    /// one), forgetting what was typed before the wait began, which answers nothing.
+    /// Never resolves once input has ended.
     pub async fn take(&self) -> tokio::sync::MutexGuard<'_, mpsc::UnboundedReceiver<String>> {
-        self.lines.lock().await
+        if self.closed.load(Ordering::Relaxed) {
+            return std::future::pending().await;
+        }
+        let mut lines = self.lines.lock().await;
+        while lines.try_recv().is_ok() {}
+        lines
     }
+
+    /// Input has ended: stop offering the keyboard.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+fn in_foreground() -> bool {
+    let stdin = std::io::stdin();
+    nix::unistd::tcgetpgrp(&stdin).is_ok_and(|group| group == nix::unistd::getpgrp())
 }
 
 /// The first line a wait asks for: how to answer it.

@@ -83,23 +83,20 @@ pub async fn run(
     stop: impl Future<Output = StopReason>,
     mut on_output: impl FnMut(Stream, &[u8]),
 ) -> std::io::Result<Exit> {
+    // A program that cannot be started directly (not found, not runnable, a script
+    // without `#!`) has not run: `sh` then runs it, or says why not in its own words and
+    // with its own exit code.
     let direct = plain_words(command.script).and_then(|words| {
-        match prepared(&command, &words[0], &words[1..]).spawn() {
-            Ok(child) => Some(Ok(child)),
-            // Not found or not runnable: `sh` says so in its own words, with its code.
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                None
-            }
-            Err(error) => Some(Err(error)),
+        let mut process = prepared(&command, &words[0], &words[1..]);
+        // `sh` sets PWD to the folder it starts in; a program started directly
+        // would otherwise inherit the engine's.
+        if let Some(cwd) = command.cwd.filter(|cwd| cwd.is_absolute()) {
+            process.env("PWD", cwd);
         }
+        process.spawn().ok()
     });
     let mut child = match direct {
-        Some(child) => child?,
+        Some(child) => child,
         None => prepared(&command, "/bin/sh", &["-c", command.script]).spawn()?,
     };
     tracing::debug!(pid = child.id(), "command spawned in its own process group");
@@ -326,6 +323,32 @@ mod tests {
         let (exit, _, err) = collect("no-such-program-here --flag", &[]).await;
         assert_eq!(exit, Exit::Code(127));
         assert!(err.contains("not found"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_script_without_a_shebang_still_runs_under_sh_in_its_folder() {
+        let folder = tempfile::tempdir().unwrap();
+        let script = folder.path().join("plain-script");
+        std::fs::write(&script, "echo ran in \"$PWD\"\n").unwrap();
+        let mut permissions = std::fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&script, permissions).unwrap();
+        let mut out = Vec::new();
+        let exit = run(
+            ShellCommand {
+                script: "./plain-script",
+                env: &[],
+                cwd: Some(folder.path()),
+                host: None,
+            },
+            std::future::pending(),
+            |_, bytes| out.extend_from_slice(bytes),
+        )
+        .await
+        .unwrap();
+        assert_eq!(exit, Exit::Code(0));
+        let printed = String::from_utf8(out).unwrap();
+        assert_eq!(printed, format!("ran in {}\n", folder.path().display()));
     }
 
     #[tokio::test]

@@ -62,6 +62,14 @@ impl RunLog {
         for event in &mut events {
             event?;
         }
+        // A reader that stopped at a bad line (its error already handed to the caller)
+        // never continues that log.
+        if let Some(line) = events.failed_at {
+            return Err(events.broken(
+                line,
+                "the log does not verify from this line on; nothing is added after it".to_string(),
+            ));
+        }
         let path = events.path;
         let mut file = OpenOptions::new()
             .read(true)
@@ -174,6 +182,8 @@ pub struct Events {
     torn: Option<usize>,
     /// Set at the end or after an error: nothing more is read.
     finished: bool,
+    /// The line whose error ended the reading, if one did.
+    failed_at: Option<usize>,
 }
 
 impl Events {
@@ -189,6 +199,7 @@ impl Events {
             complete_bytes: 0,
             torn: None,
             finished: false,
+            failed_at: None,
         })
     }
 
@@ -300,6 +311,9 @@ impl Iterator for Events {
         let next = self.next_event().transpose();
         if !matches!(next, Some(Ok(_))) {
             self.finished = true;
+        }
+        if matches!(next, Some(Err(_))) {
+            self.failed_at = Some(self.line);
         }
         next
     }

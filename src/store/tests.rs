@@ -342,3 +342,20 @@ fn a_lock_left_by_a_dead_engine_on_this_host_is_taken_over() {
         Err(StoreError::Locked { holder, .. }) if holder == elsewhere
     ));
 }
+
+#[test]
+fn a_reader_stopped_by_a_broken_line_never_reopens_the_log() {
+    let (_folder, path) = written_log(4);
+    let mut changed = lines(&path);
+    changed[1] = changed[1].replacen("\"time_ms\":", "\"time_ms\":9", 1);
+    write_lines(&path, &changed);
+    let mut events = Events::open(&path).unwrap_or_else(|error| panic!("{error}"));
+    // A caller that drops the error and goes on anyway...
+    let read: Vec<_> = (&mut events).collect();
+    assert!(read.iter().any(Result::is_err));
+    // ...still cannot append after the bad line.
+    match RunLog::reopen(events, Durability::Unsynced) {
+        Err(StoreError::Broken { line: 2, .. }) => {}
+        other => panic!("expected the log refused at line 2, got {other:?}"),
+    }
+}
