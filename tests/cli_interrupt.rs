@@ -283,3 +283,45 @@ fn verify_says_when_a_log_ends_without_the_run_closing() {
     );
     assert!(Path::new(&scene.log_path(&run)).exists());
 }
+
+#[test]
+fn a_script_the_engine_died_in_runs_again_without_asking_and_nothing_else_does() {
+    const SCRIPTED: &str = r#"runbook "scripted" { }
+step s "A command, then a script" {
+  run "echo a >> ledger"
+  script "let x = 1; x + 1"
+  irreversible "only a ledger line"
+}
+step t "After it" {
+  run "echo t >> ledger"
+  irreversible "only a ledger line"
+}
+"#;
+    // Where the script is announced, in a run nobody stopped.
+    let whole = Scene::new(SCRIPTED);
+    assert_eq!(whole.runbook(&["run", "plan.rbk"]).status.code(), Some(0));
+    let log = fs::read_to_string(whole.log_path(&whole.run_id())).expect("log");
+    let script_seq = log
+        .lines()
+        .position(|line| line.contains("\"command\":\"let x = 1; x + 1\""))
+        .expect("the script is announced");
+
+    let scene = Scene::new(SCRIPTED);
+    let killed = scene
+        .command(&["run", "plan.rbk"])
+        .env("RUNBOOK_TEST_KILL_AFTER_EVENT", script_seq.to_string())
+        .output()
+        .expect("runbook runs");
+    assert_eq!(killed.status.code(), None, "killed by its signal");
+    assert_eq!(scene.ledger(), "a\n");
+    let run = scene.run_id();
+    let resumed = scene.runbook(&["resume", &run]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(
+        scene.ledger(),
+        "a\nt\n",
+        "the command before the script ran once"
+    );
+    let log = fs::read_to_string(scene.log_path(&run)).expect("log");
+    assert!(!log.contains("\"kind\":\"waiting\""), "nobody was asked");
+}

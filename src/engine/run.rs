@@ -515,10 +515,16 @@ impl<'g> Run<'g> {
             return Ok(UnitEnd::Halted(Halt::Interrupted));
         }
         let safe_again = work.settings.idempotent || work.settings.readonly;
+        // A sandboxed script touches nothing outside the engine: stopped halfway, it is
+        // simply run again, and the unit goes on from there.
+        let script_stopped = record
+            .in_flight
+            .is_some_and(|place| is_sandboxed_script(work, place));
         let mut record = record;
         if record.interrupted()
             && record.in_flight.is_some()
             && !safe_again
+            && !script_stopped
             && record.decision.is_none()
         {
             let text = format!(
@@ -557,9 +563,9 @@ impl<'g> Run<'g> {
         // Stopped between two commands (waiting for a person, or a decision on the
         // command it stopped in): the same attempt goes on after the commands that
         // succeeded. Stopped in a command that is safe to run again: a new attempt.
-        let mut resumed =
-            (record.interrupted() && record.in_flight.is_none() && decision.is_none())
-                .then(|| record.succeeded.clone());
+        let between_commands = record.in_flight.is_none() || script_stopped;
+        let mut resumed = (record.interrupted() && between_commands && decision.is_none())
+            .then(|| record.succeeded.clone());
         let tries = work.settings.retry.attempts.saturating_add(1);
         let mut number = match resumed {
             Some(_) => record.attempts.saturating_sub(1),
@@ -1601,6 +1607,19 @@ fn rolled_back(history: &super::history::History, unit: &str) -> bool {
     history
         .unit(&key)
         .is_some_and(|record| matches!(record.outcome, Some(Outcome::Succeeded { .. })))
+}
+
+/// Whether the command at `place` of a unit's work is a Rhai script, outside a remedy
+/// (a remedy runs after the step failed, so going on from it is not the same attempt).
+fn is_sandboxed_script(work: &Work, (phase, index): (Phase, usize)) -> bool {
+    let actions = match phase {
+        Phase::Run | Phase::Rollback => &work.actions,
+        Phase::Verify => &work.settings.verify,
+        Phase::Remedy => return false,
+    };
+    actions
+        .get(index)
+        .is_some_and(|action| action.kind == ActionKind::Script)
 }
 
 fn phase_word(phase: Phase) -> &'static str {
