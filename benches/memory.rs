@@ -3,65 +3,18 @@
 //! global allocator records the high-water mark. Run with `cargo bench --bench memory`;
 //! figures and goals: docs/performance.md.
 
+#[path = "support/counting.rs"]
+mod counting;
 #[path = "support/generate.rs"]
 mod generate;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use counting::{measure, size, Counting};
 use runbook::pipeline::{self, Options};
 use runbook::source;
 
 const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
-
-/// The system allocator, counting the bytes live now and the most ever live.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(bytes: usize) {
-    let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-fn shrank(bytes: usize) {
-    LIVE.fetch_sub(bytes, Ordering::Relaxed);
-}
-
-// SAFETY: every call is passed on unchanged to `System`; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = System.alloc(layout);
-        if !pointer.is_null() {
-            grew(layout.size());
-        }
-        pointer
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let pointer = System.alloc_zeroed(layout);
-        if !pointer.is_null() {
-            grew(layout.size());
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        System.dealloc(pointer, layout);
-        shrank(layout.size());
-    }
-
-    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = System.realloc(pointer, layout, new_size);
-        if !moved.is_null() {
-            grew(new_size);
-            shrank(layout.size());
-        }
-        moved
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -84,10 +37,7 @@ fn main() {
         }
         let file_bytes = fs::metadata(&path).map_or(0, |metadata| metadata.len()) as usize;
 
-        let before = LIVE.load(Ordering::Relaxed);
-        PEAK.store(before, Ordering::Relaxed);
-        let checked_clean = check(&path);
-        let peak = PEAK.load(Ordering::Relaxed) - before;
+        let (checked_clean, peak, _) = measure(|| check(&path));
 
         assert!(
             checked_clean,
@@ -111,14 +61,5 @@ fn check(path: &std::path::Path) -> bool {
     match pipeline::check_source(&file, &Options::default()) {
         Ok(outcome) => outcome.graph().is_some(),
         Err(internal) => panic!("{internal}"),
-    }
-}
-
-fn size(bytes: usize) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if (bytes as f64) < MIB {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{:.2} MiB", bytes as f64 / MIB)
     }
 }

@@ -1,10 +1,13 @@
 //! Interrupts and tampering on real runs: Ctrl-C (SIGINT) then `resume`, and `verify`
 //! on every changed, removed or moved event of a real run's log.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
+
+use common::session::{Ran, Session};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -25,79 +28,22 @@ step second "After the interrupt" {
 /// How long the test waits for the engine to reach a point; far longer than it needs.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-struct Scene {
-    dir: tempfile::TempDir,
+/// A session with `runbook` as `plan.rbk`.
+fn scene(runbook: &str) -> Session {
+    let session = Session::new();
+    session.file("plan.rbk", runbook);
+    session
 }
 
-impl Scene {
-    fn new(runbook: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        fs::write(dir.path().join("plan.rbk"), runbook).expect("write");
-        Self { dir }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("RUNBOOK_STATE_DIR", self.path("state"))
-            .env_remove("RUST_LOG")
-            .env_remove("RUNBOOK_TEST_KILL_AFTER_EVENT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    fn runbook(&self, args: &[&str]) -> Output {
-        let output = self.command(args).output().expect("runbook runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!stderr.contains("panicked"), "{stderr}");
-        output
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args).spawn().expect("runbook starts")
-    }
-
-    fn wait_for_file(&self, relative: &str, engine: &mut Child) {
-        let since = Instant::now();
-        while !self.path(relative).exists() {
-            if let Some(status) = engine.try_wait().expect("engine status") {
-                panic!("the engine ended ({status}) before `{relative}` appeared");
-            }
-            assert!(since.elapsed() < PATIENCE, "`{relative}` never appeared");
-            std::thread::sleep(Duration::from_millis(10));
+/// Waits until the engine has made `relative`; fails if it ends first or never does.
+fn wait_for_file(session: &Session, relative: &str, engine: &mut Child) {
+    let since = Instant::now();
+    while !session.path(relative).exists() {
+        if let Some(status) = engine.try_wait().expect("engine status") {
+            panic!("the engine ended ({status}) before `{relative}` appeared");
         }
-    }
-
-    fn run_id(&self) -> String {
-        let mut runs: Vec<String> = fs::read_dir(self.path("state/runs"))
-            .expect("runs folder")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .into_string()
-                    .expect("utf-8")
-            })
-            .collect();
-        assert_eq!(runs.len(), 1, "{runs:?}");
-        runs.pop().expect("a run")
-    }
-
-    fn ledger(&self) -> String {
-        fs::read_to_string(self.path("ledger")).unwrap_or_default()
-    }
-
-    fn log_path(&self, run: &str) -> PathBuf {
-        self.path(&format!("state/runs/{run}/events.jsonl"))
+        assert!(since.elapsed() < PATIENCE, "`{relative}` never appeared");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -106,15 +52,19 @@ fn interrupt(engine: &Child) {
     kill(Pid::from_raw(pid), Signal::SIGINT).expect("SIGINT");
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn text(bytes: impl AsRef<[u8]>) -> String {
+    String::from_utf8_lossy(bytes.as_ref()).into_owned()
+}
+
+fn spawn_engine(session: &Session, args: &[&str]) -> Child {
+    session.command(args).spawn().expect("runbook starts")
 }
 
 #[test]
 fn ctrl_c_lets_the_running_command_finish_pauses_and_resume_goes_on() {
-    let scene = Scene::new(HELD);
-    let mut engine = scene.spawn(&["run", "plan.rbk", "--output", "plain"]);
-    scene.wait_for_file("began", &mut engine);
+    let scene = scene(HELD);
+    let mut engine = spawn_engine(&scene, &["run", "plan.rbk", "--output", "plain"]);
+    wait_for_file(&scene, "began", &mut engine);
     interrupt(&engine);
     // The interrupt is taken while `first` runs; it then may finish.
     let log_says_interrupted = || {
@@ -135,7 +85,7 @@ fn ctrl_c_lets_the_running_command_finish_pauses_and_resume_goes_on() {
         text(&ended.stderr)
     );
     assert_eq!(
-        scene.ledger(),
+        scene.read("ledger"),
         "first\n",
         "nothing new began after the interrupt"
     );
@@ -149,15 +99,15 @@ fn ctrl_c_lets_the_running_command_finish_pauses_and_resume_goes_on() {
 
     let resumed = scene.runbook(&["resume", &run]);
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
-    assert_eq!(scene.ledger(), "first\nsecond\n", "each command once");
+    assert_eq!(scene.read("ledger"), "first\nsecond\n", "each command once");
     assert_eq!(scene.runbook(&["verify", &run]).status.code(), Some(0));
 }
 
 #[test]
 fn ctrl_c_with_kill_stops_the_command_and_its_group_and_asks_before_running_it_again() {
-    let scene = Scene::new(HELD);
-    let mut engine = scene.spawn(&["run", "plan.rbk", "--on-interrupt", "kill"]);
-    scene.wait_for_file("began", &mut engine);
+    let scene = scene(HELD);
+    let mut engine = spawn_engine(&scene, &["run", "plan.rbk", "--on-interrupt", "kill"]);
+    wait_for_file(&scene, "began", &mut engine);
     interrupt(&engine);
     let ended = engine.wait_with_output().expect("engine ends");
     assert_eq!(ended.status.code(), Some(3), "{}", text(&ended.stderr));
@@ -166,7 +116,7 @@ fn ctrl_c_with_kill_stops_the_command_and_its_group_and_asks_before_running_it_a
     fs::write(scene.path("go"), "").expect("go");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
-        scene.ledger(),
+        scene.read("ledger"),
         "",
         "the command's process group was stopped"
     );
@@ -181,12 +131,12 @@ fn ctrl_c_with_kill_stops_the_command_and_its_group_and_asks_before_running_it_a
     assert_eq!(decided.status.code(), Some(0), "{}", text(&decided.stderr));
     let resumed = scene.runbook(&["resume", &run]);
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
-    assert_eq!(scene.ledger(), "first\nsecond\n");
+    assert_eq!(scene.read("ledger"), "first\nsecond\n");
     assert_eq!(scene.runbook(&["verify", &run]).status.code(), Some(0));
 }
 
 /// A finished run's log, as lines.
-fn finished_log(scene: &Scene) -> (String, Vec<String>) {
+fn finished_log(scene: &Session) -> (String, Vec<String>) {
     fs::write(scene.path("go"), "").expect("go");
     let ran = scene.runbook(&["run", "plan.rbk"]);
     assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
@@ -199,13 +149,13 @@ fn finished_log(scene: &Scene) -> (String, Vec<String>) {
     (run, lines)
 }
 
-fn verify_lines(scene: &Scene, run: &str, lines: &[String]) -> Output {
+fn verify_lines(scene: &Session, run: &str, lines: &[String]) -> Ran {
     let joined: String = lines.iter().map(|line| format!("{line}\n")).collect();
     fs::write(scene.log_path(run), joined).expect("write");
     scene.runbook(&["verify", run])
 }
 
-fn expect_broken_at(verified: &Output, line: usize, what: &str) {
+fn expect_broken_at(verified: &Ran, line: usize, what: &str) {
     let stdout = text(&verified.stdout);
     assert_eq!(verified.status.code(), Some(1), "{what}: {stdout}");
     assert!(
@@ -216,7 +166,7 @@ fn expect_broken_at(verified: &Output, line: usize, what: &str) {
 
 #[test]
 fn changing_removing_or_moving_any_event_of_a_real_run_fails_verify_there() {
-    let scene = Scene::new(HELD);
+    let scene = scene(HELD);
     let (run, lines) = finished_log(&scene);
     assert!(lines.len() >= 8, "{}", lines.len());
     for index in 0..lines.len() {
@@ -265,7 +215,7 @@ fn changing_removing_or_moving_any_event_of_a_real_run_fails_verify_there() {
 
 #[test]
 fn verify_says_when_a_log_ends_without_the_run_closing() {
-    let scene = Scene::new(HELD);
+    let scene = scene(HELD);
     fs::write(scene.path("go"), "").expect("go");
     let killed = scene
         .command(&["run", "plan.rbk"])
@@ -281,7 +231,7 @@ fn verify_says_when_a_log_ends_without_the_run_closing() {
         stdout.contains("note: the log does not end with the run finishing or pausing: the engine stopped without closing it"),
         "{stdout}"
     );
-    assert!(Path::new(&scene.log_path(&run)).exists());
+    assert!(scene.log_path(&run).exists());
 }
 
 #[test]
@@ -298,7 +248,7 @@ step t "After it" {
 }
 "#;
     // Where the script is announced, in a run nobody stopped.
-    let whole = Scene::new(SCRIPTED);
+    let whole = scene(SCRIPTED);
     assert_eq!(whole.runbook(&["run", "plan.rbk"]).status.code(), Some(0));
     let log = fs::read_to_string(whole.log_path(&whole.run_id())).expect("log");
     let script_seq = log
@@ -306,19 +256,19 @@ step t "After it" {
         .position(|line| line.contains("\"command\":\"let x = 1; x + 1\""))
         .expect("the script is announced");
 
-    let scene = Scene::new(SCRIPTED);
+    let scene = scene(SCRIPTED);
     let killed = scene
         .command(&["run", "plan.rbk"])
         .env("RUNBOOK_TEST_KILL_AFTER_EVENT", script_seq.to_string())
         .output()
         .expect("runbook runs");
     assert_eq!(killed.status.code(), None, "killed by its signal");
-    assert_eq!(scene.ledger(), "a\n");
+    assert_eq!(scene.read("ledger"), "a\n");
     let run = scene.run_id();
     let resumed = scene.runbook(&["resume", &run]);
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
     assert_eq!(
-        scene.ledger(),
+        scene.read("ledger"),
         "a\nt\n",
         "the command before the script ran once"
     );

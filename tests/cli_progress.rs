@@ -5,9 +5,13 @@
 //! The lines the display shows are tested where they are built
 //! (src/engine/report/messages.rs and live.rs).
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+use common::session::Session;
 
 const PLAN: &str = r#"runbook "traced" { }
 inventory pair hosts ["h1", "h2"]
@@ -22,49 +26,13 @@ step after "Then once here" {
 }
 "#;
 
-struct Ran {
-    status: i32,
-    stdout: String,
-    stderr: String,
+/// A session with `plan` as `plan.rbk`.
+fn folder_with(plan: &str) -> Session {
+    let session = Session::new();
+    session.file("plan.rbk", plan);
+    session
 }
 
-fn runbook(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("RUNBOOK_STATE_DIR", dir.join("state"))
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().expect("runbook runs");
-    let ran = Ran {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
-    ran
-}
-
-fn folder_with(plan: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    fs::write(dir.path().join("plan.rbk"), plan).expect("write");
-    dir
-}
-
-fn expect(ran: &Ran, status: i32) {
-    assert_eq!(
-        ran.status, status,
-        "--- stdout\n{}\n--- stderr\n{}",
-        ran.stdout, ran.stderr
-    );
-}
-
-/// A line `tracing_subscriber::fmt` writes: `2026-11-21T14:03:27.123456Z DEBUG ...`.
 fn is_tracing_line(line: &str) -> bool {
     let level = line.split_whitespace().nth(1).unwrap_or_default();
     line.get(..4)
@@ -88,14 +56,13 @@ fn shape(stdout: &str) -> Vec<String> {
 #[test]
 fn rust_log_writes_tracing_lines_on_stderr_and_none_on_stdout() {
     let dir = folder_with(PLAN);
-    let quiet = runbook(dir.path(), &["run", "plan.rbk", "--output", "plain"], &[]);
-    expect(&quiet, 0);
-    let traced = runbook(
-        dir.path(),
+    let quiet = dir.runbook_with(&["run", "plan.rbk", "--output", "plain"], &[]);
+    quiet.expect(0, "unexpected exit");
+    let traced = dir.runbook_with(
         &["run", "plan.rbk", "--output", "plain"],
         &[("RUST_LOG", "debug")],
     );
-    expect(&traced, 0);
+    traced.expect(0, "unexpected exit");
 
     let logs: Vec<&str> = traced
         .stderr
@@ -134,8 +101,8 @@ fn rust_log_writes_tracing_lines_on_stderr_and_none_on_stdout() {
 fn without_rust_log_nothing_is_logged() {
     let dir = folder_with(PLAN);
     for output in ["plain", "json", "quiet"] {
-        let ran = runbook(dir.path(), &["run", "plan.rbk", "--output", output], &[]);
-        expect(&ran, 0);
+        let ran = dir.runbook_with(&["run", "plan.rbk", "--output", output], &[]);
+        ran.expect(0, "unexpected exit");
         for text in [&ran.stdout, &ran.stderr] {
             assert!(!text.lines().any(is_tracing_line), "{output}: {text}");
             assert!(!text.contains("runbook::engine"), "{output}: {text}");
@@ -146,12 +113,11 @@ fn without_rust_log_nothing_is_logged() {
 #[test]
 fn json_output_stays_json_lines_under_rust_log() {
     let dir = folder_with(PLAN);
-    let ran = runbook(
-        dir.path(),
+    let ran = dir.runbook_with(
         &["run", "plan.rbk", "--output", "json"],
         &[("RUST_LOG", "trace")],
     );
-    expect(&ran, 0);
+    ran.expect(0, "unexpected exit");
     assert!(ran.stderr.lines().any(is_tracing_line), "{}", ran.stderr);
     assert!(ran.stdout.lines().count() > 5, "{}", ran.stdout);
     for line in ran.stdout.lines() {
@@ -173,12 +139,11 @@ step leak "A command that holds the secret" {
 "#,
     );
     let secret = "s3cr3t-value-42";
-    let ran = runbook(
-        dir.path(),
+    let ran = dir.runbook_with(
         &["run", "plan.rbk", "--output", "plain"],
         &[("RUST_LOG", "trace"), ("DEMO_TOKEN", secret)],
     );
-    expect(&ran, 1);
+    ran.expect(1, "unexpected exit");
     assert!(
         ran.stderr.contains("command=echo token='[secret token]'"),
         "{}",
@@ -210,10 +175,9 @@ fn script() -> PathBuf {
 #[test]
 fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
     let script = script();
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/demo-upgrade.rbk");
-    fs::copy(shipped, dir.path().join("demo.rbk")).expect("copy");
-    let fleet = dir.path().join("fleet");
+    let dir = Session::new();
+    dir.shipped("runbooks/demo-upgrade.rbk", "demo.rbk");
+    let fleet = dir.path("fleet");
     // A terminal as wide as a person's, rather than the 80 columns of none at all.
     let command = format!(
         "stty cols 200 rows 50 2>/dev/null; '{}' run demo.rbk -p 'fleet={}'",
@@ -222,10 +186,10 @@ fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
     );
     let output = Command::new(script)
         .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(dir.path())
+        .current_dir(dir.root())
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
-        .env("RUNBOOK_STATE_DIR", dir.path().join("state"))
+        .env("RUNBOOK_STATE_DIR", dir.path("state"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
@@ -261,9 +225,9 @@ fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
 #[test]
 fn a_manual_step_is_confirmed_by_typing_at_the_terminal() {
     let script = script();
-    let dir = tempfile::tempdir().expect("temporary folder");
-    fs::write(
-        dir.path().join("manual.rbk"),
+    let dir = Session::new();
+    dir.file(
+        "manual.rbk",
         r#"runbook "manual" { }
 step announce "Publish the notice" {
   manual "Publish the notice and paste its address"
@@ -274,8 +238,7 @@ step after "Use it" {
   irreversible "only prints"
 }
 "#,
-    )
-    .expect("write");
+    );
     // Were the typing not taken, the run would wait for ever: `timeout` ends it.
     let command = format!(
         "timeout 60 '{}' run manual.rbk --as alice --output plain",
@@ -283,9 +246,9 @@ step after "Use it" {
     );
     let mut child = Command::new(script)
         .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(dir.path())
+        .current_dir(dir.root())
         .env("NO_COLOR", "1")
-        .env("RUNBOOK_STATE_DIR", dir.path().join("state"))
+        .env("RUNBOOK_STATE_DIR", dir.path("state"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -330,11 +293,8 @@ step after "Use it" {
         assert!(screen.contains("url:"), "{screen}");
         assert!(screen.contains("run completed"), "{screen}");
     }
-    let runs: Vec<_> = fs::read_dir(dir.path().join("state/runs"))
-        .expect("runs")
-        .map(|entry| entry.expect("entry").path())
-        .collect();
-    let log = fs::read_to_string(runs[0].join("events.jsonl")).expect("log");
+    let run = dir.run_id();
+    let log = dir.log(&run);
     let confirmed = log
         .lines()
         .find(|line| line.contains("\"kind\":\"confirmed\""))
@@ -344,7 +304,7 @@ step after "Use it" {
         confirmed.contains("\"url\":\"https://notice/1\""),
         "{confirmed}"
     );
-    let output = fs::read_dir(runs[0].join("output"))
+    let output = fs::read_dir(dir.run_file(&run, "output"))
         .map(|entries| entries.count())
         .unwrap_or(0);
     assert!(output > 0, "the next step ran and printed");

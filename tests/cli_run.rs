@@ -1,106 +1,20 @@
 //! `runbook run`, `resume`, `confirm`, `decide`, `status`, `transcript`: the engine
 //! through the command line, on real processes in a temporary folder.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-/// One temporary folder a test works in, across several commands.
-struct Session {
-    dir: tempfile::TempDir,
-}
-
-struct Ran {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Session {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temporary folder"),
-        }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    fn file(&self, relative: &str, contents: &str) -> &Self {
-        let path = self.path(relative);
-        fs::create_dir_all(path.parent().expect("parent")).expect("folder");
-        fs::write(path, contents).expect("write");
-        self
-    }
-
-    fn read(&self, relative: &str) -> String {
-        fs::read_to_string(self.path(relative)).unwrap_or_default()
-    }
-
-    fn runbook(&self, args: &[&str]) -> Ran {
-        self.runbook_with(args, &[])
-    }
-
-    fn runbook_with(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("RUNBOOK_STATE_DIR", self.path("state"))
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let output = command.output().expect("runbook runs");
-        let ran = Ran {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
-        ran
-    }
-
-    /// The only run in the state folder.
-    fn run_id(&self) -> String {
-        let mut runs: Vec<String> = fs::read_dir(self.path("state/runs"))
-            .expect("runs folder")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .into_string()
-                    .expect("utf-8")
-            })
-            .collect();
-        runs.sort();
-        runs.pop().expect("a run")
-    }
-
-    fn log(&self, run: &str) -> String {
-        self.read(&format!("state/runs/{run}/events.jsonl"))
-    }
-}
+use common::session::{Ran, Session};
 
 fn expect(ran: &Ran, status: i32) {
-    assert_eq!(
-        ran.status, status,
-        "--- stdout\n{}\n--- stderr\n{}",
-        ran.stdout, ran.stderr
-    );
-}
-
-fn shipped(relative: &str) -> String {
-    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)).expect("shipped")
+    ran.expect(status, "unexpected exit");
 }
 
 #[test]
 fn the_demo_runs_to_the_end_and_its_log_verifies() {
     let session = Session::new();
-    session.file("demo.rbk", &shipped("runbooks/demo-upgrade.rbk"));
+    session.shipped("runbooks/demo-upgrade.rbk", "demo.rbk");
     let fleet = session.path("fleet");
     let fleet_arg = format!("fleet={}", fleet.display());
     let ran = session.runbook(&["run", "demo.rbk", "-p", &fleet_arg, "--transcript"]);
@@ -124,7 +38,7 @@ fn the_demo_runs_to_the_end_and_its_log_verifies() {
 #[test]
 fn a_failure_rolls_back_newest_first_and_exits_1() {
     let session = Session::new();
-    session.file("demo.rbk", &shipped("runbooks/demo-upgrade.rbk"));
+    session.shipped("runbooks/demo-upgrade.rbk", "demo.rbk");
     let fleet_arg = format!("fleet={}", session.path("fleet").display());
     let ran = session.runbook(&["run", "demo.rbk", "-p", &fleet_arg, "-p", "fail_on=demo-03"]);
     expect(&ran, 1);
@@ -322,7 +236,8 @@ step s "Echo" {
     let mut show = |title: &str, ran: Ran| {
         shown.push_str(&format!(
             "## {title} (exit {})\n{}\n",
-            ran.status, ran.stderr
+            ran.code(),
+            ran.stderr
         ));
     };
     show(
@@ -395,7 +310,7 @@ step s "Echo" {
         .replace(&run, "RUN")
         .replace(&format!("pid {}", std::process::id()), "pid PID")
         .replace(&format!(" on {host} "), " on HOST ")
-        .replace(&session.dir.path().display().to_string(), "TMP");
+        .replace(&session.root().display().to_string(), "TMP");
     let shown = regex_free_hashes(&shown);
     insta::assert_snapshot!(shown);
 }

@@ -4,10 +4,13 @@
 //! units with the same outcomes, the same status, and the same ledger, in which each
 //! non-idempotent command writes one line, so a command run twice shows twice.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use common::session::Session;
 
 use runbook::engine::facts::{Fact, Outcome};
 use runbook::engine::history::History;
@@ -27,68 +30,44 @@ struct Ending {
     ledger: Vec<String>,
 }
 
+/// A session holding the crash-point runbook, and what the test reads of its runs.
 struct Scene {
-    dir: tempfile::TempDir,
+    session: Session,
 }
 
 impl Scene {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let source = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(RUNBOOK))
-            .expect("the crash-point runbook");
-        fs::write(dir.path().join("crash-points.rbk"), source).expect("write");
-        Self { dir }
+        let session = Session::new();
+        session.shipped(RUNBOOK, "crash-points.rbk");
+        Self { session }
     }
 
-    fn runbook(&self, args: &[&str], kill_after: Option<usize>) -> std::process::ExitStatus {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("RUNBOOK_STATE_DIR", self.dir.path().join("state"))
-            .env_remove("RUST_LOG")
-            .env_remove("RUNBOOK_TEST_KILL_AFTER_EVENT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(seq) = kill_after {
-            command.env("RUNBOOK_TEST_KILL_AFTER_EVENT", seq.to_string());
-        }
-        let output = command.output().expect("runbook runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!stderr.contains("panicked"), "{stderr}");
-        output.status
+    fn runbook(&self, args: &[&str], kill_after: Option<usize>) -> ExitStatus {
+        let seq = kill_after.map(|seq| seq.to_string());
+        let env: Vec<(&str, &str)> = seq
+            .iter()
+            .map(|seq| ("RUNBOOK_TEST_KILL_AFTER_EVENT", seq.as_str()))
+            .collect();
+        self.session.runbook_with(args, &env).status
     }
 
     fn run_id(&self) -> String {
-        let runs: Vec<String> = fs::read_dir(self.dir.path().join("state/runs"))
-            .expect("runs folder")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .into_string()
-                    .expect("utf-8")
-            })
-            .collect();
-        assert_eq!(runs.len(), 1, "one run: {runs:?}");
-        runs.into_iter().next().expect("a run")
+        self.session.run_id()
     }
 
     fn events_path(&self, run: &str) -> PathBuf {
-        store::events_path(&self.dir.path().join("state"), run)
+        self.session.log_path(run)
     }
 
     fn history(&self, run: &str) -> History {
         let events =
             store::read(&self.events_path(run)).expect("the log reads and its chain holds");
-        History::fold(&events).expect("every event is known")
+        fold(&events)
     }
 
     fn ledger(&self) -> Vec<String> {
-        fs::read_to_string(self.dir.path().join("ledger"))
-            .unwrap_or_default()
+        self.session
+            .read("ledger")
             .lines()
             .map(str::to_string)
             .collect()
@@ -120,7 +99,7 @@ impl Scene {
     /// missing never ran, so it is retried.
     fn decide_what_waits(&self, run: &str) -> usize {
         let events = store::read(&self.events_path(run)).expect("the log reads");
-        let history = History::fold(&events).expect("every event is known");
+        let history = fold(&events);
         let ledger = self.ledger();
         let mut asked = 0;
         for event in &events {
@@ -153,6 +132,15 @@ impl Scene {
         assert!(asked > 0, "the run paused without waiting for anything");
         asked
     }
+}
+
+/// The run's state by its events.
+fn fold(events: &[store::Event]) -> History {
+    let mut history = History::default();
+    for event in events {
+        history.apply(event).expect("every event is known");
+    }
+    history
 }
 
 /// The ledger line the last command of a unit writes (`echo TOKEN >> ledger`), if any.

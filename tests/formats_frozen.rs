@@ -16,13 +16,15 @@
 //! When a test here fails because the format changed on purpose: change the mirror,
 //! raise `SCHEMA_VERSION`, and say how logs of the old version are read or refused.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::session::Session;
 use serde_json::{json, Value};
 
 /// Independent copies of the formats, for parsing only. Every struct denies unknown
@@ -424,108 +426,6 @@ step use "Use the recorded value" {
 }
 "#;
 
-/// One temporary folder holding runbooks and a state folder, across several commands.
-struct Scene {
-    dir: tempfile::TempDir,
-}
-
-/// What one command did.
-struct Ran {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn expect(&self, code: i32, what: &str) {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "{what}\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
-impl Scene {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temporary folder"),
-        }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.dir.path().join(relative)
-    }
-
-    fn write(&self, relative: &str, contents: &str) {
-        fs::write(self.path(relative), contents).expect("write");
-    }
-
-    /// A file of this repository, copied into the scene.
-    fn shipped(&self, from: &str, to: &str) {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(from);
-        self.write(to, &fs::read_to_string(source).expect("shipped file"));
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
-        command
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("NO_COLOR", "1")
-            .env("RUNBOOK_STATE_DIR", self.path("state"))
-            .env_remove("RUST_LOG")
-            .env_remove("RUNBOOK_TEST_KILL_AFTER_EVENT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    fn runbook(&self, args: &[&str]) -> Ran {
-        self.runbook_with(args, &[])
-    }
-
-    fn runbook_with(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
-        let mut command = self.command(args);
-        command.envs(env.iter().copied());
-        let output = command.output().expect("runbook runs");
-        let ran = Ran {
-            status: output.status,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
-        ran
-    }
-
-    /// The only run in the state folder.
-    fn only_run(&self) -> String {
-        let runs: Vec<String> = fs::read_dir(self.path("state/runs"))
-            .expect("runs folder")
-            .map(|entry| {
-                entry
-                    .expect("entry")
-                    .file_name()
-                    .into_string()
-                    .expect("utf-8")
-            })
-            .collect();
-        assert_eq!(runs.len(), 1, "one run: {runs:?}");
-        runs.into_iter().next().expect("a run")
-    }
-
-    fn run_file(&self, run: &str, name: &str) -> PathBuf {
-        self.path(&format!("state/runs/{run}/{name}"))
-    }
-
-    fn log(&self, run: &str) -> String {
-        fs::read_to_string(self.run_file(run, "events.jsonl")).expect("the run's log")
-    }
-}
-
 /// Waits (a bounded time) until `ready` holds.
 fn wait_until(what: &str, ready: impl Fn() -> bool) {
     let since = Instant::now();
@@ -546,7 +446,7 @@ struct Log {
 
 /// The demo upgrade, run to the end.
 fn demo_completed() -> Log {
-    let scene = Scene::new();
+    let scene = Session::new();
     scene.shipped("runbooks/demo-upgrade.rbk", "demo.rbk");
     let fleet = format!("fleet={}", scene.path("fleet").display());
     scene
@@ -554,14 +454,14 @@ fn demo_completed() -> Log {
         .expect(0, "the demo completes");
     Log {
         scenario: "demo completed",
-        text: scene.log(&scene.only_run()),
+        text: scene.log(&scene.run_id()),
     }
 }
 
 /// The demo upgrade failing on a host of the second wave: a failure, its rollback, a
 /// notice and the policy's abort.
 fn demo_failed() -> Log {
-    let scene = Scene::new();
+    let scene = Session::new();
     scene.shipped("runbooks/demo-upgrade.rbk", "demo.rbk");
     let fleet = format!("fleet={}", scene.path("fleet").display());
     scene
@@ -569,21 +469,21 @@ fn demo_failed() -> Log {
         .expect(1, "the demo fails and rolls back");
     Log {
         scenario: "demo failed",
-        text: scene.log(&scene.only_run()),
+        text: scene.log(&scene.run_id()),
     }
 }
 
 /// The crash-point runbook, not interrupted: a retried step, waves, a verification, a
 /// failure near the end and the rollback of everything.
 fn crash_points_uninterrupted() -> Log {
-    let scene = Scene::new();
+    let scene = Session::new();
     scene.shipped("tests/cases/run/crash-points.rbk", "crash-points.rbk");
     scene
         .runbook(&["run", "crash-points.rbk"])
         .expect(1, "the crash-point run fails and rolls back");
     Log {
         scenario: "crash points",
-        text: scene.log(&scene.only_run()),
+        text: scene.log(&scene.run_id()),
     }
 }
 
@@ -593,7 +493,7 @@ fn crash_points_uninterrupted() -> Log {
 fn crash_points_killed_and_decided() -> Log {
     use std::os::unix::process::ExitStatusExt;
 
-    let scene = Scene::new();
+    let scene = Session::new();
     scene.shipped("tests/cases/run/crash-points.rbk", "crash-points.rbk");
     // Event 0 starts the run, 1 starts `s01`, 2 announces its (not idempotent) command.
     let killed = scene.runbook_with(
@@ -601,7 +501,7 @@ fn crash_points_killed_and_decided() -> Log {
         &[("RUNBOOK_TEST_KILL_AFTER_EVENT", "2")],
     );
     assert_eq!(killed.status.signal(), Some(9), "killed: {}", killed.stderr);
-    let run = scene.only_run();
+    let run = scene.run_id();
     scene
         .runbook(&["resume", &run, "--no-wait"])
         .expect(3, "the resume waits for a decision on s01");
@@ -620,12 +520,12 @@ fn crash_points_killed_and_decided() -> Log {
 /// A manual step: the run pauses for it, a person confirms it from another terminal
 /// with a value, and a resume finishes the run.
 fn manual_confirmed() -> Log {
-    let scene = Scene::new();
-    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    let scene = Session::new();
+    scene.file("manual.rbk", MANUAL_RUNBOOK);
     scene
         .runbook(&["run", "manual.rbk", "--no-wait"])
         .expect(3, "the run waits for a person");
-    let run = scene.only_run();
+    let run = scene.run_id();
     scene
         .runbook(&["confirm", &run, "ask", "--as", "tester", "--set", "key=v"])
         .expect(0, "the confirmation is logged");
@@ -640,15 +540,15 @@ fn manual_confirmed() -> Log {
 
 /// A paused run whose runbook was edited meanwhile, resumed with `--accept-changes`.
 fn manual_edited_and_accepted() -> Log {
-    let scene = Scene::new();
-    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    let scene = Session::new();
+    scene.file("manual.rbk", MANUAL_RUNBOOK);
     scene
         .runbook(&["run", "manual.rbk", "--no-wait"])
         .expect(3, "the run waits for a person");
-    let run = scene.only_run();
+    let run = scene.run_id();
     let edited = MANUAL_RUNBOOK.replace("Publish the notice\"", "Publish the notice, edited\"");
     assert_ne!(edited, MANUAL_RUNBOOK, "the edit changes the runbook");
-    scene.write("manual.rbk", &edited);
+    scene.file("manual.rbk", &edited);
     scene
         .runbook(&["confirm", &run, "ask", "--as", "tester", "--set", "key=v"])
         .expect(0, "the confirmation is logged");
@@ -945,8 +845,8 @@ fn the_lock_file_is_frozen() {
 /// The lock a real engine holds while it waits for a person, read from beside it.
 #[test]
 fn the_lock_of_a_waiting_engine_parses_with_the_mirror() {
-    let scene = Scene::new();
-    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    let scene = Session::new();
+    scene.file("manual.rbk", MANUAL_RUNBOOK);
     let mut engine = Spawned(
         scene
             .command(&["run", "manual.rbk", "--wait"])
@@ -958,7 +858,7 @@ fn the_lock_of_a_waiting_engine_parses_with_the_mirror() {
     wait_until("the run's folder", || {
         fs::read_dir(scene.path("state/runs")).is_ok_and(|runs| runs.count() == 1)
     });
-    let run = scene.only_run();
+    let run = scene.run_id();
     wait_until("the engine to wait for a person", || {
         fs::read_to_string(scene.run_file(&run, "events.jsonl"))
             .is_ok_and(|log| log.contains(r#""kind":"waiting""#))
@@ -1001,12 +901,12 @@ impl Drop for Spawned {
 /// and takes it, which `confirm` waits for.
 #[test]
 fn the_request_confirm_leaves_in_the_inbox_parses_with_the_mirror() {
-    let scene = Scene::new();
-    scene.write("manual.rbk", MANUAL_RUNBOOK);
+    let scene = Session::new();
+    scene.file("manual.rbk", MANUAL_RUNBOOK);
     scene
         .runbook(&["run", "manual.rbk", "--no-wait"])
         .expect(3, "the run waits for a person");
-    let run = scene.only_run();
+    let run = scene.run_id();
     let holder = json!({
         "host": runbook::store::host_name(),
         "pid": std::process::id(),
@@ -1082,13 +982,13 @@ fn a_decision_request_is_frozen() {
 // Logs of another format version.
 
 /// A real run's log, paused at its manual step, in a scene that can resume it.
-fn paused_run() -> (Scene, String) {
-    let scene = Scene::new();
-    scene.write("manual.rbk", MANUAL_RUNBOOK);
+fn paused_run() -> (Session, String) {
+    let scene = Session::new();
+    scene.file("manual.rbk", MANUAL_RUNBOOK);
     scene
         .runbook(&["run", "manual.rbk", "--no-wait"])
         .expect(3, "the run waits for a person");
-    let run = scene.only_run();
+    let run = scene.run_id();
     (scene, run)
 }
 
@@ -1110,7 +1010,7 @@ fn reseal(lines: &[&str], schema: impl Fn(u64) -> u32) -> String {
 
 /// `verify`, `resume` and `transcript` refuse the log with the line and both versions
 /// named, `status` says so, and the run is left as it was.
-fn assert_refused_everywhere(scene: &Scene, run: &str, line: usize, found: u32) {
+fn assert_refused_everywhere(scene: &Session, run: &str, line: usize, found: u32) {
     let log_before = scene.log(run);
     let named =
         format!("line {line}: written in event format {found}, and this runbook reads format 1");

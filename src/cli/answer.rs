@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use runbook::compile::ROLLBACK_PREFIX;
 use runbook::engine::clock::{Clock, RealClock};
 use runbook::engine::facts::{Need, Outcome};
 use runbook::engine::history::History;
@@ -155,13 +154,7 @@ fn answerable(history: &History, given: &Given<'_>) -> Vec<String> {
     let mut units: Vec<String> = history
         .units
         .iter()
-        .filter(|(unit, record)| {
-            // A rollback's units answer to its step's name with the rollback prefix.
-            match given.step.strip_prefix(ROLLBACK_PREFIX) {
-                Some(step) => unit.starts_with(ROLLBACK_PREFIX) && record.node == step,
-                None => !unit.starts_with(ROLLBACK_PREFIX) && record.node == given.step,
-            }
-        })
+        .filter(|(_, record)| record.node == given.step)
         .filter(|(_, record)| given.host.is_none() || record.host.as_deref() == given.host)
         .filter(|(_, record)| {
             record.waiting == Some(need)

@@ -37,6 +37,8 @@ pub enum Fact {
     /// A unit (a node on one host, or once) begins an attempt.
     UnitStarted {
         unit: String,
+        /// The node's id: its name, or `rollback:STEP` for an undo. It is the name a
+        /// person answers to (`decide RUN NODE`).
         node: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host: Option<String>,

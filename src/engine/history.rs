@@ -10,6 +10,7 @@ use crate::store::Event;
 /// What the log says about one unit.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UnitRecord {
+    /// The node's id (`rollback:STEP` for an undo).
     pub node: String,
     pub host: Option<String>,
     /// How many times an attempt began.
@@ -76,14 +77,6 @@ pub struct UnknownEvent {
 }
 
 impl History {
-    pub fn fold<'e>(events: impl IntoIterator<Item = &'e Event>) -> Result<Self, UnknownEvent> {
-        let mut history = History::default();
-        for event in events {
-            history.apply(event)?;
-        }
-        Ok(history)
-    }
-
     pub fn apply(&mut self, event: &Event) -> Result<(), UnknownEvent> {
         let fact = Fact::of(event).ok_or_else(|| UnknownEvent {
             seq: event.seq,

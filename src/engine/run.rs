@@ -652,7 +652,7 @@ impl<'g> Run<'g> {
                 tracing::debug!(attempt = number, "unit begins");
                 self.note(Fact::UnitStarted {
                     unit: key.to_string(),
-                    node: node.name.to_string(),
+                    node: node.id.to_string(),
                     host: host.clone(),
                     attempt: number,
                 })?;
@@ -1026,7 +1026,6 @@ impl<'g> Run<'g> {
     ) -> Result<Option<Answer>> {
         let waiting = Fact::Waiting {
             unit: key.to_string(),
-            // The name a person answers to: a rollback's is its step's, prefixed.
             node: node.id.to_string(),
             host: host.map(str::to_string),
             need,
@@ -1041,7 +1040,7 @@ impl<'g> Run<'g> {
             return Ok(None);
         }
         tracing::debug!(unit = key, ?need, "waiting for a person");
-        self.show_waiting(&waiting, node);
+        // The keys a confirmation enters, in the order they are asked for.
         let records: Vec<&str> = node
             .work()
             .map(|work| {
@@ -1051,6 +1050,7 @@ impl<'g> Run<'g> {
                     .collect()
             })
             .unwrap_or_default();
+        self.show_waiting(&waiting, node, &records);
         let mut keyboard = None;
         let mut entered: Option<Vec<String>> = None;
         loop {
@@ -1171,7 +1171,7 @@ impl<'g> Run<'g> {
 
     /// Shows a wait on a terminal with who may answer it: the step's owner (a rollback's
     /// is its step's) and the keys a confirmation enters are in the graph, not the facts.
-    fn show_waiting(&self, waiting: &Fact, node: &Node) {
+    fn show_waiting(&self, waiting: &Fact, node: &Node, records: &[&str]) {
         let mut recorder = self.recorder.borrow_mut();
         if !recorder.reporter().live() {
             return;
@@ -1181,16 +1181,7 @@ impl<'g> Run<'g> {
                 .node(&node.name)
                 .and_then(|step| step.owner.as_deref())
         });
-        let records: Vec<&str> = node
-            .work()
-            .map(|work| {
-                work.records
-                    .iter()
-                    .map(|record| record.key.as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        recorder.reporter().waiting(waiting, owner, &records);
+        recorder.reporter().waiting(waiting, owner, records);
     }
 
     /// A timer: waits what is left of its time (a resume does not wait it twice).
@@ -1209,7 +1200,7 @@ impl<'g> Run<'g> {
             tracing::debug!(unit = %key, duration_ms, "timer begins");
             self.commit(Fact::UnitStarted {
                 unit: key.clone(),
-                node: node.name.to_string(),
+                node: node.id.to_string(),
                 host: None,
                 attempt: 1,
             })?;

@@ -44,7 +44,10 @@ pub fn line(fact: &Fact) -> Option<String> {
                 String::new()
             };
             if unit.starts_with(crate::compile::ROLLBACK_PREFIX) {
-                format!("↺ undo {node}{}{again}", on(host))
+                let step = node
+                    .strip_prefix(crate::compile::ROLLBACK_PREFIX)
+                    .unwrap_or(node);
+                format!("↺ undo {step}{}{again}", on(host))
             } else {
                 format!("▶ {node}{}{again}", on(host))
             }

@@ -1,0 +1,140 @@
+//! A folder in which several `runbook` commands run one after another and share one
+//! state folder: for the engine's tests, where a run is started, stopped, answered and
+//! resumed. (`Test` is for one command and what it prints.)
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+pub struct Session {
+    dir: tempfile::TempDir,
+}
+
+/// What one command did.
+pub struct Ran {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The exit code, or -1 when a signal ended the command.
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+
+    /// Fails the test, showing both streams, unless the command exited with `code`.
+    pub fn expect(&self, code: i32, what: &str) -> &Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "{what}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn file(&self, relative: &str, contents: &str) -> &Self {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().expect("parent")).expect("folder");
+        fs::write(path, contents).expect("write");
+        self
+    }
+
+    /// A file of this repository, copied in as `to`.
+    pub fn shipped(&self, from: &str, to: &str) -> &Self {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(from);
+        self.file(to, &fs::read_to_string(source).expect("shipped file"))
+    }
+
+    /// A file's text, empty when there is none.
+    pub fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.path(relative)).unwrap_or_default()
+    }
+
+    /// `runbook ARGS` in this folder, with its state folder here, no colour, no
+    /// tracing, no test hook and nothing on standard input.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("RUNBOOK_STATE_DIR", self.path("state"))
+            .env_remove("RUST_LOG")
+            .env_remove("RUNBOOK_TEST_KILL_AFTER_EVENT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    pub fn runbook(&self, args: &[&str]) -> Ran {
+        self.runbook_with(args, &[])
+    }
+
+    pub fn runbook_with(&self, args: &[&str], env: &[(&str, &str)]) -> Ran {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        let output = command.output().expect("runbook runs");
+        let ran = Ran {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert!(!ran.stderr.contains("panicked"), "{}", ran.stderr);
+        ran
+    }
+
+    /// The only run in the state folder.
+    pub fn run_id(&self) -> String {
+        let runs: Vec<String> = fs::read_dir(self.path("state/runs"))
+            .expect("runs folder")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .into_string()
+                    .expect("utf-8")
+            })
+            .collect();
+        assert_eq!(runs.len(), 1, "one run: {runs:?}");
+        runs.into_iter().next().expect("a run")
+    }
+
+    /// A file in a run's folder (`events.jsonl`, `lock`, `inbox/...`).
+    pub fn run_file(&self, run: &str, name: &str) -> PathBuf {
+        self.path(&format!("state/runs/{run}/{name}"))
+    }
+
+    pub fn log_path(&self, run: &str) -> PathBuf {
+        self.run_file(run, "events.jsonl")
+    }
+
+    pub fn log(&self, run: &str) -> String {
+        fs::read_to_string(self.log_path(run)).unwrap_or_default()
+    }
+}
