@@ -187,6 +187,7 @@ fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
     let output = Command::new(script)
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .current_dir(dir.root())
+        .env("SHELL", "/bin/sh")
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
         .env("RUNBOOK_STATE_DIR", dir.path("state"))
@@ -239,14 +240,19 @@ step after "Use it" {
 }
 "#,
     );
-    // Were the typing not taken, the run would wait for ever: `timeout` ends it.
+    // Were the typing not taken, the run would wait for ever: `timeout` ends it,
+    // staying in the terminal's foreground group (which it would leave without
+    // `--foreground`, and the engine with it, so the engine would not read the keyboard).
     let command = format!(
-        "timeout 60 '{}' run manual.rbk --as alice --output plain",
+        "timeout --foreground 60 '{}' run manual.rbk --as alice --output plain",
         env!("CARGO_BIN_EXE_runbook")
     );
     let mut child = Command::new(script)
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .current_dir(dir.root())
+        // `script` runs the command with $SHELL, which differs between machines; CI has
+        // none, so /bin/sh (which forks rather than execs the last command).
+        .env("SHELL", "/bin/sh")
         .env("NO_COLOR", "1")
         .env("RUNBOOK_STATE_DIR", dir.path("state"))
         .env_remove("RUST_LOG")
