@@ -229,7 +229,7 @@ step s "Echo" {
     );
     session.file(
         "gated.rbk",
-        "runbook \"gated\" { }\nrole operator \"Runs it\"\ngate go \"Go?\" {\n  approve by operator\n}\n",
+        "runbook \"gated\" { }\nprobe load = command \"echo 1\"\ngate go \"Go?\" {\n  require load < 2\n}\n",
     );
     session.file("state-is-a-file", "");
     let mut shown = String::new();

@@ -101,6 +101,10 @@ mod mirror {
         ("waiting", parse::<Waiting>),
         ("confirmed", parse::<Confirmed>),
         ("decided", parse::<Decided>),
+        ("voted", parse::<Voted>),
+        ("refused", parse::<Refused>),
+        ("escalated", parse::<Escalated>),
+        ("approval_settled", parse::<ApprovalSettled>),
         ("unit_finished", parse::<UnitFinished>),
         ("wave_started", parse::<WaveStarted>),
         ("wave_finished", parse::<WaveFinished>),
@@ -127,8 +131,18 @@ mod mirror {
         source: String,
         params: BTreeMap<String, String>,
         inventories: BTreeMap<String, Vec<String>>,
+        #[serde(default, deserialize_with = "present")]
+        roster: Option<BTreeMap<String, Member>>,
         seed: u64,
         engine_version: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Member {
+        #[serde(default, deserialize_with = "present")]
+        name: Option<String>,
+        roles: Vec<String>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -195,6 +209,92 @@ mod mirror {
         host: Option<String>,
         need: Need,
         text: String,
+        #[serde(default, deserialize_with = "present")]
+        approval: Option<Ask>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Ask {
+        roles: Vec<String>,
+        quorum: u64,
+        /// Left out unless asked.
+        #[serde(default, deserialize_with = "present")]
+        distinct: Option<True>,
+        #[serde(default, deserialize_with = "present")]
+        within_ms: Option<u64>,
+        #[serde(default, deserialize_with = "present")]
+        on_timeout: Option<TimeoutAction>,
+    }
+
+    /// `true`, the only value a flag left out when false can have.
+    #[derive(Debug)]
+    pub struct True;
+
+    impl<'de> Deserialize<'de> for True {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            match bool::deserialize(deserializer)? {
+                true => Ok(True),
+                false => Err(serde::de::Error::custom("`false` is left out, not written")),
+            }
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TimeoutAction {
+        Escalate,
+        Abort,
+        Continue,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Voted {
+        unit: String,
+        role: String,
+        approve: bool,
+        #[serde(default, deserialize_with = "present")]
+        reason: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Refused {
+        node: String,
+        answer: RefusedAnswer,
+        why: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RefusedAnswer {
+        Approve,
+        Reject,
+        Confirm,
+        Decide,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Escalated {
+        unit: String,
+        roles: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ApprovalSettled {
+        unit: String,
+        approved: bool,
+        by: Settlement,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Settlement {
+        Votes,
+        Timeout,
     }
 
     #[derive(Debug, Deserialize)]
@@ -318,6 +418,7 @@ mod mirror {
     pub enum Need {
         Confirmation,
         Decision,
+        Approval,
     }
 
     #[derive(Debug, Deserialize)]
@@ -393,12 +494,34 @@ mod mirror {
         pub os_user: Option<String>,
     }
 
-    /// `{"confirmed":{"key":"value"}}` or `{"decided":"retry"}`.
+    /// `{"confirmed":{"key":"value"}}`, `{"decided":"retry"}` or
+    /// `{"voted":{"approve":false,"reason":"..."}}`.
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "snake_case")]
     pub enum Answer {
         Confirmed(BTreeMap<String, String>),
         Decided(Decision),
+        Voted(Vote),
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Vote {
+        pub approve: bool,
+        #[serde(default, deserialize_with = "present")]
+        pub reason: Option<String>,
+    }
+
+    /// The engine's word on a request it took, beside it in the inbox (`NAME.reply`).
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Reply {
+        pub taken: bool,
+        pub message: String,
+        #[serde(default, deserialize_with = "present")]
+        pub code: Option<String>,
+        #[serde(default, deserialize_with = "present")]
+        pub help: Option<String>,
     }
 }
 
@@ -561,11 +684,94 @@ fn manual_edited_and_accepted() -> Log {
     }
 }
 
+/// Approvals: a gate that needs two people (a stranger refused, two votes from another
+/// terminal while the run is paused), then a failure whose policy asks for an approval
+/// that nobody gives in time, is escalated to the commander, and is given.
+fn approvals_given() -> Log {
+    let scene = Session::new();
+    scene.file("roster.toml", APPROVAL_ROSTER);
+    scene.file("approvals.rbk", APPROVAL_RUNBOOK);
+    scene
+        .runbook(&["run", "approvals.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let run = scene.run_id();
+    scene
+        .runbook(&["approve", &run, "go", "--as", "mallory"])
+        .expect(1, "a stranger is refused");
+    scene
+        .runbook(&["approve", &run, "go", "--as", "alice"])
+        .expect(0, "alice approves");
+    scene
+        .runbook(&[
+            "approve",
+            &run,
+            "go",
+            "--as",
+            "chen",
+            "--reason",
+            "backups ok",
+        ])
+        .expect(0, "chen approves");
+    scene
+        .runbook(&["resume", &run, "--no-wait", "--as", "dev"])
+        .expect(
+            3,
+            "the gate opens, `act` fails, and its policy waits for an approval",
+        );
+    // Its 1ms are over by now, whether or not they were when it was asked.
+    scene
+        .runbook(&["resume", &run, "--no-wait", "--as", "dev"])
+        .expect(3, "the approval is escalated and still waits");
+    scene
+        .runbook(&["approve", &run, "failure:functional", "--as", "alice"])
+        .expect(0, "the commander approves the rollback");
+    scene
+        .runbook(&["resume", &run, "--no-wait", "--as", "dev"])
+        .expect(0, "the rollback runs and the run completes");
+    Log {
+        scenario: "approvals given",
+        text: scene.log(&run),
+    }
+}
+
+const APPROVAL_ROSTER: &str = r#"[people.alice]
+name = "Alice Chen"
+roles = ["commander"]
+[people.chen]
+roles = ["dba"]
+[people.dev]
+roles = ["executor"]
+"#;
+
+const APPROVAL_RUNBOOK: &str = r#"runbook "approvals" {
+  roster "roster.toml"
+}
+role commander "decides"
+role dba "databases"
+role executor "runs it"
+step prepare "Prepare" {
+  run "true"
+  rollback "true"
+}
+gate go "Go / no-go" {
+  approve by 2 of [commander, dba] distinct "Start?"
+}
+step act "Act" {
+  run "false"
+  rollback "true"
+}
+on failure functional {
+  approve by dba within 1ms on timeout escalate "Roll back?"
+  rollback all
+}
+"#;
+
 /// The logs of every scenario, made once (in parallel) for the tests that read them.
 fn real_logs() -> &'static [Log] {
     static LOGS: OnceLock<Vec<Log>> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let scenarios: [fn() -> Log; 6] = [
+        let scenarios: [fn() -> Log; 7] = [
+            approvals_given,
             demo_completed,
             demo_failed,
             crash_points_uninterrupted,
@@ -685,8 +891,10 @@ fn the_mirrors_refuse_fields_they_do_not_know_in_every_kind() {
 /// mirrors.
 #[test]
 fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
-    use runbook::ast::FailureClass;
-    use runbook::engine::facts::{Decision, ExitRecord, Fact, Need, Outcome, Phase, RunStatus};
+    use runbook::ast::{FailureClass, TimeoutAction};
+    use runbook::engine::facts::{
+        Ask, Decision, ExitRecord, Fact, Need, Outcome, Phase, RunStatus, Settlement,
+    };
 
     let unit = || "install@web-1".to_string();
     let mut facts = Vec::new();
@@ -727,6 +935,50 @@ fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
             host: host.map(str::to_string),
             need,
             text: "Say when".to_string(),
+            approval: None,
+        });
+    }
+    for on_timeout in [
+        None,
+        Some(TimeoutAction::Escalate),
+        Some(TimeoutAction::Abort),
+        Some(TimeoutAction::Continue),
+    ] {
+        facts.push(Fact::Waiting {
+            unit: "go".to_string(),
+            node: "go".to_string(),
+            host: None,
+            need: Need::Approval,
+            text: "Start?".to_string(),
+            approval: Some(Ask {
+                roles: vec!["commander".to_string()],
+                quorum: 1,
+                distinct: on_timeout.is_some(),
+                within_ms: on_timeout.map(|_| 180_000),
+                on_timeout,
+            }),
+        });
+    }
+    for (approve, reason) in [(true, None), (false, Some("payments degraded"))] {
+        facts.push(Fact::Voted {
+            unit: "go".to_string(),
+            role: "commander".to_string(),
+            approve,
+            reason: reason.map(str::to_string),
+        });
+    }
+    for answer in ["approve", "reject", "confirm", "decide"] {
+        facts.push(Fact::Refused {
+            node: "go".to_string(),
+            answer: answer.to_string(),
+            why: "`mallory` is not in the run's roster".to_string(),
+        });
+    }
+    for (approved, by) in [(true, Settlement::Votes), (false, Settlement::Timeout)] {
+        facts.push(Fact::ApprovalSettled {
+            unit: "go".to_string(),
+            approved,
+            by,
         });
     }
     for decision in [Decision::Retry, Decision::Skip, Decision::Fail] {
@@ -897,8 +1149,9 @@ impl Drop for Spawned {
 }
 
 /// The request `runbook confirm` leaves for an engine that holds the run. The test
-/// plays the engine: it holds the lock (with its own, live, pid), reads the request
-/// and takes it, which `confirm` waits for.
+/// plays the engine: it holds the lock (with its own, live, pid), reads the request,
+/// takes it and leaves its reply beside it (`NAME.reply`), which `confirm` waits for
+/// and shows.
 #[test]
 fn the_request_confirm_leaves_in_the_inbox_parses_with_the_mirror() {
     let scene = Session::new();
@@ -946,8 +1199,14 @@ fn the_request_confirm_leaves_in_the_inbox_parses_with_the_mirror() {
     );
 
     fs::remove_file(&path).expect("the request is taken");
+    let reply = json!({"taken": true, "message": "the engine logged the answer for ask"});
+    fs::write(path.with_extension("reply"), reply.to_string()).expect("the reply");
     let status = confirm.0.wait().expect("confirm ends");
     assert_eq!(status.code(), Some(0), "confirm sees the answer taken");
+    assert!(
+        !path.with_extension("reply").exists(),
+        "confirm removes the reply it read"
+    );
 }
 
 /// A decision for one host, as the engine's own type writes it, to the byte.
@@ -976,6 +1235,50 @@ fn a_decision_request_is_frozen() {
     let mut extra: Value = serde_json::from_str(&text).expect("JSON");
     extra["unexpected"] = json!(1);
     assert!(serde_json::from_value::<mirror::Request>(extra).is_err());
+}
+
+/// A vote, and the engine's reply to it, as the engine's own types write them.
+#[test]
+fn a_vote_request_and_its_reply_are_frozen() {
+    use runbook::engine::inbox::{Answer, Reply, Request};
+
+    let request = Request {
+        node: "go".to_string(),
+        host: None,
+        answer: Answer::Voted {
+            approve: false,
+            reason: Some("payments degraded".to_string()),
+        },
+        person: "bao".to_string(),
+        os_user: None,
+    };
+    let text = serde_json::to_string(&request).expect("a request serialises");
+    assert_eq!(
+        text,
+        r#"{"node":"go","answer":{"voted":{"approve":false,"reason":"payments degraded"}},"person":"bao"}"#
+    );
+    let parsed: mirror::Request = serde_json::from_str(&text).expect("the mirror reads it");
+    assert!(matches!(
+        parsed.answer,
+        mirror::Answer::Voted(mirror::Vote { approve: false, .. })
+    ));
+
+    let reply = Reply {
+        taken: false,
+        message: "`bao` has already voted on this approval".to_string(),
+        code: Some("rbk::run::refused".to_string()),
+        help: Some("each person votes once".to_string()),
+    };
+    let text = serde_json::to_string(&reply).expect("a reply serialises");
+    assert_eq!(
+        text,
+        r#"{"taken":false,"message":"`bao` has already voted on this approval","code":"rbk::run::refused","help":"each person votes once"}"#
+    );
+    let parsed: mirror::Reply = serde_json::from_str(&text).expect("the mirror reads it");
+    assert!(!parsed.taken);
+    let mut extra: Value = serde_json::from_str(&text).expect("JSON");
+    extra["unexpected"] = json!(1);
+    assert!(serde_json::from_value::<mirror::Reply>(extra).is_err());
 }
 
 // ---------------------------------------------------------------------------------

@@ -152,6 +152,7 @@ impl Prepared {
                 params: BTreeMap::new(),
                 secrets: Vec::new(),
                 inventories: BTreeMap::new(),
+                roster: None,
                 person: None,
                 options: options(durability),
                 executor: &Local,

@@ -1,12 +1,13 @@
-//! Answers from people to a run (`confirm`, `decide`): logged directly when no engine
+//! Answers from people to a run (`confirm`, `decide`, `approve`): logged directly when no engine
 //! holds the run, else handed to the engine that waits for them.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use runbook::engine::approval::Refusal;
 use runbook::engine::clock::{Clock, RealClock};
-use runbook::engine::facts::{Need, Outcome};
+use runbook::engine::facts::{Fact, Need, Outcome};
 use runbook::engine::history::History;
 use runbook::engine::inbox::{self, Answer, Request};
 use runbook::engine::{codes, fold_log, os_user, EngineError, Stopped};
@@ -59,43 +60,87 @@ impl AnswerArgs {
     }
 }
 
-fn give(given: Given<'_>) -> ExitCode {
+pub fn give(given: Given<'_>) -> ExitCode {
     let clock = RealClock;
     match Stopped::open(given.state_dir, given.run, &clock) {
-        Ok(mut stopped) => {
-            if let Some(status) = stopped.history.finished {
-                return launch::engine_error(&EngineError::Finished {
-                    run: given.run.to_string(),
-                    status: runbook::engine::status_word(status),
-                });
-            }
-            let units = answerable(&stopped.history, &given);
-            if units.is_empty() {
-                return not_waiting(&given);
-            }
-            for unit in &units {
-                let request = request(&given);
-                let (fact, _) = request.into_fact(unit);
-                if let Err(error) = stopped.append(fact, given.person.to_string(), &clock) {
-                    return launch::engine_error(&error);
-                }
-            }
-            println!(
-                "logged for {} ({} unit{}); `runbook resume {}` goes on",
-                given.step,
-                units.len(),
-                if units.len() == 1 { "" } else { "s" },
-                given.run
-            );
-            ExitCode::SUCCESS
-        }
+        Ok(mut stopped) => log_directly(&mut stopped, &given, &clock),
         Err(EngineError::Store(StoreError::Locked { .. })) => hand_over(&given, &clock),
         Err(error) => launch::engine_error(&error),
     }
 }
 
+/// No engine holds the run: the answer is judged here, and logged (taken or refused)
+/// for the next `resume` to act on.
+fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
+    if let Some(status) = stopped.history.finished {
+        return launch::engine_error(&EngineError::Finished {
+            run: given.run.to_string(),
+            status: runbook::engine::status_word(status),
+        });
+    }
+    let units = answerable(&stopped.history, given);
+    if units.is_empty() {
+        return not_waiting(given);
+    }
+    let role = match judge(&stopped.history, given, &units) {
+        Ok(role) => role,
+        Err(refusal) => {
+            let fact = Fact::Refused {
+                node: given.step.to_string(),
+                answer: given.answer.word().to_string(),
+                why: refusal.to_string(),
+            };
+            if let Err(error) = stopped.append(fact, given.person.to_string(), clock) {
+                return launch::engine_error(&error);
+            }
+            return refused(&refusal.to_string(), refusal.help());
+        }
+    };
+    for unit in &units {
+        let fact = given.answer.fact(unit, &role);
+        if let Err(error) = stopped.append(fact, given.person.to_string(), clock) {
+            return launch::engine_error(&error);
+        }
+    }
+    println!(
+        "logged for {} ({} unit{}); `runbook resume {}` goes on",
+        given.step,
+        units.len(),
+        if units.len() == 1 { "" } else { "s" },
+        given.run
+    );
+    ExitCode::SUCCESS
+}
+
+/// Whether the person may give this answer, and for which role a vote counts: the
+/// same rules the engine applies to answers it takes.
+fn judge(history: &History, given: &Given<'_>, units: &[String]) -> Result<String, Refusal> {
+    let roster = history.roster();
+    if let Answer::Voted { .. } = given.answer {
+        let empty = std::collections::BTreeMap::new();
+        let approval = units.first().and_then(|unit| history.approvals.get(unit));
+        if let Some(approval) = approval {
+            return approval.judge(given.person, roster.unwrap_or(&empty), &history.took_part);
+        }
+    }
+    match roster {
+        Some(roster) if !roster.contains_key(given.person) => Err(Refusal::Unknown {
+            person: given.person.to_string(),
+        }),
+        _ => Ok(String::new()),
+    }
+}
+
+fn refused(message: &str, help: &str) -> ExitCode {
+    eprintln!(
+        "error[{}]: {message}\n  help: {help}",
+        codes::REFUSED.as_str()
+    );
+    ExitCode::from(EXIT_FINDINGS)
+}
+
 /// An engine is running the run: if the log shows it waiting for this answer, leave
-/// the answer in its inbox and wait until it is taken.
+/// the answer in its inbox and wait for the engine's word on it.
 fn hand_over(given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
     let events_path = store::events_path(given.state_dir, given.run);
     let waiting = store::Events::open(&events_path)
@@ -118,20 +163,24 @@ fn hand_over(given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
     };
     let since = Instant::now();
     while since.elapsed() < HAND_OVER {
-        if !path.exists() {
-            println!(
-                "the engine took the answer for {} and logged it",
-                given.step
-            );
-            return ExitCode::SUCCESS;
+        if let Some(reply) = inbox::take_reply(&path) {
+            if reply.taken {
+                println!("{}", reply.message);
+                return ExitCode::SUCCESS;
+            }
+            return refused(&reply.message, reply.help.as_deref().unwrap_or_default());
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = std::fs::remove_file(&path);
+    let seconds = HAND_OVER.as_secs();
+    let what = if std::fs::remove_file(&path).is_ok() {
+        format!("did not take the answer within {seconds}s; it was withdrawn")
+    } else {
+        format!("took the answer but gave no word on it within {seconds}s; `runbook transcript` shows whether it was logged")
+    };
     eprintln!(
-        "error[{}]: the engine did not take the answer within {}s; it was withdrawn\n  help: `runbook status {}` shows what the run waits for",
+        "error[{}]: the engine {what}\n  help: `runbook status {}` shows what the run waits for",
         codes::NOT_WAITING.as_str(),
-        HAND_OVER.as_secs(),
         given.run
     );
     ExitCode::from(EXIT_FINDINGS)
@@ -151,6 +200,12 @@ fn request(given: &Given<'_>) -> Request {
 /// failed and so open to a retry or a skip.
 fn answerable(history: &History, given: &Given<'_>) -> Vec<String> {
     let need = given.answer.need();
+    if need == Need::Approval {
+        return history
+            .open_approval(given.step)
+            .map(|(unit, _)| vec![unit.to_string()])
+            .unwrap_or_default();
+    }
     let mut units: Vec<String> = history
         .units
         .iter()
@@ -171,6 +226,7 @@ fn not_waiting(given: &Given<'_>) -> ExitCode {
     let what = match given.answer.need() {
         Need::Confirmation => "a confirmation",
         Need::Decision => "a decision",
+        Need::Approval => "an approval",
     };
     eprintln!(
         "error[{}]: run `{}` is not waiting for {what} on `{}`{}\n  help: `runbook status {}` shows what it waits for",

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use runbook::ast::ParamType;
 use runbook::compile::{Graph, SecretSource, Value};
 use runbook::diagnostic::{Code, Diagnostic};
+use runbook::engine::facts::Member;
 use runbook::engine::report::OutputMode;
 use runbook::engine::{self, codes, EngineError, OnInterrupt, Options};
 use runbook::source::SourceFile;
@@ -125,12 +126,26 @@ pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
         .map(|found| {
             Diagnostic::new(codes::UNSUPPORTED, format!("{} cannot run yet", found.what))
                 .with_label(found.span, "not supported by this engine yet")
-                .with_help("approvals, gates, watches, probes, sampling and notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
+                .with_help("gate conditions, watches, probes, sampling and notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
         })
         .collect();
     if !unsupported.is_empty() {
         eprint!("{}", output::render(&file, &unsupported));
         return Err(ExitCode::from(EXIT_USAGE));
+    }
+    if outcome.context().roster.is_none() {
+        let approvals: Vec<Diagnostic> = engine::preflight::approvals(graph)
+            .into_iter()
+            .map(|span| {
+                Diagnostic::new(codes::NO_ROSTER, "an approval by role, and no roster to say who holds the role")
+                    .with_label(span, "asked here")
+                    .with_help("name the team's roster in the header (`roster \"roster.toml\"`) or give one with `--roster FILE`")
+            })
+            .collect();
+        if !approvals.is_empty() {
+            eprint!("{}", output::render(&file, &approvals));
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
     }
     Ok(Ready { file, outcome })
 }
@@ -292,6 +307,25 @@ pub fn inventories(ready: &Ready) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// Who holds which role, from the roster the check loaded (the runbook's, or the one
+/// given with `--roster`).
+pub fn roster(ready: &Ready) -> Option<BTreeMap<String, Member>> {
+    let loaded = ready.outcome.context().roster.as_ref()?;
+    Some(
+        loaded
+            .roster
+            .people()
+            .map(|(login, person)| {
+                let member = Member {
+                    name: person.name.clone(),
+                    roles: person.roles.clone(),
+                };
+                (login.to_string(), member)
+            })
+            .collect(),
+    )
+}
+
 /// An engine error as a coded message with a hint; always exit 2 (the run did not
 /// get to decide anything).
 pub fn engine_error(error: &EngineError) -> ExitCode {
@@ -320,6 +354,10 @@ pub fn engine_error(error: &EngineError) -> ExitCode {
         EngineError::Store(StoreError::Broken { .. }) | EngineError::NoStart(_) => (
             codes::LOG_BROKEN,
             "`runbook verify RUN` names the first bad line; a copy of the log kept elsewhere may be intact",
+        ),
+        EngineError::UnknownPerson { .. } => (
+            codes::UNKNOWN_PERSON,
+            "give your login as the roster names it (`--as NAME`); a run keeps the roster it started with",
         ),
         EngineError::Store(_)
         | EngineError::Folder { .. }

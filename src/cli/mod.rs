@@ -2,6 +2,7 @@
 //! 0 clean, 1 findings at error level, 2 usage or unreadable input.
 
 mod answer;
+mod approve;
 mod check;
 mod codes;
 mod completions;
@@ -80,6 +81,11 @@ enum Command {
         after_help = "Examples:\n  runbook decide RUN install retry --as alice\n  runbook decide RUN install skip --as alice --host web-3"
     )]
     Decide(decide::Args),
+    /// Approve (or reject) what a run waits for at a gate or in a failure policy.
+    #[command(
+        after_help = "Examples:\n  runbook approve RUN go --as alice --reason \"backups verified\"\n  runbook approve RUN go --as bao --reject --reason \"payments are degraded\"\n  runbook approve RUN failure:severe --as alice\n\nExit codes: 0 the vote was logged, 1 it was refused (not in the roster, wrong role, a second vote, or `distinct`) or nothing waits for it, 2 no such run."
+    )]
+    Approve(approve::Args),
     /// Where every run stands, or one run: its state, current step, what it waits for.
     #[command(after_help = "Examples:\n  runbook status\n  runbook status RUN")]
     Status(status::Args),
@@ -139,6 +145,7 @@ pub fn run() -> ExitCode {
         Command::Resume(args) => resume::run(args),
         Command::Confirm(args) => confirm::run(args),
         Command::Decide(args) => decide::run(args),
+        Command::Approve(args) => approve::run(args),
         Command::Status(args) => status::run(args),
         Command::Transcript(args) => transcript::run(args),
     }

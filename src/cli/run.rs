@@ -50,6 +50,7 @@ pub fn run(args: Args) -> ExitCode {
             params,
             secrets,
             inventories: launch::inventories(&ready),
+            roster: launch::roster(&ready),
             person: args.drive.person.clone(),
             options: args.drive.options(),
             executor: &Local,

@@ -95,6 +95,23 @@ fn one(state_dir: &std::path::Path, run: &str) -> ExitCode {
                     "runbook decide {run} {}{host} retry|skip|fail --as NAME",
                     record.node
                 ),
+                Need::Approval => {
+                    let asked = history
+                        .approvals
+                        .get(unit)
+                        .map(|approval| {
+                            let until = approval
+                                .deadline_ms()
+                                .map(|deadline| format!(", until {}", timestamp(deadline)))
+                                .unwrap_or_default();
+                            format!("{}{until}: ", approval.describe())
+                        })
+                        .unwrap_or_default();
+                    format!(
+                        "{asked}runbook approve {run} {} --as NAME [--reject] [--reason TEXT]",
+                        record.node
+                    )
+                }
             };
             text.push_str(&format!("waits    {unit}: {how}\n"));
         }

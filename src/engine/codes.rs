@@ -39,6 +39,18 @@ pub const NOT_WAITING: Code = Code::error(
     "rbk::run::not_waiting",
     "the run is not waiting for that answer from anybody",
 );
+pub const REFUSED: Code = Code::error(
+    "rbk::run::refused",
+    "an answer was refused: the person is not in the run's roster, holds none of the roles asked, already voted, or took part in what they would approve",
+);
+pub const UNKNOWN_PERSON: Code = Code::error(
+    "rbk::run::unknown_person",
+    "`--as` names someone who is not in the runbook's roster",
+);
+pub const NO_ROSTER: Code = Code::error(
+    "rbk::run::no_roster",
+    "the runbook asks for approvals by role but has no roster saying who holds them",
+);
 pub const OTHER_VERSION: Code = Code::error(
     "rbk::run::other_version",
     "the run's log was written by another version of runbook, in a format this one does not read",
@@ -63,6 +75,9 @@ pub const ALL: &[Code] = &[
     SOURCE_CHANGED,
     LOCKED,
     NOT_WAITING,
+    REFUSED,
+    UNKNOWN_PERSON,
+    NO_ROSTER,
     OTHER_VERSION,
     LOG_BROKEN,
     LOG_FAILED,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ast::FailureClass;
+use crate::ast::{FailureClass, TimeoutAction};
 use crate::store::{Draft, Event};
 
 /// Unknown fields are refused: an event with more in it than this build knows was
@@ -79,6 +79,9 @@ pub enum Fact {
         need: Need,
         /// What the person is asked to do (a manual step's instructions, a reason).
         text: String,
+        /// For an approval: who may answer it, how many must, and for how long.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<Ask>,
     },
     /// A manual step was confirmed done, with the values the person entered.
     Confirmed {
@@ -89,6 +92,35 @@ pub enum Fact {
     Decided {
         unit: String,
         decision: Decision,
+    },
+    /// A person's vote on an approval (the actor says who, and under which account).
+    Voted {
+        unit: String,
+        /// The role the vote counts for: one the person holds among those asked.
+        role: String,
+        approve: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An answer that was not taken: the person is not in the roster, does not hold a
+    /// role asked, already voted, or ran what they were to approve. The actor says who.
+    Refused {
+        node: String,
+        /// `approve`, `reject`, `confirm` or `decide`.
+        answer: String,
+        why: String,
+    },
+    /// Nobody answered an approval within its time: `on timeout escalate` widens it to
+    /// these roles (the commander's) and the run keeps waiting.
+    Escalated {
+        unit: String,
+        roles: Vec<String>,
+    },
+    /// An approval is settled: by its votes, or by its time running out.
+    ApprovalSettled {
+        unit: String,
+        approved: bool,
+        by: Settlement,
     },
     UnitFinished {
         unit: String,
@@ -170,8 +202,21 @@ pub struct RunStarted {
     /// The hosts of each inventory, as loaded when the run started: a resume uses
     /// these, not the file as it may read later.
     pub inventories: BTreeMap<String, Vec<String>>,
+    /// Who held which role when the run started: approvals and `--as` are checked
+    /// against this, not the file as it may read later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roster: Option<BTreeMap<String, Member>>,
     pub seed: u64,
     pub engine_version: String,
+}
+
+/// One person of the roster, as the run recorded them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +246,34 @@ pub enum Need {
     Confirmation,
     /// A unit that may have run in part (the engine stopped during it, or it failed).
     Decision,
+    /// Votes from people holding the roles asked.
+    Approval,
+}
+
+/// What an approval asks: `approve by 2 of [commander, dba] distinct within 3m`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    pub roles: Vec<String>,
+    pub quorum: u64,
+    /// Nobody who started, resumed or answered for the run may vote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub distinct: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_ms: Option<u64>,
+    /// What `within_ms` running out does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<TimeoutAction>,
+}
+
+/// How an approval was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settlement {
+    /// Enough people approved, or one rejected.
+    Votes,
+    /// Its time ran out (`on timeout continue` or `abort`).
+    Timeout,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

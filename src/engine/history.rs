@@ -2,10 +2,11 @@
 //! resumed one go through the same code; the resumed one finds part of its work
 //! already in here, and does not do it again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use super::approval::{Approval, Vote};
 use super::facts::{Decision, ExitRecord, Fact, Need, Outcome, Phase, RunStarted, RunStatus};
-use crate::store::Event;
+use crate::store::{Actor, Event};
 
 /// What the log says about one unit.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,6 +66,14 @@ pub struct History {
     pub events: u64,
     /// The last unit that began, for `status`.
     pub current: Option<String>,
+    /// What each failure logged said, by its key: a resumed policy shows people the
+    /// failure as it happened.
+    pub failures: HashMap<String, String>,
+    /// Every approval asked, by its unit.
+    pub approvals: HashMap<String, Approval>,
+    /// Everyone who started or resumed the run or answered for it: `distinct` keeps
+    /// them from approving it.
+    pub took_part: BTreeSet<String>,
 }
 
 /// An event this build cannot read: the log is intact (its chain holds) but was not
@@ -82,17 +91,27 @@ impl History {
             seq: event.seq,
             kind: event.kind.clone(),
         })?;
-        self.apply_fact(event.time_ms, &fact);
+        self.apply_fact(event.time_ms, &fact, event.actor.as_ref());
         self.last_time_ms = event.time_ms;
         self.events = event.seq + 1;
         Ok(())
     }
 
-    pub fn apply_fact(&mut self, time_ms: u64, fact: &Fact) {
+    /// Applies one fact, said by `actor` when a person said it.
+    pub fn apply_fact(&mut self, time_ms: u64, fact: &Fact, actor: Option<&Actor>) {
+        let person = actor.and_then(|actor| actor.person.as_deref());
+        if let (
+            Fact::RunResumed { .. } | Fact::Confirmed { .. } | Fact::Decided { .. },
+            Some(person),
+        ) = (fact, person)
+        {
+            self.took_part.insert(person.to_string());
+        }
         match fact {
             Fact::RunStarted(started) => {
                 self.source_sha256 = started.source_sha256.clone();
                 self.started_ms = time_ms;
+                self.took_part.insert(started.started_by.clone());
                 self.started = Some((**started).clone());
             }
             Fact::RunResumed { .. } => self.paused = None,
@@ -116,9 +135,71 @@ impl History {
                 }
                 self.current = Some(unit.clone());
             }
-            Fact::Waiting { unit, need, .. } => {
-                self.units.entry(unit.clone()).or_default().waiting = Some(*need);
+            Fact::Waiting {
+                unit,
+                node,
+                need,
+                approval,
+                ..
+            } => {
+                let record = self.units.entry(unit.clone()).or_default();
+                record.waiting = Some(*need);
+                if record.node.is_empty() {
+                    record.node.clone_from(node);
+                }
+                if let Some(ask) = approval {
+                    // Asked again after a rejection (a resumed failure policy): a new
+                    // round, with new votes and a new time allowed.
+                    let again = self
+                        .approvals
+                        .get(unit)
+                        .is_none_or(|asked| asked.settled == Some(false));
+                    if again {
+                        self.approvals.insert(
+                            unit.clone(),
+                            Approval {
+                                node: node.clone(),
+                                ask: ask.clone(),
+                                asked_ms: time_ms,
+                                timed_out: false,
+                                escalated: Vec::new(),
+                                votes: Vec::new(),
+                                settled: None,
+                            },
+                        );
+                    }
+                }
             }
+            Fact::Voted {
+                unit,
+                role,
+                approve,
+                reason,
+            } => {
+                if let Some(approval) = self.approvals.get_mut(unit) {
+                    approval.votes.push(Vote {
+                        person: person.unwrap_or_default().to_string(),
+                        role: role.clone(),
+                        approve: *approve,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            Fact::Escalated { unit, roles } => {
+                if let Some(approval) = self.approvals.get_mut(unit) {
+                    approval.timed_out = true;
+                    approval.escalated.extend(roles.iter().cloned());
+                }
+            }
+            Fact::ApprovalSettled { unit, approved, .. } => {
+                if let Some(approval) = self.approvals.get_mut(unit) {
+                    approval.settled = Some(*approved);
+                }
+                if let Some(record) = self.units.get_mut(unit) {
+                    record.waiting = None;
+                }
+            }
+            Fact::Refused { .. } => {}
             Fact::Confirmed { unit, values } => {
                 let record = self.units.entry(unit.clone()).or_default();
                 record.confirmed = Some(values.clone());
@@ -180,9 +261,11 @@ impl History {
                 self.marks.insert(key.clone());
                 self.rollbacks.insert(key.clone(), units.clone());
             }
-            Fact::Failure { key, .. }
-            | Fact::PolicyAction { key, .. }
-            | Fact::Notice { key, .. } => {
+            Fact::Failure { key, summary, .. } => {
+                self.marks.insert(key.clone());
+                self.failures.insert(key.clone(), summary.clone());
+            }
+            Fact::PolicyAction { key, .. } | Fact::Notice { key, .. } => {
                 self.marks.insert(key.clone());
             }
             Fact::RollbackFinished { key, .. } => {
@@ -225,6 +308,22 @@ impl History {
         self.units.get(unit)
     }
 
+    /// The approval of `node` that is waiting for votes, with its unit.
+    pub fn open_approval(&self, node: &str) -> Option<(&str, &Approval)> {
+        self.approvals
+            .iter()
+            .filter(|(_, approval)| approval.node == node && approval.settled.is_none())
+            .min_by_key(|(unit, approval)| (approval.asked_ms, unit.as_str()))
+            .map(|(unit, approval)| (unit.as_str(), approval))
+    }
+
+    /// The people of the run's roster; none when it has no roster.
+    pub fn roster(&self) -> Option<&BTreeMap<String, super::facts::Member>> {
+        self.started
+            .as_ref()
+            .and_then(|started| started.roster.as_ref())
+    }
+
     /// Units waiting for a person, in no particular order.
     pub fn waiting(&self) -> impl Iterator<Item = (&str, Need)> {
         self.units
@@ -241,7 +340,7 @@ mod tests {
     fn fold(facts: &[Fact]) -> History {
         let mut history = History::default();
         for fact in facts {
-            history.apply_fact(0, fact);
+            history.apply_fact(0, fact, None);
         }
         history
     }

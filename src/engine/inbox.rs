@@ -30,6 +30,11 @@ pub struct Request {
 pub enum Answer {
     Confirmed(BTreeMap<String, String>),
     Decided(Decision),
+    Voted {
+        approve: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl Answer {
@@ -37,14 +42,25 @@ impl Answer {
         match self {
             Answer::Confirmed(_) => Need::Confirmation,
             Answer::Decided(_) => Need::Decision,
+            Answer::Voted { .. } => Need::Approval,
+        }
+    }
+
+    /// The word logged when this answer is refused.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Answer::Confirmed(_) => "confirm",
+            Answer::Decided(_) => "decide",
+            Answer::Voted { approve: true, .. } => "approve",
+            Answer::Voted { approve: false, .. } => "reject",
         }
     }
 }
 
-impl Request {
-    /// The event that records this answer for `unit`.
-    pub fn into_fact(self, unit: &str) -> (Fact, Answer) {
-        let fact = match &self.answer {
+impl Answer {
+    /// The event that records this answer for `unit`; a vote counts for `role`.
+    pub fn fact(&self, unit: &str, role: &str) -> Fact {
+        match self {
             Answer::Confirmed(values) => Fact::Confirmed {
                 unit: unit.to_string(),
                 values: values.clone(),
@@ -53,9 +69,63 @@ impl Request {
                 unit: unit.to_string(),
                 decision: *decision,
             },
-        };
-        (fact, self.answer)
+            Answer::Voted { approve, reason } => Fact::Voted {
+                unit: unit.to_string(),
+                role: role.to_string(),
+                approve: *approve,
+                reason: reason.clone(),
+            },
+        }
     }
+}
+
+/// The engine's word on a request it took: logged, or refused and why. The command
+/// that left the request waits for it and shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    pub taken: bool,
+    pub message: String,
+    /// The diagnostic code of a refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+/// A request taken from the inbox, and where its reply goes.
+#[derive(Debug)]
+pub struct Taken {
+    pub request: Request,
+    reply_to: PathBuf,
+}
+
+impl Taken {
+    /// Leaves the reply for the command that is waiting for it (written aside, then
+    /// renamed). A reply nobody reads is harmless: the answer is in the log.
+    pub fn reply(&self, reply: &Reply) {
+        let partial = self.reply_to.with_extension("reply.partial");
+        let written = serde_json::to_vec(reply)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&partial, bytes))
+            .and_then(|()| std::fs::rename(&partial, &self.reply_to));
+        if let Err(error) = written {
+            tracing::warn!(%error, "could not leave a reply in the inbox");
+        }
+    }
+}
+
+/// Where the reply to the request at `request` is left.
+pub fn reply_path(request: &Path) -> PathBuf {
+    request.with_extension("reply")
+}
+
+/// Reads (and removes) the reply to the request at `request`, once there is one.
+pub fn take_reply(request: &Path) -> Option<Reply> {
+    let path = reply_path(request);
+    let bytes = std::fs::read(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    serde_json::from_slice(&bytes).ok()
 }
 
 pub fn inbox_dir(run_dir: &Path) -> PathBuf {
@@ -78,7 +148,7 @@ pub fn deliver(run_dir: &Path, request: &Request, nonce: u64) -> std::io::Result
 
 /// Takes the first request answering `need` for `node` (on `host`): removes it from the
 /// inbox and returns it. Requests for anything else stay where they are.
-pub fn take(run_dir: &Path, node: &str, host: Option<&str>, need: Need) -> Option<Request> {
+pub fn take(run_dir: &Path, node: &str, host: Option<&str>, need: Need) -> Option<Taken> {
     let entries = std::fs::read_dir(inbox_dir(run_dir)).ok()?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -97,7 +167,10 @@ pub fn take(run_dir: &Path, node: &str, host: Option<&str>, need: Need) -> Optio
         let host_matches = request.host.is_none() || request.host.as_deref() == host;
         if request.node == node && host_matches && request.answer.need() == need {
             let _ = std::fs::remove_file(&path);
-            return Some(request);
+            return Some(Taken {
+                request,
+                reply_to: reply_path(&path),
+            });
         }
     }
     None

@@ -4,6 +4,7 @@
 //! `start` begins a run, `resume` continues one; both hand the same `Run` to `drive`,
 //! which runs the flow under signal handling and writes how it ended.
 
+pub mod approval;
 pub mod clock;
 pub mod codes;
 pub mod facts;
@@ -29,7 +30,7 @@ use crate::executor::redact::Redactor;
 use crate::executor::Executor;
 use crate::store::{self, Actor, Durability, RunLock, RunLog, StoreError};
 use clock::Clock;
-use facts::{Fact, RunStarted, RunStatus};
+use facts::{Fact, Member, RunStarted, RunStatus};
 use history::{History, UnknownEvent};
 use recorder::Recorder;
 use report::{OutputMode, Reporter};
@@ -66,6 +67,9 @@ pub enum EngineError {
     },
     #[error("cannot start the engine's runtime: {0}")]
     Runtime(std::io::Error),
+    /// `of` is "runbook `NAME`" before a run starts, "run `RUN`" after.
+    #[error("`{person}` is not in the roster of {of}")]
+    UnknownPerson { of: String, person: String },
 }
 
 /// How a run is to be driven, from the command line.
@@ -91,6 +95,8 @@ pub struct Launch<'a> {
     pub params: BTreeMap<String, String>,
     pub secrets: Vec<(String, String)>,
     pub inventories: BTreeMap<String, Vec<String>>,
+    /// Who holds which role, from the runbook's roster; kept in the log.
+    pub roster: Option<BTreeMap<String, Member>>,
     pub person: Option<String>,
     pub options: Options,
     /// Where shell commands run (`executor::shell::Local` for this machine).
@@ -148,6 +154,14 @@ fn actor(person: Option<String>) -> Actor {
 /// Begins a run: a new folder under `STATE/runs`, its lock, its log opening with
 /// everything the run came from, then the flow.
 pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), EngineError> {
+    if let (Some(roster), Some(person)) = (&launch.roster, &launch.person) {
+        if !roster.contains_key(person) {
+            return Err(EngineError::UnknownPerson {
+                of: format!("runbook `{}`", launch.graph.header().name),
+                person: person.clone(),
+            });
+        }
+    }
     let now = clock.now_ms();
     let runs = launch.state_dir.join("runs");
     std::fs::create_dir_all(&runs).map_err(|source| EngineError::Folder {
@@ -173,6 +187,7 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
         source: launch.source.to_string(),
         params: launch.params.clone(),
         inventories: launch.inventories.clone(),
+        roster: launch.roster.clone(),
         seed: now ^ u64::from(std::process::id()).rotate_left(32),
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
     };
@@ -257,9 +272,9 @@ impl Stopped {
         clock: &dyn Clock,
     ) -> Result<(), EngineError> {
         let now = clock.now_ms();
-        self.history.apply_fact(now, &fact);
-        self.log
-            .append(fact.draft(now, Some(actor(Some(person)))))?;
+        let actor = actor(Some(person));
+        self.history.apply_fact(now, &fact, Some(&actor));
+        self.log.append(fact.draft(now, Some(actor)))?;
         Ok(())
     }
 }
@@ -294,6 +309,14 @@ pub fn resume(
             run: run_id,
             status: status_word(status),
         });
+    }
+    if let (Some(roster), Some(person)) = (history.roster(), &resumption.person) {
+        if !roster.contains_key(person) {
+            return Err(EngineError::UnknownPerson {
+                of: format!("run `{run_id}`"),
+                person: person.clone(),
+            });
+        }
     }
     let now_sha = sha256_hex(resumption.source);
     let changed = now_sha != history.source_sha256;

@@ -1,7 +1,7 @@
 //! What this engine cannot run yet, found before a run starts rather than halfway
-//! through it: gates and watches (they need approvals and probes), sampling, failure
-//! policies that ask for an approval, and subscriptions (channels deliver nothing yet
-//! but the log).
+//! through it: gates' conditions and watches (they need probes), sampling, and
+//! subscriptions (channels deliver nothing yet but the log). Also whether the run asks
+//! for approvals, which need a roster.
 
 use crate::compile::{Action, ChannelKind, Graph, NodeKind, Target};
 use crate::source::Span;
@@ -18,7 +18,9 @@ pub fn unsupported(graph: &Graph) -> Vec<Unsupported> {
     let mut say = |what: String, span: Span| found.push(Unsupported { what, span });
     for node in graph.nodes() {
         match &node.kind {
-            NodeKind::Gate { .. } => say(format!("gate `{}`", node.name), node.span),
+            NodeKind::Gate { conditions, .. } if !conditions.is_empty() => {
+                say(format!("the conditions of gate `{}`", node.name), node.span);
+            }
             NodeKind::Watch { .. } => say(format!("watch `{}`", node.name), node.span),
             NodeKind::Step(work) | NodeKind::Script(work) | NodeKind::Manual(work) => {
                 if matches!(
@@ -33,20 +35,15 @@ pub fn unsupported(graph: &Graph) -> Vec<Unsupported> {
     }
     for policy in graph.policies() {
         for action in &policy.actions {
-            match action {
-                Action::Approve(approval) => {
-                    say("an approval in a failure policy".to_string(), approval.span);
+            if let Action::Notify {
+                channel: Some(channel),
+                ..
+            } = action
+            {
+                let kind = graph.channels().iter().find(|c| &c.name == channel);
+                if kind.is_some_and(|c| !matches!(c.kind, ChannelKind::Log)) {
+                    say(format!("a notification via `{channel}`"), policy.span);
                 }
-                Action::Notify {
-                    channel: Some(channel),
-                    ..
-                } => {
-                    let kind = graph.channels().iter().find(|c| &c.name == channel);
-                    if kind.is_some_and(|c| !matches!(c.kind, ChannelKind::Log)) {
-                        say(format!("a notification via `{channel}`"), policy.span);
-                    }
-                }
-                _ => {}
             }
         }
     }
@@ -57,4 +54,19 @@ pub fn unsupported(graph: &Graph) -> Vec<Unsupported> {
         );
     }
     found
+}
+
+/// Where the runbook asks for an approval: each needs a roster to say who may give it.
+pub fn approvals(graph: &Graph) -> Vec<Span> {
+    let gates = graph.nodes().iter().flat_map(|node| match &node.kind {
+        NodeKind::Gate { approvals, .. } => approvals.iter().map(|a| a.span).collect(),
+        _ => Vec::new(),
+    });
+    let policies = graph.policies().iter().flat_map(|policy| {
+        policy.actions.iter().filter_map(|action| match action {
+            Action::Approve(approval) => Some(approval.span),
+            _ => None,
+        })
+    });
+    gates.chain(policies).collect()
 }

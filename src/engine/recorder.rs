@@ -74,7 +74,7 @@ impl Recorder {
 
     /// Applies a fact to the state, shows it, and queues it for the log.
     fn keep(&mut self, time_ms: u64, fact: Fact, actor: Option<Actor>) {
-        self.history.apply_fact(time_ms, &fact);
+        self.history.apply_fact(time_ms, &fact, actor.as_ref());
         self.reporter.show(time_ms, &fact, &self.history);
         self.pending.push(fact.draft(time_ms, actor));
     }

@@ -21,10 +21,10 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use super::clock::Clock;
 use super::facts::{Decision, ExitRecord, Fact, Need, Outcome, Phase};
 use super::history::UnitRecord;
-use super::inbox::{self, Answer};
+use super::inbox::Answer;
 use super::output::CommandOutput;
 use super::recorder::Recorder;
-use super::terminal::{self, Terminal, Typed};
+use super::terminal::Terminal;
 use super::values::{Scope, WaveScope};
 use super::waves;
 use super::EngineError;
@@ -37,7 +37,11 @@ use crate::executor::quote;
 use crate::executor::redact::Redactor;
 use crate::executor::script::{self, ScriptLimits, ScriptRun};
 use crate::executor::{Executor, Exit, ShellCommand, StopReason};
-use crate::store::Actor;
+
+mod gate;
+mod wait;
+
+use wait::Wait;
 
 type Result<T> = std::result::Result<T, EngineError>;
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + 'a>>;
@@ -98,6 +102,8 @@ enum UnitEnd {
 enum NodeEnd {
     Done,
     Failed(Vec<Failure>),
+    /// A gate was rejected: its failure is handled, then the run ends.
+    Rejected(Failure),
     Halted(Halt),
 }
 
@@ -173,28 +179,6 @@ pub struct Run<'g> {
     pub terminal: Option<Terminal>,
     /// Who started or resumed the run here (`--as`).
     pub person: Option<String>,
-}
-
-/// The keyboard, once no other wait holds it; never without a terminal.
-async fn own_keyboard(
-    terminal: Option<&Terminal>,
-) -> tokio::sync::MutexGuard<'_, tokio::sync::mpsc::UnboundedReceiver<String>> {
-    match terminal {
-        Some(terminal) => terminal.take().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The next line typed, or `None` at the end of input.
-async fn next_line(
-    keyboard: &mut Option<
-        tokio::sync::MutexGuard<'_, tokio::sync::mpsc::UnboundedReceiver<String>>,
-    >,
-) -> Option<String> {
-    match keyboard {
-        Some(lines) => lines.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 impl<'g> Run<'g> {
@@ -300,6 +284,15 @@ impl<'g> Run<'g> {
                         }
                         finished = carry_on;
                     }
+                    NodeEnd::Rejected(failure) => {
+                        // Whatever its policy says, the flow does not pass a gate that
+                        // was refused: the run ends once the policy has run.
+                        let stop = match self.handle_failure(failure).await? {
+                            PolicyEnd::Halt(stop) => stop.max(Halt::Aborted),
+                            PolicyEnd::Continue => Halt::Aborted,
+                        };
+                        halt = halt.max(Some(stop));
+                    }
                     NodeEnd::Halted(stop) => halt = halt.max(Some(stop)),
                 }
                 if finished {
@@ -348,6 +341,11 @@ impl<'g> Run<'g> {
                     };
                     self.waves(node, plan, scope).await
                 }
+                NodeKind::Gate {
+                    approvals,
+                    conditions,
+                    ..
+                } if conditions.is_empty() => self.gate(node, approvals, scope).await,
                 NodeKind::Gate { .. } | NodeKind::Watch { .. } | NodeKind::Rollback { .. } => {
                     Err(EngineError::Unsupported(format!(
                         "{} `{}` cannot run yet",
@@ -538,13 +536,20 @@ impl<'g> Run<'g> {
                 node.id,
                 host.as_deref().map(|host| format!(" --host {host}")).unwrap_or_default(),
             );
-            match self
-                .ask(key, node, host.as_deref(), Need::Decision, &text)
-                .await?
-            {
+            let wait = Wait {
+                key,
+                node: &node.id,
+                host: host.as_deref(),
+                need: Need::Decision,
+                text,
+                owner: self.owner_of(node),
+                records: Vec::new(),
+                approval: None,
+            };
+            match self.ask(wait).await? {
                 // The fold has taken the decision in.
                 Some(Answer::Decided(_)) => record = self.unit_record(key),
-                Some(Answer::Confirmed(_)) | None => return Ok(UnitEnd::Halted(Halt::Waiting)),
+                Some(_) | None => return Ok(UnitEnd::Halted(Halt::Waiting)),
             }
         }
         let decision = record.decision;
@@ -751,12 +756,23 @@ impl<'g> Run<'g> {
                         .collect();
                     text.push_str(&format!("\n(enter: {})", keys.join(" ")));
                 }
-                match self
-                    .ask(key, node, host.as_deref(), Need::Confirmation, &text)
-                    .await?
-                {
+                let wait = Wait {
+                    key,
+                    node: &node.id,
+                    host: host.as_deref(),
+                    need: Need::Confirmation,
+                    text,
+                    owner: self.owner_of(node),
+                    records: work
+                        .records
+                        .iter()
+                        .map(|record| record.key.as_str())
+                        .collect(),
+                    approval: None,
+                };
+                match self.ask(wait).await? {
                     Some(Answer::Confirmed(values)) => values,
-                    Some(Answer::Decided(_)) | None => return Ok(Err(Ran::Halted(Halt::Waiting))),
+                    Some(_) | None => return Ok(Err(Ran::Halted(Halt::Waiting))),
                 }
             }
         };
@@ -1014,174 +1030,16 @@ impl<'g> Run<'g> {
         self.command_finished(attempt, place, started, ended)
     }
 
-    /// Asks a person, and waits for the answer when told to; `None` when the run is to
-    /// pause instead (or was interrupted while waiting).
-    async fn ask(
-        &self,
-        key: &str,
-        node: &Node,
-        host: Option<&str>,
-        need: Need,
-        text: &str,
-    ) -> Result<Option<Answer>> {
-        let waiting = Fact::Waiting {
-            unit: key.to_string(),
-            node: node.id.to_string(),
-            host: host.map(str::to_string),
-            need,
-            text: self.redactor.redact(text).into_owned(),
-        };
-        if self.unit_record(key).waiting != Some(need) {
-            self.commit(waiting.clone())?;
-        } else {
-            self.recorder.borrow_mut().flush()?;
-        }
-        if !self.wait_for_people {
-            return Ok(None);
-        }
-        tracing::debug!(unit = key, ?need, "waiting for a person");
-        // The keys a confirmation enters, in the order they are asked for.
-        let records: Vec<&str> = node
-            .work()
-            .map(|work| {
-                work.records
-                    .iter()
-                    .map(|record| record.key.as_str())
-                    .collect()
+    /// Who is expected to answer for a node: its owner, or (for an undo) its step's.
+    fn owner_of(&self, node: &Node) -> Option<&'g str> {
+        self.graph
+            .node(&node.id)
+            .and_then(|own| own.owner.as_deref())
+            .or_else(|| {
+                self.graph
+                    .node(&node.name)
+                    .and_then(|step| step.owner.as_deref())
             })
-            .unwrap_or_default();
-        self.show_waiting(&waiting, node, &records);
-        let mut keyboard = None;
-        let mut entered: Option<Vec<String>> = None;
-        loop {
-            if let Some(request) = inbox::take(&self.run_dir, &node.id, host, need) {
-                let actor = Some(Actor {
-                    person: Some(request.person.clone()),
-                    os_user: request.os_user.clone(),
-                });
-                tracing::debug!(
-                    unit = key,
-                    ?need,
-                    person = %request.person,
-                    "answer taken from the inbox"
-                );
-                let (fact, answer) = request.into_fact(key);
-                let fact = match fact {
-                    Fact::Confirmed { unit, values } => Fact::Confirmed {
-                        values: self.redacted(&values),
-                        unit,
-                    },
-                    other => other,
-                };
-                self.recorder
-                    .borrow_mut()
-                    .commit_as(self.now(), fact, actor)?;
-                return Ok(Some(answer));
-            }
-            tokio::select! {
-                () = self.clock.sleep(inbox::POLL_MS) => {}
-                () = self.stopped(StopLevel::NoNewWork) => return Ok(None),
-                taken = own_keyboard(self.terminal.as_ref()), if keyboard.is_none() => {
-                    self.say(&terminal::prompt(need, key));
-                    keyboard = Some(taken);
-                }
-                line = next_line(&mut keyboard), if keyboard.is_some() => {
-                    let Some(line) = line else {
-                        // End of input: answers can still come from other terminals.
-                        if let Some(terminal) = &self.terminal {
-                            terminal.close();
-                        }
-                        keyboard = None;
-                        continue;
-                    };
-                    let answer = match entered.as_mut() {
-                        Some(values) => {
-                            values.push(line);
-                            (values.len() == records.len())
-                                .then(|| terminal::confirmation(&records, std::mem::take(values)))
-                        }
-                        None => match terminal::read(need, &line) {
-                            Typed::Answer(answer) => Some(answer),
-                            Typed::Confirming if records.is_empty() => {
-                                Some(terminal::confirmation(&records, Vec::new()))
-                            }
-                            Typed::Confirming => {
-                                entered = Some(Vec::new());
-                                None
-                            }
-                            Typed::Unclear => {
-                                self.say(&terminal::prompt(need, key));
-                                None
-                            }
-                        },
-                    };
-                    match answer {
-                        Some(answer) => return self.answered_here(key, answer).map(Some),
-                        None => {
-                            if let Some(values) = &entered {
-                                if let Some(next) = records.get(values.len()) {
-                                    self.say(&format!("  {next}:"));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Logs an answer typed at the run's own terminal, as said by the person who
-    /// started or resumed the run there (`--as`, else the account).
-    fn answered_here(&self, key: &str, answer: Answer) -> Result<Answer> {
-        let os_user = super::os_user();
-        let actor = Actor {
-            person: self.person.clone().or_else(|| os_user.clone()),
-            os_user,
-        };
-        tracing::debug!(unit = key, person = ?actor.person, "answer typed at the terminal");
-        let fact = match &answer {
-            Answer::Confirmed(values) => Fact::Confirmed {
-                unit: key.to_string(),
-                values: self.redacted(values),
-            },
-            Answer::Decided(decision) => Fact::Decided {
-                unit: key.to_string(),
-                decision: *decision,
-            },
-        };
-        self.recorder
-            .borrow_mut()
-            .commit_as(self.now(), fact, Some(actor))?;
-        Ok(answer)
-    }
-
-    /// Values a person entered, as the log may hold them: a secret pasted into one is
-    /// redacted there like anywhere else.
-    fn redacted(&self, values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        values
-            .iter()
-            .map(|(key, value)| (key.clone(), self.redactor.redact(value).into_owned()))
-            .collect()
-    }
-
-    /// A line for the person at the terminal, above the progress display.
-    fn say(&self, text: &str) {
-        self.recorder.borrow_mut().reporter().say(text);
-    }
-
-    /// Shows a wait on a terminal with who may answer it: the step's owner (a rollback's
-    /// is its step's) and the keys a confirmation enters are in the graph, not the facts.
-    fn show_waiting(&self, waiting: &Fact, node: &Node, records: &[&str]) {
-        let mut recorder = self.recorder.borrow_mut();
-        if !recorder.reporter().live() {
-            return;
-        }
-        let owner = node.owner.as_deref().or_else(|| {
-            self.graph
-                .node(&node.name)
-                .and_then(|step| step.owner.as_deref())
-        });
-        recorder.reporter().waiting(waiting, owner, records);
     }
 
     /// A timer: waits what is left of its time (a resume does not wait it twice).
@@ -1311,8 +1169,11 @@ impl<'g> Run<'g> {
 
     /// A failure's policy, action by action. Without a policy for its class, the run
     /// rolls back everything it did and ends failed.
-    async fn handle_failure(&self, failure: Failure) -> Result<PolicyEnd> {
+    async fn handle_failure(&self, mut failure: Failure) -> Result<PolicyEnd> {
         self.record_failure(&failure)?;
+        if let Some(summary) = self.recorder.borrow().history.failures.get(&failure.key) {
+            failure.summary.clone_from(summary);
+        }
         let default_actions = [
             Action::Rollback {
                 scope: RollbackScope::All,
@@ -1390,10 +1251,34 @@ impl<'g> Run<'g> {
                         }
                     }
                 }
-                Action::Approve(_) => {
-                    return Err(EngineError::Unsupported(
-                        "approvals in failure policies cannot run yet".to_string(),
-                    ))
+                Action::Approve(approval) => {
+                    let scope = Scope {
+                        failure: Some(failure.clone().into()),
+                        ..Scope::default()
+                    };
+                    let node = format!("failure:{}", failure.class.word());
+                    let question = gate::Question {
+                        unit: &key,
+                        node: &node,
+                        approval,
+                        text: approval.reason.as_deref().map_or_else(
+                            || format!("{}: {}", failure.node, failure.summary),
+                            |reason| self.fill_plain(reason, &scope),
+                        ),
+                        owner: None,
+                        ask_again: true,
+                    };
+                    match self.approval(question).await? {
+                        gate::Verdict::Approved => {}
+                        gate::Verdict::Rejected(why) => {
+                            // The rest of the policy is not taken: people decide.
+                            tracing::info!(%why, "a failure policy's approval was rejected");
+                            return Ok(PolicyEnd::Halt(
+                                halt.map_or(Halt::Paused, |stop| stop.max(Halt::Paused)),
+                            ));
+                        }
+                        gate::Verdict::Halted(stop) => return Ok(PolicyEnd::Halt(stop)),
+                    }
                 }
             }
         }
@@ -1415,6 +1300,10 @@ impl<'g> Run<'g> {
         match end {
             NodeEnd::Done => Ok(None),
             NodeEnd::Halted(halt) => Ok(Some(halt)),
+            NodeEnd::Rejected(failure) => {
+                self.record_failure(&failure)?;
+                Ok(Some(Halt::Paused))
+            }
             NodeEnd::Failed(failures) => {
                 for failure in &failures {
                     self.record_failure(failure)?;

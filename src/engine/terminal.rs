@@ -92,13 +92,26 @@ pub fn prompt(need: Need, unit: &str) -> String {
         Need::Decision => format!(
             "  type `retry`, `skip` or `fail` here for `{unit}` (or answer from another terminal)"
         ),
+        Need::Approval => format!(
+            "  type `approve [why]` or `reject [why]` here for `{unit}` (or answer from another terminal)"
+        ),
     }
 }
 
 /// Reads the first line typed for a wait.
 pub fn read(need: Need, line: &str) -> Typed {
-    let word = line.trim().to_ascii_lowercase();
+    let (word, rest) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
+    let word = word.to_ascii_lowercase();
+    let reason = Some(rest.trim().to_string()).filter(|reason| !reason.is_empty());
     match (need, word.as_str()) {
+        (Need::Approval, "approve" | "yes" | "y") => Typed::Answer(Answer::Voted {
+            approve: true,
+            reason,
+        }),
+        (Need::Approval, "reject" | "no" | "n") => Typed::Answer(Answer::Voted {
+            approve: false,
+            reason,
+        }),
         (Need::Confirmation, "done" | "yes" | "y") => Typed::Confirming,
         (Need::Decision, "retry") => Typed::Answer(Answer::Decided(Decision::Retry)),
         (Need::Decision, "skip") => Typed::Answer(Answer::Decided(Decision::Skip)),

@@ -4,7 +4,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::ast::Word;
-use crate::engine::facts::{Fact, Need, Outcome, RunStatus};
+use crate::engine::facts::{Fact, Need, Outcome, RunStatus, Settlement};
 
 /// `14:03:27`, in UTC like every time the tool shows.
 pub fn clock_time(time_ms: u64) -> String {
@@ -72,7 +72,44 @@ pub fn line(fact: &Fact) -> Option<String> {
         } => match need {
             Need::Confirmation => format!("⏸ {unit} needs a person:\n{}", indent(text)),
             Need::Decision => format!("⏸ {unit} needs a decision: {text}"),
+            Need::Approval => format!("⏸ {unit} needs an approval: {text}"),
         },
+        Fact::Voted {
+            unit,
+            role,
+            approve,
+            reason,
+        } => {
+            let word = if *approve { "approved" } else { "REJECTED" };
+            let why = reason
+                .as_deref()
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default();
+            format!("{unit}: {word} as {role}{why}")
+        }
+        Fact::Refused { node, answer, why } => format!("{node}: {answer} refused: {why}"),
+        Fact::Escalated { unit, roles } => match roles.as_slice() {
+            [] => format!(
+                "{unit}: nobody answered in time; still waiting (no role above those asked)"
+            ),
+            _ => format!(
+                "{unit}: nobody answered in time; escalated to {}, still waiting",
+                roles.join(", ")
+            ),
+        },
+        Fact::ApprovalSettled { unit, approved, by } => {
+            let how = match (approved, by) {
+                (true, Settlement::Votes) => "approved",
+                (false, Settlement::Votes) => "rejected",
+                (true, Settlement::Timeout) => {
+                    "approved: nobody answered in time (`on timeout continue`)"
+                }
+                (false, Settlement::Timeout) => {
+                    "rejected: nobody answered in time (`on timeout abort`)"
+                }
+            };
+            format!("{} {unit} {how}", if *approved { "✔" } else { "✘" })
+        }
         Fact::Confirmed { unit, .. } => format!("✔ {unit} confirmed"),
         Fact::Decided { unit, decision } => format!("{unit}: decided {decision:?}").to_lowercase(),
         Fact::WaveStarted {

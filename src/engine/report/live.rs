@@ -424,6 +424,7 @@ mod tests {
             source: String::new(),
             params: BTreeMap::new(),
             inventories: BTreeMap::new(),
+            roster: None,
             seed: 0,
             engine_version: "0".to_string(),
         }))
@@ -461,6 +462,7 @@ mod tests {
             host: host.map(str::to_string),
             need,
             text: "Publish the notice".to_string(),
+            approval: None,
         }
     }
 
@@ -483,7 +485,7 @@ mod tests {
         }
 
         fn feed(&mut self, fact: Fact) {
-            self.history.apply_fact(0, &fact);
+            self.history.apply_fact(0, &fact, None);
             self.live.follow(&fact, &self.history);
         }
     }

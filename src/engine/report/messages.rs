@@ -116,6 +116,7 @@ pub(super) fn waiting_line(view: &WaitView, waited: Duration) -> String {
     let what = match view.need {
         Need::Confirmation => "waits for a person to confirm it",
         Need::Decision => "waits for a decision",
+        Need::Approval => "waits for an approval",
     };
     let who = match &view.owner {
         Some(owner) => format!("owner: {owner}"),
@@ -145,6 +146,10 @@ pub(super) fn answer_command(run_id: &str, view: &WaitView, records: &[&str]) ->
         }
         Need::Decision => format!(
             "runbook decide {run_id} {}{host} retry|skip|fail --as NAME",
+            view.node
+        ),
+        Need::Approval => format!(
+            "runbook approve {run_id} {} --as NAME [--reject] [--reason TEXT]",
             view.node
         ),
     }

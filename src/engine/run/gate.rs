@@ -1,0 +1,289 @@
+//! Gates and approvals. An approval waits for votes from people holding the roles it
+//! asks, judged against the run's roster (engine/approval.rs), until a quorum approves,
+//! one person rejects, or its time runs out and `on timeout` says what that means.
+//!
+//! A gate's approvals are asked one after another; a rejection fails the gate and ends
+//! the run once the failure policy has run. An approval in a failure policy that is
+//! rejected leaves the rest of the policy undone and pauses the run for people; a
+//! resume asks it again.
+
+use std::collections::BTreeMap;
+
+use super::wait::{Heard, Listener, Wait};
+use super::{unit_key, Failure, Halt, NodeEnd, Result, Run, StopLevel};
+use crate::ast::{FailureClass, TimeoutAction};
+use crate::compile::{self, Node};
+use crate::engine::facts::{Ask, Fact, Need, Outcome, Settlement};
+use crate::engine::inbox::Answer;
+use crate::engine::values::Scope;
+
+/// How an approval ended.
+pub(super) enum Verdict {
+    Approved,
+    /// Rejected, and why: who rejected it, or that nobody answered in time.
+    Rejected(String),
+    Halted(Halt),
+}
+
+/// One approval to ask: where it is, what it asks, and what the approvers read.
+pub(super) struct Question<'a> {
+    /// The approval's unit: the gate's (its second approval `GATE/2`...), or the
+    /// failure policy's action.
+    pub unit: &'a str,
+    /// The name people answer to.
+    pub node: &'a str,
+    pub approval: &'a compile::Approval,
+    pub text: String,
+    pub owner: Option<&'a str>,
+    /// A rejection recorded before a resume is asked again rather than kept.
+    pub ask_again: bool,
+}
+
+impl<'g> Run<'g> {
+    /// A gate: each approval in turn. Approved, it opens; rejected, it fails
+    /// (`functional`), and the flow ends the run once its policy has run.
+    pub(super) async fn gate(
+        &self,
+        node: &'g Node,
+        approvals: &'g [compile::Approval],
+        scope: &Scope,
+    ) -> Result<NodeEnd> {
+        let key = unit_key(&node.id, None, scope);
+        let record = self.unit_record(&key);
+        let failure = |summary: String| Failure {
+            key: format!("failure:{key}#{}", self.unit_record(&key).attempts.max(1)),
+            class: FailureClass::Functional,
+            node: node.name.to_string(),
+            unit: key.clone(),
+            host: None,
+            summary,
+            wave: scope.wave.clone(),
+        };
+        match &record.outcome {
+            Some(Outcome::Succeeded { .. } | Outcome::Skipped {}) => return Ok(NodeEnd::Done),
+            Some(Outcome::Failed { .. }) => {
+                return Ok(NodeEnd::Rejected(failure(
+                    "rejected before the resume".into(),
+                )))
+            }
+            None => {}
+        }
+        if self.stop_level() > StopLevel::Running {
+            return Ok(NodeEnd::Halted(Halt::Interrupted));
+        }
+        if record.attempts == 0 {
+            self.commit(Fact::UnitStarted {
+                unit: key.clone(),
+                node: node.id.to_string(),
+                host: None,
+                attempt: 1,
+            })?;
+        }
+        for (index, approval) in approvals.iter().enumerate() {
+            let unit = match index {
+                0 => key.clone(),
+                _ => format!("{key}/{}", index + 1),
+            };
+            let text = approval.reason.as_deref().map_or_else(
+                || {
+                    node.description
+                        .clone()
+                        .unwrap_or_else(|| node.name.to_string())
+                },
+                |reason| self.fill_plain(reason, scope),
+            );
+            let question = Question {
+                unit: &unit,
+                node: &node.id,
+                approval,
+                text,
+                owner: node.owner.as_deref(),
+                ask_again: false,
+            };
+            match self.approval(question).await? {
+                Verdict::Approved => {}
+                Verdict::Rejected(why) => {
+                    let class = FailureClass::Functional;
+                    self.finish(&key, Outcome::Failed { class }, Some(&why))?;
+                    return Ok(NodeEnd::Rejected(failure(why)));
+                }
+                Verdict::Halted(halt) => return Ok(NodeEnd::Halted(halt)),
+            }
+        }
+        self.finish(
+            &key,
+            Outcome::Succeeded {
+                values: BTreeMap::new(),
+            },
+            None,
+        )?;
+        Ok(NodeEnd::Done)
+    }
+
+    /// Asks one approval, or reads how it was settled from the log.
+    pub(super) async fn approval(&self, question: Question<'_>) -> Result<Verdict> {
+        let unit = question.unit;
+        let settled = self
+            .recorder
+            .borrow()
+            .history
+            .approvals
+            .get(unit)
+            .and_then(|asked| asked.settled);
+        match settled {
+            Some(true) => return Ok(Verdict::Approved),
+            Some(false) if !question.ask_again => {
+                return Ok(Verdict::Rejected(self.rejection(unit, question.approval)))
+            }
+            _ => {}
+        }
+        let approval = question.approval;
+        let wait = Wait {
+            key: unit,
+            node: question.node,
+            host: None,
+            need: Need::Approval,
+            text: question.text,
+            owner: question.owner,
+            records: Vec::new(),
+            approval: Some(Ask {
+                roles: approval.roles.clone(),
+                quorum: approval.quorum,
+                distinct: approval.distinct,
+                within_ms: approval.within_ms,
+                on_timeout: approval.on_timeout,
+            }),
+        };
+        // Told not to wait, the engine still settles what the log already decides:
+        // votes given while the run was paused, or the time allowed having run out.
+        let waits = self.announce(&wait)?;
+        let mut listener = Listener::default();
+        loop {
+            let Some(asked) = self.recorder.borrow().history.approvals.get(unit).cloned() else {
+                return Err(crate::engine::EngineError::Unsupported(format!(
+                    "approval `{unit}` was asked but is not in the run's state"
+                )));
+            };
+            if let Some(approved) = asked.tally() {
+                return self.settle(unit, approval, approved, Settlement::Votes);
+            }
+            let time_up = asked
+                .deadline_ms()
+                .is_some_and(|deadline| self.now() >= deadline);
+            if time_up {
+                if let Some(verdict) = self.unanswered(unit, approval, &asked)? {
+                    return Ok(verdict);
+                }
+                continue;
+            }
+            if !waits {
+                return Ok(Verdict::Halted(Halt::Waiting));
+            }
+            match self.hear(&wait, &mut listener, asked.deadline_ms()).await? {
+                Heard::Stopped => return Ok(Verdict::Halted(Halt::Interrupted)),
+                // Seen at the top of the loop.
+                Heard::TimeUp => {}
+                Heard::Answer {
+                    answer,
+                    actor,
+                    taken,
+                } => {
+                    let person = actor.person.clone().unwrap_or_default();
+                    let judged = {
+                        let recorder = self.recorder.borrow();
+                        let history = &recorder.history;
+                        let empty = BTreeMap::new();
+                        let roster = history.roster().unwrap_or(&empty);
+                        asked.judge(&person, roster, &history.took_part)
+                    };
+                    match (judged, &answer) {
+                        (Ok(role), Answer::Voted { .. }) => {
+                            self.take_answer(&wait, answer, actor, &role, taken.as_deref())?;
+                        }
+                        (Err(refusal), _) => {
+                            self.refuse(&wait, &answer, actor, &refusal, taken.as_deref())?;
+                        }
+                        // Only votes are heard for an approval.
+                        (Ok(_), _) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Logs how an approval was settled, and says what it means.
+    fn settle(
+        &self,
+        unit: &str,
+        approval: &compile::Approval,
+        approved: bool,
+        by: Settlement,
+    ) -> Result<Verdict> {
+        self.commit(Fact::ApprovalSettled {
+            unit: unit.to_string(),
+            approved,
+            by,
+        })?;
+        Ok(if approved {
+            Verdict::Approved
+        } else {
+            Verdict::Rejected(self.rejection(unit, approval))
+        })
+    }
+
+    /// Nobody answered in time: `on timeout` says what that means. An escalation
+    /// widens the approval to the commander's role and the wait goes on (`None`).
+    fn unanswered(
+        &self,
+        unit: &str,
+        approval: &compile::Approval,
+        asked: &crate::engine::approval::Approval,
+    ) -> Result<Option<Verdict>> {
+        match approval.on_timeout.unwrap_or(TimeoutAction::Escalate) {
+            TimeoutAction::Escalate => {
+                let roles: Vec<String> = self
+                    .graph
+                    .header()
+                    .commander
+                    .iter()
+                    .filter(|commander| !asked.roles().any(|role| role == *commander))
+                    .cloned()
+                    .collect();
+                self.commit(Fact::Escalated {
+                    unit: unit.to_string(),
+                    roles,
+                })?;
+                Ok(None)
+            }
+            TimeoutAction::Abort => self
+                .settle(unit, approval, false, Settlement::Timeout)
+                .map(Some),
+            TimeoutAction::Continue => self
+                .settle(unit, approval, true, Settlement::Timeout)
+                .map(Some),
+        }
+    }
+
+    /// Why an approval was rejected, from its log: who said no, or its time.
+    fn rejection(&self, unit: &str, approval: &compile::Approval) -> String {
+        let recorder = self.recorder.borrow();
+        let rejected = recorder
+            .history
+            .approvals
+            .get(unit)
+            .and_then(|asked| asked.votes.iter().find(|vote| !vote.approve).cloned());
+        match rejected {
+            Some(vote) => {
+                let why = vote
+                    .reason
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default();
+                format!("rejected by {} ({}){why}", vote.person, vote.role)
+            }
+            None => format!(
+                "nobody answered within {} (on timeout abort)",
+                crate::ast::duration_text(approval.within_ms.unwrap_or_default())
+            ),
+        }
+    }
+}

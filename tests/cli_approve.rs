@@ -1,0 +1,521 @@
+//! Approvals by role, end to end through the binary: a quorum of different people,
+//! separation of duties (`distinct`), refusals (a stranger, a wrong role, a second
+//! vote) that are explained and logged, a rejection, each `on timeout`, a vote from a
+//! second process while the engine waits, and an approval a failure policy asks for
+//! before it rolls back.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::session::{Ran, Session};
+use serde_json::Value;
+
+const ROSTER: &str = r#"[people.alice]
+name = "Alice Chen"
+roles = ["commander"]
+
+[people.bao]
+roles = ["commander", "dba"]
+
+[people.chen]
+roles = ["dba"]
+
+[people.dev]
+roles = ["executor"]
+"#;
+
+/// A step, a gate asking `approve`, and a step that leaves a mark once the gate opens.
+fn gated(approve: &str) -> String {
+    format!(
+        r#"runbook "gated" {{
+  roster "roster.toml"
+}}
+role commander "decides"
+role dba "databases"
+role executor "runs it"
+step prepare "Prepare" {{
+  run "true"
+  rollback "true"
+}}
+gate go "Go / no-go" {{
+  {approve}
+}}
+step act "Act" {{
+  run "touch acted"
+  rollback "rm -f acted"
+}}
+"#
+    )
+}
+
+fn session_with(runbook: &str) -> Session {
+    let session = Session::new();
+    session.file("roster.toml", ROSTER);
+    session.file("plan.rbk", runbook);
+    session
+}
+
+/// Every event of a run's log, as JSON.
+fn events(session: &Session, run: &str) -> Vec<Value> {
+    session
+        .log(run)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+/// The events of one kind, with who said them.
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|event| event["kind"] == kind)
+        .collect()
+}
+
+fn person(event: &Value) -> &str {
+    event["actor"]["person"].as_str().unwrap_or_default()
+}
+
+fn approve(session: &Session, run: &str, gate: &str, person: &str, more: &[&str]) -> Ran {
+    let mut args = vec!["approve", run, gate, "--as", person];
+    args.extend_from_slice(more);
+    session.runbook(&args)
+}
+
+#[test]
+fn a_quorum_needs_as_many_different_people_and_each_refusal_is_logged() {
+    let session = session_with(&gated(
+        r#"approve by 2 of [commander, dba] "Backups verified: start""#,
+    ));
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let run = session.run_id();
+    approve(&session, &run, "go", "alice", &["--reason", "backups ok"]).expect(0, "alice");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(3, "one approval of two does not open the gate");
+    let status = session.runbook(&["status", &run]);
+    assert!(
+        status
+            .stdout
+            .contains("approval by 2 of [commander, dba] (1 of 2 so far: alice)"),
+        "{}",
+        status.stdout
+    );
+    for (who, refused) in [
+        ("alice", "`alice` has already voted on this approval"),
+        ("mallory", "`mallory` is not in the run's roster"),
+        (
+            "dev",
+            "`dev` holds `executor`, and this approval asks for `commander`, `dba`",
+        ),
+    ] {
+        let ran = approve(&session, &run, "go", who, &[]);
+        ran.expect(1, who);
+        assert!(
+            ran.stderr.contains("error[rbk::run::refused]"),
+            "{}",
+            ran.stderr
+        );
+        assert!(ran.stderr.contains(refused), "{}", ran.stderr);
+    }
+    approve(&session, &run, "go", "chen", &[]).expect(0, "chen, the second person");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(0, "the gate opens and the run completes");
+    assert!(
+        session.path("acted").exists(),
+        "the step after the gate ran"
+    );
+
+    let events = events(&session, &run);
+    let votes: Vec<(&str, &str, Option<&str>)> = of_kind(&events, "voted")
+        .into_iter()
+        .map(|vote| {
+            (
+                person(vote),
+                vote["payload"]["role"].as_str().unwrap_or_default(),
+                vote["payload"]["reason"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        votes,
+        [
+            ("alice", "commander", Some("backups ok")),
+            ("chen", "dba", None)
+        ]
+    );
+    let refused: Vec<&str> = of_kind(&events, "refused")
+        .into_iter()
+        .map(person)
+        .collect();
+    assert_eq!(refused, ["alice", "mallory", "dev"]);
+    for vote in of_kind(&events, "voted") {
+        assert!(
+            vote["actor"]["os_user"].is_string(),
+            "the OS user beside: {vote}"
+        );
+    }
+    let settled = of_kind(&events, "approval_settled");
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0]["payload"]["approved"], true);
+    assert_eq!(settled[0]["payload"]["by"], "votes");
+    session
+        .runbook(&["verify", &run])
+        .expect(0, "the log verifies");
+}
+
+#[test]
+fn distinct_keeps_out_whoever_started_or_answered_for_the_run() {
+    let session = session_with(
+        r#"runbook "separated" {
+  roster "roster.toml"
+}
+role commander "decides"
+role dba "databases"
+step notice "Publish the notice" {
+  manual "Publish it"
+}
+gate go "Go / no-go" {
+  approve by 1 of [commander, dba] distinct "Start?"
+}
+step act "Act" {
+  run "touch acted"
+  irreversible "a test"
+}
+"#,
+    );
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "bao"])
+        .expect(3, "the run waits for the notice");
+    let run = session.run_id();
+    session
+        .runbook(&["confirm", &run, "notice", "--as", "chen"])
+        .expect(0, "chen confirms the notice");
+    session
+        .runbook(&["resume", &run, "--no-wait", "--as", "bao"])
+        .expect(3, "the run waits at the gate");
+    for who in ["bao", "chen"] {
+        let ran = approve(&session, &run, "go", who, &[]);
+        ran.expect(1, who);
+        assert!(
+            ran.stderr.contains(&format!(
+                "`{who}` started, resumed or answered for this run"
+            )),
+            "{}",
+            ran.stderr
+        );
+    }
+    approve(&session, &run, "go", "alice", &[]).expect(0, "alice took no part");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(0, "the run completes");
+}
+
+#[test]
+fn a_rejection_fails_the_gate_and_ends_the_run_after_its_policy() {
+    let session = session_with(&gated(r#"approve by commander "Start?""#));
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let run = session.run_id();
+    approve(
+        &session,
+        &run,
+        "go",
+        "bao",
+        &["--reject", "--reason", "payments are degraded"],
+    )
+    .expect(0, "a rejection is a vote");
+    let resumed = session.runbook(&["resume", &run, "--no-wait"]);
+    resumed.expect(1, "the run fails");
+    assert!(
+        resumed
+            .stdout
+            .contains("go failed (functional): rejected by bao (commander): payments are degraded"),
+        "{}",
+        resumed.stdout
+    );
+    assert!(
+        !session.path("acted").exists(),
+        "nothing after the gate ran"
+    );
+    let events = events(&session, &run);
+    let rollback = of_kind(&events, "rollback_started");
+    assert_eq!(
+        rollback.len(),
+        1,
+        "the default policy rolls back everything"
+    );
+    assert_eq!(
+        rollback[0]["payload"]["units"],
+        serde_json::json!(["prepare"])
+    );
+}
+
+/// Runs `plan.rbk` with the engine waiting for people, to its end.
+fn run_waiting(session: &Session) -> Ran {
+    session.runbook(&["run", "plan.rbk", "--wait", "--as", "dev"])
+}
+
+#[test]
+fn on_timeout_continue_approves_and_abort_rejects() {
+    let session = session_with(&gated(
+        r#"approve by commander within 1ms on timeout continue "Start unless stopped""#,
+    ));
+    let ran = run_waiting(&session);
+    ran.expect(0, "nobody stops it: the run goes on");
+    assert!(session.path("acted").exists());
+    let events = events(&session, &session.run_id());
+    let settled = of_kind(&events, "approval_settled");
+    assert_eq!(
+        (
+            &settled[0]["payload"]["approved"],
+            &settled[0]["payload"]["by"]
+        ),
+        (&Value::Bool(true), &Value::from("timeout"))
+    );
+
+    let session = session_with(&gated(
+        r#"approve by commander within 1ms on timeout abort "Start?""#,
+    ));
+    let ran = run_waiting(&session);
+    ran.expect(1, "nobody approves: the gate is rejected");
+    assert!(
+        ran.stdout
+            .contains("rejected: nobody answered in time (`on timeout abort`)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!session.path("acted").exists());
+}
+
+/// Waits (a bounded time) until `ready` holds.
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let since = Instant::now();
+    while !ready() {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "waited for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_escalation_lets_the_commander_answer_from_another_terminal_while_the_engine_waits() {
+    let session = session_with(&gated(
+        r#"approve by dba within 1ms on timeout escalate "Start?""#,
+    ));
+    let engine = session
+        .command(&[
+            "run", "plan.rbk", "--wait", "--as", "dev", "--output", "plain",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the engine starts");
+    wait_until("the run's log", || {
+        session
+            .path("state/runs")
+            .read_dir()
+            .is_ok_and(|mut runs| runs.next().is_some())
+    });
+    let run = session.run_id();
+    wait_until("the escalation", || {
+        session.log(&run).contains("\"kind\":\"escalated\"")
+    });
+
+    let refused = approve(&session, &run, "go", "dev", &[]);
+    refused.expect(1, "the engine refuses dev and says why");
+    assert!(
+        refused
+            .stderr
+            .contains("`dev` holds `executor`, and this approval asks for `dba`, `commander`"),
+        "{}",
+        refused.stderr
+    );
+    let taken = approve(
+        &session,
+        &run,
+        "go",
+        "alice",
+        &["--reason", "on call for the dba"],
+    );
+    taken.expect(0, "the commander may answer once escalated");
+    assert!(
+        taken.stdout.contains("the engine logged the answer for go"),
+        "{}",
+        taken.stdout
+    );
+
+    let output = engine.wait_with_output().expect("the engine ends");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("escalated to commander, still waiting"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("go: approved as commander: on call for the dba"),
+        "{shown}"
+    );
+    let events = events(&session, &run);
+    let escalated = of_kind(&events, "escalated");
+    assert_eq!(
+        escalated[0]["payload"]["roles"],
+        serde_json::json!(["commander"])
+    );
+    assert_eq!(
+        of_kind(&events, "refused").len(),
+        1,
+        "the refusal is logged"
+    );
+}
+
+#[test]
+fn a_failure_policy_asks_before_it_rolls_back_and_asks_again_after_a_rejection() {
+    let session = session_with(
+        r#"runbook "guarded" {
+  roster "roster.toml"
+}
+role commander "decides"
+step prepare "Prepare" {
+  run "touch prepared"
+  rollback "rm prepared"
+}
+step act "Act" {
+  run "false"
+  rollback "true"
+}
+on failure functional {
+  approve by commander within 1h on timeout abort "Roll back everything after {{failure.summary}}?"
+  rollback all
+  abort
+}
+"#,
+    );
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the policy waits for the commander");
+    let run = session.run_id();
+    assert!(
+        session.path("prepared").exists(),
+        "nothing rolled back before the approval"
+    );
+    let status = session.runbook(&["status", &run]);
+    assert!(
+        status.stdout.contains(&format!(
+            "runbook approve {run} failure:functional --as NAME"
+        )),
+        "{}",
+        status.stdout
+    );
+    approve(&session, &run, "failure:functional", "bao", &["--reject"]).expect(0, "bao");
+    session.runbook(&["resume", &run, "--no-wait"]).expect(
+        3,
+        "rejected: the rest of the policy is not taken, people decide",
+    );
+    assert!(session.path("prepared").exists(), "still not rolled back");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(3, "a resume asks again");
+    approve(&session, &run, "failure:functional", "alice", &[]).expect(0, "alice");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(1, "rolled back, and the policy ends the run");
+    assert!(
+        !session.path("prepared").exists(),
+        "rolled back once approved"
+    );
+
+    let events = events(&session, &run);
+    let asked: Vec<&str> = of_kind(&events, "waiting")
+        .into_iter()
+        .filter_map(|event| event["payload"]["text"].as_str())
+        .collect();
+    assert_eq!(
+        asked, ["Roll back everything after command 1: exit code 1?"; 2],
+        "asked twice, each time with the failure as it happened"
+    );
+    let approved_before_rollback = events
+        .iter()
+        .position(|event| {
+            event["kind"] == "approval_settled" && event["payload"]["approved"] == true
+        })
+        .expect("approved");
+    let rollback = events
+        .iter()
+        .position(|event| event["kind"] == "rollback_started")
+        .expect("rolled back");
+    assert!(approved_before_rollback < rollback);
+}
+
+/// What people see when they are refused, or when a run cannot ask for approvals.
+#[test]
+fn refusals_are_explained() {
+    let mut shown = String::new();
+    let mut show = |title: &str, ran: &Ran| {
+        shown.push_str(&format!(
+            "--- {title} (exit {})\n{}",
+            ran.code(),
+            ran.stderr
+        ));
+    };
+    let session = session_with(
+        r#"runbook "explained" {
+  roster "roster.toml"
+}
+role commander "decides"
+step notice "Publish the notice" {
+  manual "Publish it"
+}
+gate go "Go / no-go" {
+  approve by commander distinct "Start?"
+}
+"#,
+    );
+    show(
+        "run as a stranger",
+        &session.runbook(&["run", "plan.rbk", "--no-wait", "--as", "mallory"]),
+    );
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "alice"])
+        .expect(3, "waits for the notice");
+    let run = session.run_id();
+    show(
+        "a stranger confirms",
+        &session.runbook(&["confirm", &run, "notice", "--as", "mallory"]),
+    );
+    show(
+        "an approval nobody waits for yet",
+        &approve(&session, &run, "go", "bao", &[]),
+    );
+    session
+        .runbook(&["confirm", &run, "notice", "--as", "dev"])
+        .expect(0, "dev confirms");
+    session
+        .runbook(&["resume", &run, "--no-wait", "--as", "alice"])
+        .expect(3, "waits at the gate");
+    show("a wrong role", &approve(&session, &run, "go", "chen", &[]));
+    show(
+        "the person who started it",
+        &approve(&session, &run, "go", "alice", &[]),
+    );
+    approve(&session, &run, "go", "bao", &[]).expect(0, "bao");
+    show("a second vote", &approve(&session, &run, "go", "bao", &[]));
+
+    let without = Session::new();
+    without.file(
+        "plan.rbk",
+        "runbook \"unlisted\" { }\nrole commander \"decides\"\ngate go { approve by commander }\n",
+    );
+    show(
+        "no roster",
+        &without.runbook(&["run", "plan.rbk", "--no-wait"]),
+    );
+    insta::assert_snapshot!(shown.replace(&run, "RUN"));
+}
