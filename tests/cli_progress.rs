@@ -220,12 +220,70 @@ fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
     assert!(!screen.contains("\u{1b}[3"), "colour under NO_COLOR");
 }
 
+/// Runs `runbook ARGS` on a pseudo-terminal in `dir`, types `typed` once the screen
+/// shows `prompt` (lines typed before a wait begins answer nothing), and returns how
+/// the run ended with everything the terminal showed.
+fn answered_at_the_terminal(
+    dir: &Session,
+    args: &str,
+    prompt: &str,
+    typed: &str,
+) -> (Option<i32>, String) {
+    use std::io::{Read, Write};
+
+    // Were the typing not taken, the run would wait for ever: `timeout` ends it,
+    // staying in the terminal's foreground group (which it would leave without
+    // `--foreground`, and the engine with it, so the engine would not read the keyboard).
+    let command = format!(
+        "timeout --foreground 60 '{}' {args}",
+        env!("CARGO_BIN_EXE_runbook")
+    );
+    let mut child = Command::new(script())
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir.root())
+        // `script` runs the command with $SHELL, which differs between machines; CI has
+        // none, so /bin/sh (which forks rather than execs the last command).
+        .env("SHELL", "/bin/sh")
+        .env("NO_COLOR", "1")
+        .env("RUNBOOK_STATE_DIR", dir.path("state"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let mut keyboard = child.stdin.take().expect("stdin");
+    let mut shown = child.stdout.take().expect("stdout");
+    // What the terminal shows, read as it comes so the test types only once asked.
+    let (screen_sender, screen_chunks) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0; 4096];
+        while let Ok(read) = shown.read(&mut buffer) {
+            if read == 0 || screen_sender.send(buffer[..read].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    while !String::from_utf8_lossy(&screen).contains(prompt) {
+        match screen_chunks.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(chunk) => screen.extend(chunk),
+            Err(_) => panic!("no prompt:\n{}", String::from_utf8_lossy(&screen)),
+        }
+    }
+    keyboard.write_all(typed.as_bytes()).expect("typed");
+    // The terminal stays open until the run is over.
+    let status = child.wait().expect("the run ends");
+    drop(keyboard);
+    reader.join().expect("reader");
+    screen.extend(screen_chunks.try_iter().flatten());
+    (status.code(), String::from_utf8_lossy(&screen).into_owned())
+}
+
 /// A manual step answered at the run's own terminal: a word that answers nothing is
 /// asked again, `done` asks for each value the step records, and the confirmation is
 /// logged as said by the person who started the run there.
 #[test]
 fn a_manual_step_is_confirmed_by_typing_at_the_terminal() {
-    let script = script();
     let dir = Session::new();
     dir.file(
         "manual.rbk",
@@ -240,65 +298,19 @@ step after "Use it" {
 }
 "#,
     );
-    // Were the typing not taken, the run would wait for ever: `timeout` ends it,
-    // staying in the terminal's foreground group (which it would leave without
-    // `--foreground`, and the engine with it, so the engine would not read the keyboard).
-    let command = format!(
-        "timeout --foreground 60 '{}' run manual.rbk --as alice --output plain",
-        env!("CARGO_BIN_EXE_runbook")
+    let (code, screen) = answered_at_the_terminal(
+        &dir,
+        "run manual.rbk --as alice --output plain",
+        "type `done` here",
+        "what\ndone\nhttps://notice/1\n",
     );
-    let mut child = Command::new(script)
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .current_dir(dir.root())
-        // `script` runs the command with $SHELL, which differs between machines; CI has
-        // none, so /bin/sh (which forks rather than execs the last command).
-        .env("SHELL", "/bin/sh")
-        .env("NO_COLOR", "1")
-        .env("RUNBOOK_STATE_DIR", dir.path("state"))
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("script runs");
-    {
-        use std::io::{Read, Write};
-        let mut typed = child.stdin.take().expect("stdin");
-        let mut shown = child.stdout.take().expect("stdout");
-        // What the terminal shows, read as it comes so the test types only once the
-        // run asks: lines typed before a wait begins answer nothing.
-        let (screen_sender, screen_chunks) = std::sync::mpsc::channel::<Vec<u8>>();
-        let reader = std::thread::spawn(move || {
-            let mut buffer = [0; 4096];
-            while let Ok(read) = shown.read(&mut buffer) {
-                if read == 0 || screen_sender.send(buffer[..read].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut screen = Vec::new();
-        while !String::from_utf8_lossy(&screen).contains("type `done` here") {
-            match screen_chunks.recv_timeout(std::time::Duration::from_secs(60)) {
-                Ok(chunk) => screen.extend(chunk),
-                Err(_) => panic!("no prompt:\n{}", String::from_utf8_lossy(&screen)),
-            }
-        }
-        typed
-            .write_all(b"what\ndone\nhttps://notice/1\n")
-            .expect("typed");
-        // The terminal stays open until the run is over.
-        let status = child.wait().expect("the run ends");
-        drop(typed);
-        reader.join().expect("reader");
-        screen.extend(screen_chunks.try_iter().flatten());
-        let screen = String::from_utf8_lossy(&screen);
-        assert_eq!(status.code(), Some(0), "{screen}");
-        assert!(
-            screen.contains("type `done` here once `announce` is done"),
-            "{screen}"
-        );
-        assert!(screen.contains("url:"), "{screen}");
-        assert!(screen.contains("run completed"), "{screen}");
-    }
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("type `done` here once `announce` is done"),
+        "{screen}"
+    );
+    assert!(screen.contains("url:"), "{screen}");
+    assert!(screen.contains("run completed"), "{screen}");
     let run = dir.run_id();
     let log = dir.log(&run);
     let confirmed = log
@@ -314,4 +326,50 @@ step after "Use it" {
         .map(|entries| entries.count())
         .unwrap_or(0);
     assert!(output > 0, "the next step ran and printed");
+}
+
+/// An approval given at the run's own terminal, by the person who started the run
+/// there: a word that answers nothing is asked again, and the vote is logged with its
+/// reason and the role it counts for.
+#[test]
+fn an_approval_is_given_by_typing_at_the_terminal() {
+    let dir = Session::new();
+    dir.file(
+        "roster.toml",
+        "[people.alice]\nroles = [\"commander\"]\n[people.dev]\nroles = [\"executor\"]\n",
+    );
+    dir.file(
+        "gate.rbk",
+        r#"runbook "gated" {
+  roster "roster.toml"
+}
+role commander "decides"
+gate go "Go / no-go" {
+  approve by commander "Start the change?"
+}
+step after "Then this" {
+  run "true"
+  irreversible "only a test"
+}
+"#,
+    );
+    let (code, screen) = answered_at_the_terminal(
+        &dir,
+        "run gate.rbk --as alice --output plain",
+        "type `approve [why]` or `reject [why]` here",
+        "perhaps\napprove the window is open\n",
+    );
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(
+        screen.contains("go: approved as commander: the window is open"),
+        "{screen}"
+    );
+    let log = dir.log(&dir.run_id());
+    let voted = log
+        .lines()
+        .find(|line| line.contains("\"kind\":\"voted\""))
+        .expect("a vote in the log");
+    assert!(voted.contains("\"person\":\"alice\""), "{voted}");
+    assert!(voted.contains("\"role\":\"commander\""), "{voted}");
+    assert!(!log.contains("\"kind\":\"refused\""), "{log}");
 }
