@@ -61,6 +61,8 @@ pub enum HeaderEntryKind {
     Commander(Ident),
     DefaultTimeout(Duration),
     Roster(Text),
+    /// The Prometheus server `prometheus` probes query.
+    PrometheusUrl(Text),
     DrillEvery(Duration),
     ReviewEvery(Duration),
     Postmortem { by: Ident, within: Option<Duration> },

@@ -151,7 +151,9 @@ fn header(checker: &Checker<'_>, scan: &mut impl FnMut(&Text, Site)) {
             HeaderEntryKind::Title(text)
             | HeaderEntryKind::Description(text)
             | HeaderEntryKind::Version(text) => scan(text, Site::plain(Use::Message)),
-            HeaderEntryKind::Roster(path) => scan(path, Site::plain(Use::Setting)),
+            HeaderEntryKind::Roster(path) | HeaderEntryKind::PrometheusUrl(path) => {
+                scan(path, Site::plain(Use::Setting))
+            }
             _ => {}
         }
     }

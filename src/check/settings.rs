@@ -210,6 +210,7 @@ fn header(checker: &Checker<'_>, findings: &mut Vec<Diagnostic>) {
             HeaderEntryKind::Commander(_) => "commander",
             HeaderEntryKind::DefaultTimeout(_) => "timeout",
             HeaderEntryKind::Roster(_) => "roster",
+            HeaderEntryKind::PrometheusUrl(_) => "prometheus",
             HeaderEntryKind::DrillEvery(_) => "drill every",
             HeaderEntryKind::ReviewEvery(_) => "review every",
             HeaderEntryKind::Postmortem { .. } => "postmortem",

@@ -23,6 +23,8 @@ pub struct Header {
     /// The header's `timeout`, already applied to every step and rollback without one.
     pub default_timeout_ms: Option<u64>,
     pub roster: Option<String>,
+    /// Where `prometheus` probes are queried (`--prometheus` overrides it).
+    pub prometheus: Option<String>,
     pub drill_every_ms: Option<u64>,
     pub review_every_ms: Option<u64>,
     pub postmortem: Option<Postmortem>,

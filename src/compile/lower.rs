@@ -764,6 +764,7 @@ fn header(runbook: &ast::Runbook) -> Header {
         commander: None,
         default_timeout_ms: None,
         roster: None,
+        prometheus: None,
         drill_every_ms: None,
         review_every_ms: None,
         postmortem: None,
@@ -803,6 +804,9 @@ fn header(runbook: &ast::Runbook) -> Header {
             }
             Entry::Roster(roster) => {
                 header.roster.get_or_insert(roster.value.clone());
+            }
+            Entry::PrometheusUrl(url) => {
+                header.prometheus.get_or_insert(url.value.clone());
             }
             Entry::DrillEvery(every) => {
                 header.drill_every_ms.get_or_insert(every.millis);

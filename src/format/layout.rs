@@ -197,6 +197,7 @@ impl<'a> Layout<'a> {
             HeaderEntryKind::Commander(name) => format!("commander {}", name.name),
             HeaderEntryKind::DefaultTimeout(limit) => format!("timeout {}", duration_text(limit)),
             HeaderEntryKind::Roster(text) => format!("roster {}", self.text(text)),
+            HeaderEntryKind::PrometheusUrl(text) => format!("prometheus {}", self.text(text)),
             HeaderEntryKind::DrillEvery(every) => format!("drill every {}", duration_text(every)),
             HeaderEntryKind::ReviewEvery(every) => {
                 format!("review every {}", duration_text(every))

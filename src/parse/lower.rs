@@ -628,6 +628,9 @@ impl<'t> Lowerer<'t> {
                 HeaderEntryKind::DefaultTimeout(self.duration(children.expect(Rule::duration)?))
             }
             Rule::roster => HeaderEntryKind::Roster(self.string(children.expect(Rule::string)?)?),
+            Rule::prometheus_url => {
+                HeaderEntryKind::PrometheusUrl(self.string(children.expect(Rule::string)?)?)
+            }
             Rule::drill_every => {
                 HeaderEntryKind::DrillEvery(self.duration(children.expect(Rule::duration)?))
             }
