@@ -474,7 +474,7 @@ step notice "Publish the notice" {
   manual "Publish it"
 }
 gate go "Go / no-go" {
-  approve by commander distinct "Start?"
+  approve by 2 of [commander] distinct "Start?"
 }
 "#,
     );
@@ -518,4 +518,202 @@ gate go "Go / no-go" {
         &without.runbook(&["run", "plan.rbk", "--no-wait"]),
     );
     insta::assert_snapshot!(shown.replace(&run, "RUN"));
+}
+
+#[test]
+fn a_rejected_gate_whose_policy_waits_for_a_person_pauses_rather_than_ending() {
+    let session = session_with(
+        r#"runbook "no-go" {
+  roster "roster.toml"
+}
+role commander "decides"
+step prepare "Prepare" {
+  run "touch prepared"
+  rollback "rm prepared"
+}
+gate go "Go / no-go" {
+  approve by commander "Start?"
+}
+on failure functional {
+  approve by commander "Undo the preparation?"
+  rollback all
+  abort
+}
+"#,
+    );
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let run = session.run_id();
+    approve(&session, &run, "go", "bao", &["--reject"]).expect(0, "no-go");
+    session.runbook(&["resume", &run, "--no-wait"]).expect(
+        3,
+        "the gate's policy waits for the commander: the run is not over",
+    );
+    approve(&session, &run, "failure:functional", "alice", &[]).expect(0, "undo it");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(1, "rolled back, and the rejected gate ends the run");
+    assert!(
+        !session.path("prepared").exists(),
+        "the preparation was undone"
+    );
+}
+
+#[test]
+fn a_vote_names_one_approval_when_several_wait_under_one_name() {
+    let session = session_with(
+        r#"runbook "twice" {
+  roster "roster.toml"
+}
+role commander "decides"
+inventory pair hosts ["h1", "h2"]
+step act "Act on each host" {
+  on pair
+  run "false"
+  rollback "true"
+}
+on failure functional {
+  approve by commander "Roll back {{failure.host}}?"
+  rollback step
+}
+"#,
+    );
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "two failures, two approvals waiting");
+    let run = session.run_id();
+    let ambiguous = approve(&session, &run, "failure:functional", "alice", &[]);
+    ambiguous.expect(1, "which one?");
+    assert!(
+        ambiguous
+            .stderr
+            .contains("2 approvals of `failure:functional` are open"),
+        "{}",
+        ambiguous.stderr
+    );
+    let h2 = "failure:act@h2#1/0";
+    assert!(ambiguous.stderr.contains(h2), "{}", ambiguous.stderr);
+    approve(
+        &session,
+        &run,
+        h2,
+        "alice",
+        &["--reject", "--reason", "h2 only"],
+    )
+    .expect(0, "h2");
+    let events = events(&session, &run);
+    let votes = of_kind(&events, "voted");
+    assert_eq!(votes.len(), 1);
+    assert_eq!(
+        votes[0]["payload"]["unit"], h2,
+        "the vote is for h2's approval"
+    );
+    approve(&session, &run, "failure:functional", "alice", &[]).expect(0, "only h1 is open now");
+    let events = self::events(&session, &run);
+    let settled: Vec<(&str, bool)> = of_kind(&events, "approval_settled")
+        .into_iter()
+        .map(|event| {
+            (
+                event["payload"]["unit"].as_str().unwrap_or_default(),
+                event["payload"]["approved"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(settled, [(h2, false), ("failure:act@h1#1/0", true)]);
+}
+
+#[test]
+fn a_decided_approval_takes_no_more_votes_and_a_lapsed_one_none_but_its_timeout() {
+    let session = session_with(&gated(r#"approve by commander "Start?""#));
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let run = session.run_id();
+    approve(&session, &run, "go", "alice", &[]).expect(0, "the quorum of one");
+    approve(&session, &run, "go", "bao", &["--reject"]).expect(1, "too late: decided");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(0, "the approval stands");
+
+    let session = session_with(&gated(
+        r#"approve by commander within 2s on timeout abort "Start?""#,
+    ));
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let run = session.run_id();
+    // The subject here is the wall clock passing the deadline while nobody holds the
+    // run: wait until it has, by the time the log gave the wait.
+    let asked_ms = events(&session, &run)
+        .iter()
+        .find(|event| event["kind"] == "waiting")
+        .and_then(|event| event["time_ms"].as_u64())
+        .expect("the wait's time");
+    wait_until("the 2s allowed to pass", || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis();
+        now > u128::from(asked_ms) + 2_000
+    });
+    let late = approve(&session, &run, "go", "alice", &[]);
+    late.expect(1, "the time allowed ran out: `on timeout abort` applies");
+    assert!(
+        late.stderr.contains("not waiting for an approval"),
+        "{}",
+        late.stderr
+    );
+    let events = events(&session, &run);
+    assert!(of_kind(&events, "voted").is_empty(), "no vote was logged");
+    assert_eq!(
+        of_kind(&events, "approval_settled")[0]["payload"]["by"],
+        "timeout"
+    );
+}
+
+#[test]
+fn whoever_resumed_the_run_under_their_account_took_part_in_it() {
+    let session = Session::new();
+    session.file(
+        "roster.toml",
+        &format!("{ROSTER}\n[people.carol]\nroles = [\"commander\"]\n"),
+    );
+    session.file(
+        "plan.rbk",
+        &gated(r#"approve by commander distinct "Start?""#),
+    );
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let run = session.run_id();
+    session
+        .runbook_with(&["resume", &run, "--no-wait"], &[("USER", "carol")])
+        .expect(3, "carol's account resumed it, without --as");
+    let refused = approve(&session, &run, "go", "carol", &[]);
+    refused.expect(1, "carol took part");
+    assert!(
+        refused
+            .stderr
+            .contains("`carol` started, resumed or answered"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn status_shows_a_deadline_beyond_the_calendar_without_failing() {
+    let session = session_with(&gated(
+        r#"approve by commander within 5000000d on timeout abort "Start?""#,
+    ));
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait", "--as", "dev"])
+        .expect(3, "the run waits at the gate");
+    let status = session.runbook(&["status", &session.run_id()]);
+    status.expect(0, "status");
+    assert!(
+        status.stdout.contains("until 9999-12-31T23:59:59Z"),
+        "{}",
+        status.stdout
+    );
 }

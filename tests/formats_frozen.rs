@@ -225,6 +225,8 @@ mod mirror {
         within_ms: Option<u64>,
         #[serde(default, deserialize_with = "present")]
         on_timeout: Option<TimeoutAction>,
+        #[serde(default, deserialize_with = "present")]
+        escalate_to: Option<String>,
     }
 
     /// `true`, the only value a flag left out when false can have.
@@ -486,6 +488,8 @@ mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct Request {
         pub node: String,
+        #[serde(default, deserialize_with = "present")]
+        pub unit: Option<String>,
         #[serde(default, deserialize_with = "present")]
         pub host: Option<String>,
         pub answer: Answer,
@@ -956,6 +960,7 @@ fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
                 distinct: on_timeout.is_some(),
                 within_ms: on_timeout.map(|_| 180_000),
                 on_timeout,
+                escalate_to: on_timeout.map(|_| "commander".to_string()),
             }),
         });
     }
@@ -1217,6 +1222,7 @@ fn a_decision_request_is_frozen() {
 
     let request = Request {
         node: "install".to_string(),
+        unit: None,
         host: Some("web-1".to_string()),
         answer: Answer::Decided(Decision::Skip),
         person: "alice".to_string(),
@@ -1244,6 +1250,7 @@ fn a_vote_request_and_its_reply_are_frozen() {
 
     let request = Request {
         node: "go".to_string(),
+        unit: Some("go#w2".to_string()),
         host: None,
         answer: Answer::Voted {
             approve: false,
@@ -1255,7 +1262,7 @@ fn a_vote_request_and_its_reply_are_frozen() {
     let text = serde_json::to_string(&request).expect("a request serialises");
     assert_eq!(
         text,
-        r#"{"node":"go","answer":{"voted":{"approve":false,"reason":"payments degraded"}},"person":"bao"}"#
+        r#"{"node":"go","unit":"go#w2","answer":{"voted":{"approve":false,"reason":"payments degraded"}},"person":"bao"}"#
     );
     let parsed: mirror::Request = serde_json::from_str(&text).expect("the mirror reads it");
     assert!(matches!(

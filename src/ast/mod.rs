@@ -65,7 +65,10 @@ pub enum HeaderEntryKind {
     PrometheusUrl(Text),
     DrillEvery(Duration),
     ReviewEvery(Duration),
-    Postmortem { by: Ident, within: Option<Duration> },
+    Postmortem {
+        by: Ident,
+        within: Option<Duration>,
+    },
 }
 
 /// A closed set of words from the grammar, with where it was written.

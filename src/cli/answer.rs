@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use runbook::engine::approval::Refusal;
 use runbook::engine::clock::{Clock, RealClock};
-use runbook::engine::facts::{Fact, Need, Outcome};
+use runbook::engine::facts::{Fact, Need, Outcome, Settlement};
 use runbook::engine::history::History;
 use runbook::engine::inbox::{self, Answer, Request};
 use runbook::engine::{codes, fold_log, os_user, EngineError, Stopped};
@@ -69,6 +69,30 @@ pub fn give(given: Given<'_>) -> ExitCode {
     }
 }
 
+/// Whatever the time allowed having run out already decided about the approvals of
+/// `name` is logged first, as the engine would: a vote given after it counts only as
+/// `on timeout` says (an escalation lets the commander answer; `abort` and `continue`
+/// settle it).
+fn log_lapses(stopped: &mut Stopped, name: &str, clock: &dyn Clock) -> Result<(), EngineError> {
+    let now = clock.now_ms();
+    let lapses: Vec<Fact> = stopped
+        .history
+        .approvals
+        .iter()
+        .filter(|(unit, approval)| approval.node == name || unit.as_str() == name)
+        .filter(|(_, approval)| approval.tally().is_none())
+        .filter_map(|(unit, approval)| {
+            approval
+                .lapse(now)
+                .map(|lapse| runbook::engine::approval::Approval::lapse_fact(unit, lapse))
+        })
+        .collect();
+    for fact in lapses {
+        stopped.append_by(fact, None, clock)?;
+    }
+    Ok(())
+}
+
 /// No engine holds the run: the answer is judged here, and logged (taken or refused)
 /// for the next `resume` to act on.
 fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
@@ -78,10 +102,15 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
             status: runbook::engine::status_word(status),
         });
     }
-    let units = answerable(&stopped.history, given);
-    if units.is_empty() {
-        return not_waiting(given);
+    if given.answer.need() == Need::Approval {
+        if let Err(error) = log_lapses(stopped, given.step, clock) {
+            return launch::engine_error(&error);
+        }
     }
+    let units = match answerable(&stopped.history, given) {
+        Ok(units) => units,
+        Err(code) => return code,
+    };
     let role = match judge(&stopped.history, given, &units) {
         Ok(role) => role,
         Err(refusal) => {
@@ -100,6 +129,23 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
         let fact = given.answer.fact(unit, &role);
         if let Err(error) = stopped.append(fact, given.person.to_string(), clock) {
             return launch::engine_error(&error);
+        }
+        // A vote that decides its approval settles it here, so that no later vote
+        // (a rejection after the quorum, say) can reverse what was decided.
+        let decided = stopped
+            .history
+            .approvals
+            .get(unit)
+            .and_then(|approval| approval.tally());
+        if let Some(approved) = decided {
+            let settled = Fact::ApprovalSettled {
+                unit: unit.clone(),
+                approved,
+                by: Settlement::Votes,
+            };
+            if let Err(error) = stopped.append_by(settled, None, clock) {
+                return launch::engine_error(&error);
+            }
         }
     }
     println!(
@@ -143,15 +189,23 @@ fn refused(message: &str, help: &str) -> ExitCode {
 /// the answer in its inbox and wait for the engine's word on it.
 fn hand_over(given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
     let events_path = store::events_path(given.state_dir, given.run);
-    let waiting = store::Events::open(&events_path)
+    let Some(history) = store::Events::open(&events_path)
         .ok()
         .and_then(|mut events| fold_log(&mut events).ok())
-        .is_some_and(|history| !answerable(&history, given).is_empty());
-    if !waiting {
+    else {
         return not_waiting(given);
-    }
+    };
+    let units = match answerable(&history, given) {
+        Ok(units) => units,
+        Err(code) => return code,
+    };
+    // A vote is for one approval, named in the request: it never lands on another.
+    let approval = units
+        .first()
+        .filter(|_| given.answer.need() == Need::Approval)
+        .and_then(|unit| Some((unit.clone(), history.approvals.get(unit)?.node.clone())));
     let run_dir = store::run_dir(given.state_dir, given.run);
-    let path = match inbox::deliver(&run_dir, &request(given), clock.now_ms()) {
+    let path = match inbox::deliver(&run_dir, &request(given, approval), clock.now_ms()) {
         Ok(path) => path,
         Err(error) => {
             eprintln!(
@@ -186,9 +240,16 @@ fn hand_over(given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
     ExitCode::from(EXIT_FINDINGS)
 }
 
-fn request(given: &Given<'_>) -> Request {
+/// The request for the engine; a vote names its approval's unit and node (a person
+/// may have named the approval by its unit).
+fn request(given: &Given<'_>, approval: Option<(String, String)>) -> Request {
+    let (unit, node) = match approval {
+        Some((unit, node)) => (Some(unit), node),
+        None => (None, given.step.to_string()),
+    };
     Request {
-        node: given.step.to_string(),
+        node,
+        unit,
         host: given.host.map(str::to_string),
         answer: given.answer.clone(),
         person: given.person.to_string(),
@@ -197,14 +258,30 @@ fn request(given: &Given<'_>) -> Request {
 }
 
 /// The units of the step this answer is for: waiting for it, or (for a decision)
-/// failed and so open to a retry or a skip.
-fn answerable(history: &History, given: &Given<'_>) -> Vec<String> {
+/// failed and so open to a retry or a skip; for a vote, the one approval taking votes
+/// under that name. Nothing to answer, or a vote that could be for several approvals,
+/// ends the command with the error that says so.
+fn answerable(history: &History, given: &Given<'_>) -> Result<Vec<String>, ExitCode> {
     let need = given.answer.need();
     if need == Need::Approval {
-        return history
-            .open_approval(given.step)
-            .map(|(unit, _)| vec![unit.to_string()])
-            .unwrap_or_default();
+        let open = history.open_approvals(given.step);
+        return match open.as_slice() {
+            [] => Err(not_waiting(given)),
+            [(unit, _)] => Ok(vec![unit.to_string()]),
+            several => {
+                let units: Vec<&str> = several.iter().map(|(unit, _)| *unit).collect();
+                eprintln!(
+                    "error[{}]: {} approvals of `{}` are open: {}\n  help: name the one you vote on, e.g. `runbook approve {} '{}' --as NAME`",
+                    codes::NOT_WAITING.as_str(),
+                    units.len(),
+                    given.step,
+                    units.join(", "),
+                    given.run,
+                    units[0]
+                );
+                Err(ExitCode::from(EXIT_FINDINGS))
+            }
+        };
     }
     let mut units: Vec<String> = history
         .units
@@ -218,8 +295,11 @@ fn answerable(history: &History, given: &Given<'_>) -> Vec<String> {
         })
         .map(|(unit, _)| unit.clone())
         .collect();
+    if units.is_empty() {
+        return Err(not_waiting(given));
+    }
     units.sort();
-    units
+    Ok(units)
 }
 
 fn not_waiting(given: &Given<'_>) -> ExitCode {

@@ -5,7 +5,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::facts::{Ask, Member};
+use super::facts::{Ask, Member, Settlement};
+use crate::ast::TimeoutAction;
+
+/// What the time allowed running out does to an approval, as the log will say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lapse {
+    /// `escalate`: these roles may answer too, and it waits on without a limit.
+    Escalate(Vec<String>),
+    /// `abort` (false) or `continue` (true).
+    Settle { approved: bool, by: Settlement },
+}
 
 /// One approval, from the wait that asked it to the event that settled it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +93,56 @@ impl Approval {
         self.ask
             .within_ms
             .map(|within| self.asked_ms.saturating_add(within))
+    }
+
+    /// What its time having run out at `now_ms` does, if it has and nothing was done
+    /// about it yet. The engine and `runbook approve` both apply it before they take a
+    /// vote, so a vote given after the time allowed counts only as `on timeout` says.
+    pub fn lapse(&self, now_ms: u64) -> Option<Lapse> {
+        let deadline = self.deadline_ms()?;
+        if now_ms < deadline || self.settled.is_some() {
+            return None;
+        }
+        Some(
+            match self.ask.on_timeout.unwrap_or(TimeoutAction::Escalate) {
+                TimeoutAction::Escalate => Lapse::Escalate(
+                    self.ask
+                        .escalate_to
+                        .iter()
+                        .filter(|role| !self.ask.roles.contains(role))
+                        .cloned()
+                        .collect(),
+                ),
+                TimeoutAction::Abort => Lapse::Settle {
+                    approved: false,
+                    by: Settlement::Timeout,
+                },
+                TimeoutAction::Continue => Lapse::Settle {
+                    approved: true,
+                    by: Settlement::Timeout,
+                },
+            },
+        )
+    }
+
+    /// The fact that records a lapse.
+    pub fn lapse_fact(unit: &str, lapse: Lapse) -> super::facts::Fact {
+        match lapse {
+            Lapse::Escalate(roles) => super::facts::Fact::Escalated {
+                unit: unit.to_string(),
+                roles,
+            },
+            Lapse::Settle { approved, by } => super::facts::Fact::ApprovalSettled {
+                unit: unit.to_string(),
+                approved,
+                by,
+            },
+        }
+    }
+
+    /// Still taking votes: not settled, and not yet decided by the votes it has.
+    pub fn is_open(&self) -> bool {
+        self.settled.is_none() && self.tally().is_none()
     }
 
     /// What the votes so far decide: one rejection rejects, a quorum approves.
@@ -192,6 +252,7 @@ mod tests {
                 distinct,
                 within_ms: None,
                 on_timeout: None,
+                escalate_to: None,
             },
             asked_ms: 0,
             timed_out: false,

@@ -264,6 +264,9 @@ pub struct Ask {
     /// What `within_ms` running out does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_timeout: Option<TimeoutAction>,
+    /// The role an escalation adds: the runbook's commander, unless already asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate_to: Option<String>,
 }
 
 /// How an approval was settled.

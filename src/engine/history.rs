@@ -100,12 +100,15 @@ impl History {
     /// Applies one fact, said by `actor` when a person said it.
     pub fn apply_fact(&mut self, time_ms: u64, fact: &Fact, actor: Option<&Actor>) {
         let person = actor.and_then(|actor| actor.person.as_deref());
+        // Who took part is who the log names: the person, else the account (a resume
+        // without `--as` is the account's, as an answer typed at its terminal is).
+        let named = actor.and_then(|actor| actor.person.as_deref().or(actor.os_user.as_deref()));
         if let (
             Fact::RunResumed { .. } | Fact::Confirmed { .. } | Fact::Decided { .. },
-            Some(person),
-        ) = (fact, person)
+            Some(named),
+        ) = (fact, named)
         {
-            self.took_part.insert(person.to_string());
+            self.took_part.insert(named.to_string());
         }
         match fact {
             Fact::RunStarted(started) => {
@@ -308,13 +311,19 @@ impl History {
         self.units.get(unit)
     }
 
-    /// The approval of `node` that is waiting for votes, with its unit.
-    pub fn open_approval(&self, node: &str) -> Option<(&str, &Approval)> {
-        self.approvals
+    /// The approvals taking votes under `name` (a gate, `failure:CLASS`, or one
+    /// approval's own unit), with their units, oldest first.
+    pub fn open_approvals(&self, name: &str) -> Vec<(&str, &Approval)> {
+        let mut open: Vec<(&str, &Approval)> = self
+            .approvals
             .iter()
-            .filter(|(_, approval)| approval.node == node && approval.settled.is_none())
-            .min_by_key(|(unit, approval)| (approval.asked_ms, unit.as_str()))
+            .filter(|(unit, approval)| {
+                (approval.node == name || unit.as_str() == name) && approval.is_open()
+            })
             .map(|(unit, approval)| (unit.as_str(), approval))
+            .collect();
+        open.sort_by_key(|(unit, approval)| (approval.asked_ms, *unit));
+        open
     }
 
     /// The people of the run's roster; none when it has no roster.

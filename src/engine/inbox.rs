@@ -17,6 +17,10 @@ pub const POLL_MS: u64 = 200;
 #[serde(deny_unknown_fields)]
 pub struct Request {
     pub node: String,
+    /// The unit answered, when the answer is for one (a vote is for one approval):
+    /// an engine waiting on another unit of the same node leaves it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     pub answer: Answer,
@@ -146,9 +150,15 @@ pub fn deliver(run_dir: &Path, request: &Request, nonce: u64) -> std::io::Result
     Ok(path)
 }
 
-/// Takes the first request answering `need` for `node` (on `host`): removes it from the
-/// inbox and returns it. Requests for anything else stay where they are.
-pub fn take(run_dir: &Path, node: &str, host: Option<&str>, need: Need) -> Option<Taken> {
+/// Takes the first request answering `need` for `node` (on `host`, for `unit`): removes
+/// it from the inbox and returns it. Requests for anything else stay where they are.
+pub fn take(
+    run_dir: &Path,
+    node: &str,
+    host: Option<&str>,
+    unit: &str,
+    need: Need,
+) -> Option<Taken> {
     let entries = std::fs::read_dir(inbox_dir(run_dir)).ok()?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -165,7 +175,8 @@ pub fn take(run_dir: &Path, node: &str, host: Option<&str>, need: Need) -> Optio
             continue;
         };
         let host_matches = request.host.is_none() || request.host.as_deref() == host;
-        if request.node == node && host_matches && request.answer.need() == need {
+        let unit_matches = request.unit.as_deref().is_none_or(|asked| asked == unit);
+        if request.node == node && host_matches && unit_matches && request.answer.need() == need {
             let _ = std::fs::remove_file(&path);
             return Some(Taken {
                 request,

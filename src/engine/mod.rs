@@ -264,17 +264,28 @@ impl Stopped {
         })
     }
 
-    /// Appends one event said by a person (`confirm`, `decide` while no engine runs).
+    /// Appends one event said by a person (`confirm`, `decide`, `approve` while no
+    /// engine runs).
     pub fn append(
         &mut self,
         fact: Fact,
         person: String,
         clock: &dyn Clock,
     ) -> Result<(), EngineError> {
+        self.append_by(fact, Some(actor(Some(person))), clock)
+    }
+
+    /// Appends one event, said by `actor` or (`None`) by nobody: what follows from the
+    /// log itself, such as an approval's time having run out.
+    pub fn append_by(
+        &mut self,
+        fact: Fact,
+        actor: Option<Actor>,
+        clock: &dyn Clock,
+    ) -> Result<(), EngineError> {
         let now = clock.now_ms();
-        let actor = actor(Some(person));
-        self.history.apply_fact(now, &fact, Some(&actor));
-        self.log.append(fact.draft(now, Some(actor)))?;
+        self.history.apply_fact(now, &fact, actor.as_ref());
+        self.log.append(fact.draft(now, actor))?;
         Ok(())
     }
 }

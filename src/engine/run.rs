@@ -286,8 +286,11 @@ impl<'g> Run<'g> {
                     }
                     NodeEnd::Rejected(failure) => {
                         // Whatever its policy says, the flow does not pass a gate that
-                        // was refused: the run ends once the policy has run.
+                        // was refused: the run ends once the policy has run. A policy
+                        // stopped halfway (waiting for a person, interrupted) is left
+                        // to finish on resume.
                         let stop = match self.handle_failure(failure).await? {
+                            PolicyEnd::Halt(stop @ (Halt::Waiting | Halt::Interrupted)) => stop,
                             PolicyEnd::Halt(stop) => stop.max(Halt::Aborted),
                             PolicyEnd::Continue => Halt::Aborted,
                         };

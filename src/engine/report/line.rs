@@ -12,8 +12,13 @@ pub fn clock_time(time_ms: u64) -> String {
     stamp.get(11..19).unwrap_or(&stamp).to_string()
 }
 
-/// `2026-11-21T14:03:27Z`.
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z), in milliseconds.
+const LAST_WRITABLE_MS: u64 = 253_402_300_799_000;
+
+/// `2026-11-21T14:03:27Z`; a time past the year 9999 (a deadline of `within 5000000d`,
+/// say) is shown as that year's end rather than not at all.
 pub fn timestamp(time_ms: u64) -> String {
+    let time_ms = time_ms.min(LAST_WRITABLE_MS);
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(time_ms)).to_string()
 }
 

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 
 use super::wait::{Heard, Listener, Wait};
 use super::{unit_key, Failure, Halt, NodeEnd, Result, Run, StopLevel};
-use crate::ast::{FailureClass, TimeoutAction};
+use crate::ast::FailureClass;
 use crate::compile::{self, Node};
+use crate::engine::approval::Lapse;
 use crate::engine::facts::{Ask, Fact, Need, Outcome, Settlement};
 use crate::engine::inbox::Answer;
 use crate::engine::values::Scope;
@@ -133,7 +134,7 @@ impl<'g> Run<'g> {
         match settled {
             Some(true) => return Ok(Verdict::Approved),
             Some(false) if !question.ask_again => {
-                return Ok(Verdict::Rejected(self.rejection(unit, question.approval)))
+                return Ok(self.verdict(unit, question.approval, false))
             }
             _ => {}
         }
@@ -152,6 +153,7 @@ impl<'g> Run<'g> {
                 distinct: approval.distinct,
                 within_ms: approval.within_ms,
                 on_timeout: approval.on_timeout,
+                escalate_to: self.graph.header().commander.clone(),
             }),
         };
         // Told not to wait, the engine still settles what the log already decides:
@@ -167,12 +169,14 @@ impl<'g> Run<'g> {
             if let Some(approved) = asked.tally() {
                 return self.settle(unit, approval, approved, Settlement::Votes);
             }
-            let time_up = asked
-                .deadline_ms()
-                .is_some_and(|deadline| self.now() >= deadline);
-            if time_up {
-                if let Some(verdict) = self.unanswered(unit, approval, &asked)? {
-                    return Ok(verdict);
+            if let Some(lapse) = asked.lapse(self.now()) {
+                let settled = match &lapse {
+                    Lapse::Settle { approved, .. } => Some(*approved),
+                    Lapse::Escalate(_) => None,
+                };
+                self.commit(crate::engine::approval::Approval::lapse_fact(unit, lapse))?;
+                if let Some(approved) = settled {
+                    return Ok(self.verdict(unit, approval, approved));
                 }
                 continue;
             }
@@ -224,43 +228,14 @@ impl<'g> Run<'g> {
             approved,
             by,
         })?;
-        Ok(if approved {
+        Ok(self.verdict(unit, approval, approved))
+    }
+
+    fn verdict(&self, unit: &str, approval: &compile::Approval, approved: bool) -> Verdict {
+        if approved {
             Verdict::Approved
         } else {
             Verdict::Rejected(self.rejection(unit, approval))
-        })
-    }
-
-    /// Nobody answered in time: `on timeout` says what that means. An escalation
-    /// widens the approval to the commander's role and the wait goes on (`None`).
-    fn unanswered(
-        &self,
-        unit: &str,
-        approval: &compile::Approval,
-        asked: &crate::engine::approval::Approval,
-    ) -> Result<Option<Verdict>> {
-        match approval.on_timeout.unwrap_or(TimeoutAction::Escalate) {
-            TimeoutAction::Escalate => {
-                let roles: Vec<String> = self
-                    .graph
-                    .header()
-                    .commander
-                    .iter()
-                    .filter(|commander| !asked.roles().any(|role| role == *commander))
-                    .cloned()
-                    .collect();
-                self.commit(Fact::Escalated {
-                    unit: unit.to_string(),
-                    roles,
-                })?;
-                Ok(None)
-            }
-            TimeoutAction::Abort => self
-                .settle(unit, approval, false, Settlement::Timeout)
-                .map(Some),
-            TimeoutAction::Continue => self
-                .settle(unit, approval, true, Settlement::Timeout)
-                .map(Some),
         }
     }
 

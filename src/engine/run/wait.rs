@@ -215,7 +215,8 @@ impl<'g> Run<'g> {
         deadline: Option<u64>,
     ) -> Result<Heard> {
         loop {
-            if let Some(taken) = inbox::take(&self.run_dir, wait.node, wait.host, wait.need) {
+            let taken = inbox::take(&self.run_dir, wait.node, wait.host, wait.key, wait.need);
+            if let Some(taken) = taken {
                 let actor = Actor {
                     person: Some(taken.request.person.clone()),
                     os_user: taken.request.os_user.clone(),
