@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod prometheus;
 pub mod session;
+pub mod webhook;
 
 use std::fs;
 use std::io::Write;
