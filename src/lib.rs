@@ -15,6 +15,7 @@ pub mod internal;
 pub mod inventory;
 pub mod parse;
 pub mod pipeline;
+pub mod probe;
 pub mod roster;
 pub mod source;
 pub mod store;

@@ -7,6 +7,7 @@
 pub mod approval;
 pub mod clock;
 pub mod codes;
+pub mod condition;
 pub mod facts;
 pub mod history;
 pub mod inbox;

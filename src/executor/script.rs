@@ -166,7 +166,7 @@ struct Printed {
 
 /// Rhai's standard functions, built once: building them for every script cost more
 /// than a short script takes to run. They hold no state a script can change.
-static STANDARD: std::sync::LazyLock<rhai::Shared<rhai::Module>> =
+pub(crate) static STANDARD: std::sync::LazyLock<rhai::Shared<rhai::Module>> =
     std::sync::LazyLock::new(|| StandardPackage::new().as_shared_module());
 
 /// A sandboxed engine: no I/O functions, no `eval`, no modules, every limit set.
