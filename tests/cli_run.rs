@@ -228,8 +228,8 @@ step s "Echo" {
 "#,
     );
     session.file(
-        "gated.rbk",
-        "runbook \"gated\" { }\nprobe load = command \"echo 1\"\ngate go \"Go?\" {\n  require load < 2\n}\n",
+        "sampled.rbk",
+        "runbook \"sampled\" { }\ninventory web hosts [\"a\", \"b\"]\nstep look \"Look\" {\n  on sample 50% of web\n  readonly\n  run \"true\"\n}\n",
     );
     session.file("state-is-a-file", "");
     let mut shown = String::new();
@@ -248,7 +248,7 @@ step s "Echo" {
         "secret",
         session.runbook(&["run", "plan.rbk", "-p", "needed=x"]),
     );
-    show("unsupported", session.runbook(&["run", "gated.rbk"]));
+    show("unsupported", session.runbook(&["run", "sampled.rbk"]));
     show("no such run", session.runbook(&["resume", "nothing-here"]));
     show(
         "state folder unusable",

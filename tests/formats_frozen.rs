@@ -105,6 +105,8 @@ mod mirror {
         ("refused", parse::<Refused>),
         ("escalated", parse::<Escalated>),
         ("approval_settled", parse::<ApprovalSettled>),
+        ("evaluated", parse::<Evaluated>),
+        ("baseline", parse::<Baseline>),
         ("unit_finished", parse::<UnitFinished>),
         ("wave_started", parse::<WaveStarted>),
         ("wave_finished", parse::<WaveFinished>),
@@ -290,6 +292,29 @@ mod mirror {
         unit: String,
         approved: bool,
         by: Settlement,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Evaluated {
+        unit: String,
+        condition: String,
+        values: BTreeMap<String, f64>,
+        #[serde(default, deserialize_with = "present")]
+        unreadable: Option<BTreeMap<String, String>>,
+        #[serde(default, deserialize_with = "present")]
+        holds: Option<bool>,
+        #[serde(default, deserialize_with = "present")]
+        error: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Baseline {
+        waves: String,
+        values: BTreeMap<String, f64>,
+        #[serde(default, deserialize_with = "present")]
+        unreadable: Option<BTreeMap<String, String>>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -770,11 +795,48 @@ on failure functional {
 }
 "#;
 
+/// Probes deciding: a gate's condition, the baseline before the first wave, and a
+/// watch in each wave, over command probes.
+fn probes_watched() -> Log {
+    let scene = Session::new();
+    scene.file(
+        "watched.rbk",
+        r#"runbook "watched" { }
+probe load = command "echo 1"
+inventory pair hosts ["h1", "h2"]
+gate calm "The load is low" {
+  require load < 5
+}
+waves roll {
+  over pair
+  stages [50%, 100%]
+  step act "Act" {
+    run "true"
+    rollback "true"
+  }
+  watch health {
+    every 100ms
+    during 200ms
+    require load < 2 * baseline.load
+  }
+}
+"#,
+    );
+    scene
+        .runbook(&["run", "watched.rbk"])
+        .expect(0, "the numbers hold");
+    Log {
+        scenario: "probes watched",
+        text: scene.log(&scene.run_id()),
+    }
+}
+
 /// The logs of every scenario, made once (in parallel) for the tests that read them.
 fn real_logs() -> &'static [Log] {
     static LOGS: OnceLock<Vec<Log>> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let scenarios: [fn() -> Log; 7] = [
+        let scenarios: [fn() -> Log; 8] = [
+            probes_watched,
             approvals_given,
             demo_completed,
             demo_failed,
@@ -979,6 +1041,27 @@ fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
             why: "`mallory` is not in the run's roster".to_string(),
         });
     }
+    facts.push(Fact::Evaluated {
+        unit: "calm".to_string(),
+        condition: "load < 5".to_string(),
+        values: BTreeMap::new(),
+        unreadable: BTreeMap::from([("load".to_string(), "timed out".to_string())]),
+        holds: None,
+        error: None,
+    });
+    facts.push(Fact::Evaluated {
+        unit: "calm".to_string(),
+        condition: "load < limit".to_string(),
+        values: BTreeMap::from([("load".to_string(), 1.5)]),
+        unreadable: BTreeMap::new(),
+        holds: None,
+        error: Some("Variable not found: limit".to_string()),
+    });
+    facts.push(Fact::Baseline {
+        waves: "roll".to_string(),
+        values: BTreeMap::new(),
+        unreadable: BTreeMap::from([("p99".to_string(), "HTTP 500".to_string())]),
+    });
     for (approved, by) in [(true, Settlement::Votes), (false, Settlement::Timeout)] {
         facts.push(Fact::ApprovalSettled {
             unit: "go".to_string(),

@@ -68,9 +68,23 @@ pub struct DriveArgs {
     /// Never wait for people: pause the run (exit 3) when one is needed.
     #[arg(long)]
     pub no_wait: bool,
+    /// The Prometheus server `prometheus` probes query, instead of the runbook's own
+    /// (a drill's, a staging one); else RUNBOOK_PROMETHEUS_URL.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
 }
 
 impl DriveArgs {
+    /// Where `prometheus` probes are queried: `--prometheus`, RUNBOOK_PROMETHEUS_URL,
+    /// else the runbook's `prometheus "url"`.
+    pub fn prometheus(&self, graph: &Graph) -> Option<String> {
+        self.prometheus
+            .clone()
+            .or_else(|| std::env::var("RUNBOOK_PROMETHEUS_URL").ok())
+            .filter(|url| !url.is_empty())
+            .or_else(|| graph.header().prometheus.clone())
+    }
+
     /// On a terminal someone can answer from another one, so the engine waits there
     /// unless told not to; elsewhere (CI, a script) it pauses unless told to wait.
     pub fn options(&self) -> Options {
@@ -126,7 +140,7 @@ pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
         .map(|found| {
             Diagnostic::new(codes::UNSUPPORTED, format!("{} cannot run yet", found.what))
                 .with_label(found.span, "not supported by this engine yet")
-                .with_help("gate conditions, watches, probes, sampling and notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
+                .with_help("sampling and notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
         })
         .collect();
     if !unsupported.is_empty() {

@@ -47,6 +47,7 @@ pub fn run(args: Args) -> ExitCode {
             secrets,
             accept_changes: args.accept_changes,
             person: args.drive.person.clone(),
+            prometheus: args.drive.prometheus(ready.graph()),
             options: args.drive.options(),
             executor: &Local,
         },

@@ -52,6 +52,7 @@ pub fn run(args: Args) -> ExitCode {
             inventories: launch::inventories(&ready),
             roster: launch::roster(&ready),
             person: args.drive.person.clone(),
+            prometheus: args.drive.prometheus(ready.graph()),
             options: args.drive.options(),
             executor: &Local,
         },

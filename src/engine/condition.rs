@@ -88,10 +88,7 @@ mod tests {
     fn inputs(probes: &[(&str, f64)], baseline: &[(&str, f64)]) -> Inputs {
         Inputs {
             probes: probes.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
-            params: BTreeMap::from([(
-                "limit".to_string(),
-                (ParamType::Float, "5".to_string()),
-            )]),
+            params: BTreeMap::from([("limit".to_string(), (ParamType::Float, "5".to_string()))]),
             baseline: baseline.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
         }
     }
@@ -110,6 +107,9 @@ mod tests {
         let values = inputs(&[], &[]);
         assert!(holds("latency < 5.0", &values).is_err());
         assert!(holds("1.0 < 2 * baseline.p99", &values).is_err());
-        assert!(holds("limit", &values).is_err(), "a number is not true or false");
+        assert!(
+            holds("limit", &values).is_err(),
+            "a number is not true or false"
+        );
     }
 }

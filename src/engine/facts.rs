@@ -122,6 +122,29 @@ pub enum Fact {
         approved: bool,
         by: Settlement,
     },
+    /// A condition decided on the values read for it: a gate's, or a watch's at one
+    /// interval.
+    Evaluated {
+        unit: String,
+        condition: String,
+        /// Each probe it reads, by name.
+        values: BTreeMap<String, f64>,
+        /// Probes that could not be read, and why: then it is not known to hold.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        unreadable: BTreeMap<String, String>,
+        /// Left out when it could not be told.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holds: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The probes compared with `baseline.NAME`, read before a rollout's first wave.
+    Baseline {
+        waves: String,
+        values: BTreeMap<String, f64>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        unreadable: BTreeMap<String, String>,
+    },
     UnitFinished {
         unit: String,
         outcome: Outcome,

@@ -69,6 +69,9 @@ pub struct History {
     /// What each failure logged said, by its key: a resumed policy shows people the
     /// failure as it happened.
     pub failures: HashMap<String, String>,
+    /// The probes read before the first wave, for `baseline.NAME`.
+    pub baseline: BTreeMap<String, f64>,
+    pub baseline_taken: bool,
     /// Every approval asked, by its unit.
     pub approvals: HashMap<String, Approval>,
     /// Everyone who started or resumed the run or answered for it: `distinct` keeps
@@ -202,7 +205,11 @@ impl History {
                     record.waiting = None;
                 }
             }
-            Fact::Refused { .. } => {}
+            Fact::Refused { .. } | Fact::Evaluated { .. } => {}
+            Fact::Baseline { values, .. } => {
+                self.baseline.clone_from(values);
+                self.baseline_taken = true;
+            }
             Fact::Confirmed { unit, values } => {
                 let record = self.units.entry(unit.clone()).or_default();
                 record.confirmed = Some(values.clone());

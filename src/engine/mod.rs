@@ -99,6 +99,8 @@ pub struct Launch<'a> {
     /// Who holds which role, from the runbook's roster; kept in the log.
     pub roster: Option<BTreeMap<String, Member>>,
     pub person: Option<String>,
+    /// Where `prometheus` probes are queried (`--prometheus`, else the header's).
+    pub prometheus: Option<String>,
     pub options: Options,
     /// Where shell commands run (`executor::shell::Local` for this machine).
     pub executor: &'a dyn Executor,
@@ -215,6 +217,7 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
             options: launch.options,
             executor: launch.executor,
             person: launch.person.clone(),
+            prometheus: launch.prometheus,
         },
         recorder,
         clock,
@@ -298,6 +301,8 @@ pub struct Resumption<'a> {
     pub secrets: Vec<(String, String)>,
     pub accept_changes: bool,
     pub person: Option<String>,
+    /// Where `prometheus` probes are queried (`--prometheus`, else the header's).
+    pub prometheus: Option<String>,
     pub options: Options,
     pub executor: &'a dyn Executor,
 }
@@ -374,6 +379,7 @@ pub fn resume(
             options: resumption.options,
             executor: resumption.executor,
             person: resumption.person.clone(),
+            prometheus: resumption.prometheus,
         },
         recorder,
         clock,
@@ -413,6 +419,7 @@ struct Setting<'a> {
     options: Options,
     executor: &'a dyn Executor,
     person: Option<String>,
+    prometheus: Option<String>,
 }
 
 /// Runs the flow with Ctrl-C and SIGTERM caught (the first stops new work, or running
@@ -458,6 +465,7 @@ fn drive(
             .then(terminal::Terminal::start)
             .flatten(),
         person: setting.person,
+        prometheus_url: setting.prometheus,
     };
     // Both handlers are in place before the flow starts its first command, so an
     // interrupt can never find the process without them (and die of it).

@@ -1,7 +1,6 @@
 //! What this engine cannot run yet, found before a run starts rather than halfway
-//! through it: gates' conditions and watches (they need probes), sampling, and
-//! subscriptions (channels deliver nothing yet but the log). Also whether the run asks
-//! for approvals, which need a roster.
+//! through it: sampling, and subscriptions (channels deliver nothing yet but the log).
+//! Also whether the run asks for approvals, which need a roster.
 
 use crate::compile::{Action, ChannelKind, Graph, NodeKind, Target};
 use crate::source::Span;
@@ -18,10 +17,6 @@ pub fn unsupported(graph: &Graph) -> Vec<Unsupported> {
     let mut say = |what: String, span: Span| found.push(Unsupported { what, span });
     for node in graph.nodes() {
         match &node.kind {
-            NodeKind::Gate { conditions, .. } if !conditions.is_empty() => {
-                say(format!("the conditions of gate `{}`", node.name), node.span);
-            }
-            NodeKind::Watch { .. } => say(format!("watch `{}`", node.name), node.span),
             NodeKind::Step(work) | NodeKind::Script(work) | NodeKind::Manual(work) => {
                 if matches!(
                     work.settings.target,

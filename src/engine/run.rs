@@ -39,6 +39,7 @@ use crate::executor::script::{self, ScriptLimits, ScriptRun};
 use crate::executor::{Executor, Exit, ShellCommand, StopReason};
 
 mod gate;
+mod observe;
 mod wait;
 
 use wait::Wait;
@@ -179,6 +180,8 @@ pub struct Run<'g> {
     pub terminal: Option<Terminal>,
     /// Who started or resumed the run here (`--as`).
     pub person: Option<String>,
+    /// Where `prometheus` probes are queried: `--prometheus`, else the header's.
+    pub prometheus_url: Option<String>,
 }
 
 impl<'g> Run<'g> {
@@ -347,15 +350,21 @@ impl<'g> Run<'g> {
                 NodeKind::Gate {
                     approvals,
                     conditions,
-                    ..
-                } if conditions.is_empty() => self.gate(node, approvals, scope).await,
-                NodeKind::Gate { .. } | NodeKind::Watch { .. } | NodeKind::Rollback { .. } => {
-                    Err(EngineError::Unsupported(format!(
-                        "{} `{}` cannot run yet",
-                        node.kind_name(),
-                        node.name
-                    )))
+                    poll,
+                } => self.gate(node, approvals, conditions, *poll, scope).await,
+                NodeKind::Watch {
+                    interval_ms,
+                    duration_ms,
+                    requirements,
+                } => {
+                    self.watch(node, *interval_ms, *duration_ms, requirements, scope)
+                        .await
                 }
+                NodeKind::Rollback { .. } => Err(EngineError::Unsupported(format!(
+                    "{} `{}` cannot run yet",
+                    node.kind_name(),
+                    node.name
+                ))),
             }
         })
     }
@@ -1113,6 +1122,9 @@ impl<'g> Run<'g> {
                     () = self.clock.sleep(plan.pause_ms) => {}
                     () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
                 }
+            }
+            if index == 0 && !self.marked(&started_key) {
+                self.take_baseline(&node.name).await?;
             }
             if !self.marked(&started_key) {
                 self.note(Fact::WaveStarted {

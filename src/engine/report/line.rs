@@ -92,6 +92,47 @@ pub fn line(fact: &Fact) -> Option<String> {
                 .unwrap_or_default();
             format!("{unit}: {word} as {role}{why}")
         }
+        Fact::Evaluated {
+            unit,
+            condition,
+            values,
+            unreadable,
+            holds,
+            error,
+        } => {
+            let mut read: Vec<String> = values
+                .iter()
+                .map(|(name, value)| format!("{name} = {value}"))
+                .collect();
+            read.extend(
+                unreadable
+                    .iter()
+                    .map(|(name, why)| format!("{name} unreadable: {why}")),
+            );
+            let verdict = match (holds, error) {
+                (Some(true), _) => "holds".to_string(),
+                (Some(false), _) => "DOES NOT HOLD".to_string(),
+                (None, Some(error)) => format!("cannot be told: {error}"),
+                (None, None) => "cannot be told".to_string(),
+            };
+            format!(
+                "{unit}: `{}` {verdict} ({})",
+                condition.trim(),
+                read.join(", ")
+            )
+        }
+        Fact::Baseline {
+            waves,
+            values,
+            unreadable,
+        } => {
+            let mut read: Vec<String> = values
+                .iter()
+                .map(|(name, value)| format!("{name} = {value}"))
+                .collect();
+            read.extend(unreadable.keys().map(|name| format!("{name} unreadable")));
+            format!("{waves}: baseline {}", read.join(", "))
+        }
         Fact::Refused { node, answer, why } => format!("{node}: {answer} refused: {why}"),
         Fact::Escalated { unit, roles } => match roles.as_slice() {
             [] => format!(

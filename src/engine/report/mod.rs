@@ -85,6 +85,17 @@ impl Reporter {
         if let Some(live) = &mut self.live {
             live.follow(fact, history);
         }
+        // A watch reads its numbers every interval: while they hold, the log and the
+        // transcript keep them, and the person watching sees only what does not.
+        if matches!(
+            fact,
+            Fact::Evaluated {
+                holds: Some(true),
+                ..
+            }
+        ) {
+            return;
+        }
         let Some(line) = line(fact) else {
             return;
         };

@@ -47,13 +47,15 @@ impl<'g> Run<'g> {
         &self,
         node: &'g Node,
         approvals: &'g [compile::Approval],
+        conditions: &'g [compile::Requirement],
+        poll: Option<compile::Poll>,
         scope: &Scope,
     ) -> Result<NodeEnd> {
         let key = unit_key(&node.id, None, scope);
         let record = self.unit_record(&key);
-        let failure = |summary: String| Failure {
+        let failure = |class: FailureClass, summary: String| Failure {
             key: format!("failure:{key}#{}", self.unit_record(&key).attempts.max(1)),
-            class: FailureClass::Functional,
+            class,
             node: node.name.to_string(),
             unit: key.clone(),
             host: None,
@@ -62,9 +64,10 @@ impl<'g> Run<'g> {
         };
         match &record.outcome {
             Some(Outcome::Succeeded { .. } | Outcome::Skipped {}) => return Ok(NodeEnd::Done),
-            Some(Outcome::Failed { .. }) => {
+            Some(Outcome::Failed { class }) => {
                 return Ok(NodeEnd::Rejected(failure(
-                    "rejected before the resume".into(),
+                    *class,
+                    "refused before the resume".into(),
                 )))
             }
             None => {}
@@ -79,6 +82,17 @@ impl<'g> Run<'g> {
                 host: None,
                 attempt: 1,
             })?;
+        }
+        // The numbers first: people approve knowing they hold.
+        if !conditions.is_empty() {
+            match self.gate_conditions(&key, conditions, poll).await? {
+                Ok(None) => {}
+                Ok(Some((class, why))) => {
+                    self.finish(&key, Outcome::Failed { class }, Some(&why))?;
+                    return Ok(NodeEnd::Rejected(failure(class, why)));
+                }
+                Err(halt) => return Ok(NodeEnd::Halted(halt)),
+            }
         }
         for (index, approval) in approvals.iter().enumerate() {
             let unit = match index {
@@ -106,7 +120,7 @@ impl<'g> Run<'g> {
                 Verdict::Rejected(why) => {
                     let class = FailureClass::Functional;
                     self.finish(&key, Outcome::Failed { class }, Some(&why))?;
-                    return Ok(NodeEnd::Rejected(failure(why)));
+                    return Ok(NodeEnd::Rejected(failure(class, why)));
                 }
                 Verdict::Halted(halt) => return Ok(NodeEnd::Halted(halt)),
             }

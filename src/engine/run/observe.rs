@@ -1,0 +1,402 @@
+//! Watching numbers: gates' conditions, watches, and the baseline taken before the
+//! first wave. Every value a decision rests on is logged with it (`evaluated`), and a
+//! probe that cannot be read is a finding of its own: the condition is not known to
+//! hold, which counts as a breach, never as a pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::join_all;
+
+use super::{unit_key, Failure, Halt, NodeEnd, Result, Run, StopLevel};
+use crate::ast::FailureClass;
+use crate::compile::{self, Node, NodeKind, Poll, Requirement, Segment};
+use crate::engine::condition::{self, Inputs};
+use crate::engine::facts::{Fact, Outcome};
+use crate::engine::values::Scope;
+use crate::executor::quote;
+
+/// The values read at one moment: probes by name, and those that could not be read
+/// with the reason.
+#[derive(Debug, Default)]
+pub(super) struct Readings {
+    values: BTreeMap<String, f64>,
+    unreadable: BTreeMap<String, String>,
+}
+
+/// A condition that did not hold (or could not be told to), as a failure's summary.
+struct Breach {
+    class: FailureClass,
+    summary: String,
+}
+
+impl<'g> Run<'g> {
+    /// Reads the probes named, all at once.
+    pub(super) async fn read_probes(&self, names: &BTreeSet<String>, scope: &Scope) -> Readings {
+        let reads = names.iter().filter_map(|name| {
+            let probe = self
+                .graph
+                .probes()
+                .iter()
+                .find(|probe| probe.name == *name)?;
+            Some(async move { (name.clone(), self.read_probe(probe, scope).await) })
+        });
+        let mut readings = Readings::default();
+        for (name, read) in join_all(reads).await {
+            match read {
+                Ok(value) => {
+                    readings.values.insert(name, value);
+                }
+                Err(why) => {
+                    readings.unreadable.insert(name, why);
+                }
+            }
+        }
+        readings
+    }
+
+    /// One probe, its text filled in (a command's values quoted for the shell); the
+    /// reason it could not be read is redacted like any output.
+    async fn read_probe(
+        &self,
+        probe: &compile::Probe,
+        scope: &Scope,
+    ) -> std::result::Result<f64, String> {
+        let fill = |text: &str| -> std::result::Result<String, String> {
+            let template = compile::segments(text, &[]);
+            fill_raw(&template, |name| self.value(name, scope))
+        };
+        let source = match &probe.source {
+            compile::ProbeSource::Command { command } => {
+                let template = compile::segments(command, &[]);
+                let rendered = quote::render(&template, |name| {
+                    self.value(name, scope).map(std::borrow::Cow::Owned)
+                })
+                .map_err(|error| error.to_string())?;
+                compile::ProbeSource::Command { command: rendered }
+            }
+            compile::ProbeSource::Http { url } => compile::ProbeSource::Http { url: fill(url)? },
+            compile::ProbeSource::Prometheus { query } => compile::ProbeSource::Prometheus {
+                query: fill(query)?,
+            },
+        };
+        let filled = compile::Probe {
+            source,
+            ..probe.clone()
+        };
+        let settings = crate::probe::Settings {
+            prometheus_url: self.prometheus_url.clone(),
+            timeout: PROBE_TIMEOUT,
+            work_dir: self.work_dir.clone(),
+            env: self.environment(&probe.name, scope, 1),
+        };
+        crate::probe::read(&filled, &settings)
+            .await
+            .map(|reading| reading.value)
+            .map_err(|error| self.redactor.redact(&error.to_string()).into_owned())
+    }
+
+    /// The probes a set of conditions reads.
+    fn probes_in<'r>(
+        &self,
+        requirements: impl Iterator<Item = &'r Requirement>,
+    ) -> BTreeSet<String> {
+        let declared: BTreeSet<&str> = self
+            .graph
+            .probes()
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        requirements
+            .flat_map(|requirement| condition::names(&requirement.condition))
+            .filter(|name| declared.contains(name))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Evaluates one condition on `readings` and logs what it was decided on. `None`:
+    /// it could not be told (a probe unreadable, or the expression failed).
+    fn evaluate(
+        &self,
+        unit: &str,
+        requirement: &Requirement,
+        readings: &Readings,
+    ) -> Result<Option<bool>> {
+        let used = condition::names(&requirement.condition);
+        let values: BTreeMap<String, f64> = readings
+            .values
+            .iter()
+            .filter(|(name, _)| used.contains(name.as_str()))
+            .map(|(name, value)| (name.clone(), *value))
+            .collect();
+        let unreadable: BTreeMap<String, String> = readings
+            .unreadable
+            .iter()
+            .filter(|(name, _)| used.contains(name.as_str()))
+            .map(|(name, why)| (name.clone(), why.clone()))
+            .collect();
+        let (holds, error) = if unreadable.is_empty() {
+            let inputs = Inputs {
+                probes: values.clone(),
+                params: self.typed_params(),
+                baseline: self.recorder.borrow().history.baseline.clone(),
+            };
+            match condition::holds(&requirement.condition, &inputs) {
+                Ok(holds) => (Some(holds), None),
+                Err(error) => (None, Some(error)),
+            }
+        } else {
+            (None, None)
+        };
+        self.note(Fact::Evaluated {
+            unit: unit.to_string(),
+            condition: requirement.condition.clone(),
+            values,
+            unreadable,
+            holds,
+            error,
+        })?;
+        Ok(holds)
+    }
+
+    fn typed_params(&self) -> BTreeMap<String, (crate::ast::ParamType, String)> {
+        self.graph
+            .params()
+            .iter()
+            .filter_map(|param| {
+                let value = self.params.get(&param.name)?;
+                Some((param.name.clone(), (param.ty, value.clone())))
+            })
+            .collect()
+    }
+
+    /// A gate's conditions: once, or every `poll` interval until they all hold or its
+    /// limit (counted from the gate's start, across resumes) passes. `Some` is the
+    /// breach that fails the gate.
+    pub(super) async fn gate_conditions(
+        &self,
+        key: &str,
+        requirements: &[Requirement],
+        poll: Option<Poll>,
+    ) -> Result<std::result::Result<Option<(FailureClass, String)>, Halt>> {
+        let names = self.probes_in(requirements.iter());
+        let started = self.unit_record(key).started_ms;
+        loop {
+            let readings = self.read_probes(&names, &Scope::default()).await;
+            let mut breach = None;
+            for requirement in requirements {
+                if self.evaluate(key, requirement, &readings)? != Some(true) {
+                    breach.get_or_insert_with(|| self.breach(requirement, &readings));
+                }
+            }
+            let Some(breach) = breach else {
+                return Ok(Ok(None));
+            };
+            let next = poll.and_then(|poll| {
+                let next = self.now().saturating_add(poll.interval_ms);
+                (next <= started.saturating_add(poll.limit_ms)).then_some(poll.interval_ms)
+            });
+            let Some(wait) = next else {
+                self.recorder.borrow_mut().flush()?;
+                return Ok(Ok(Some((breach.class, breach.summary))));
+            };
+            self.recorder.borrow_mut().flush()?;
+            tokio::select! {
+                () = self.clock.sleep(wait) => {}
+                () = self.stopped(StopLevel::NoNewWork) => return Ok(Err(Halt::Interrupted)),
+            }
+        }
+    }
+
+    /// What a condition that did not hold says in a failure.
+    fn breach(&self, requirement: &Requirement, readings: &Readings) -> Breach {
+        let used = condition::names(&requirement.condition);
+        let unreadable: Vec<String> = readings
+            .unreadable
+            .iter()
+            .filter(|(name, _)| used.contains(name.as_str()))
+            .map(|(name, why)| format!("probe `{name}` could not be read: {why}"))
+            .collect();
+        let summary = if unreadable.is_empty() {
+            let values: Vec<String> = readings
+                .values
+                .iter()
+                .filter(|(name, _)| used.contains(name.as_str()))
+                .map(|(name, value)| format!("{name} = {value}"))
+                .collect();
+            format!(
+                "`{}` does not hold ({})",
+                requirement.condition.trim(),
+                values.join(", ")
+            )
+        } else {
+            unreadable.join("; ")
+        };
+        Breach {
+            class: requirement.raises,
+            summary,
+        }
+    }
+
+    /// A watch: its conditions every interval for its duration. A condition that does
+    /// not hold (or cannot be told) for its `for` (at once without one) raises its class.
+    pub(super) async fn watch(
+        &self,
+        node: &'g Node,
+        interval_ms: u64,
+        duration_ms: u64,
+        requirements: &[Requirement],
+        scope: &Scope,
+    ) -> Result<NodeEnd> {
+        let key = unit_key(&node.id, None, scope);
+        let record = self.unit_record(&key);
+        let failure = |class: FailureClass, summary: String| Failure {
+            key: format!("failure:{key}#{}", self.unit_record(&key).attempts.max(1)),
+            class,
+            node: node.name.to_string(),
+            unit: key.clone(),
+            host: None,
+            summary,
+            wave: scope.wave.clone(),
+        };
+        match &record.outcome {
+            Some(Outcome::Succeeded { .. } | Outcome::Skipped {}) => return Ok(NodeEnd::Done),
+            Some(Outcome::Failed { class }) => {
+                return Ok(NodeEnd::Failed(vec![failure(
+                    *class,
+                    "breached before the resume".into(),
+                )]))
+            }
+            None => {}
+        }
+        if self.stop_level() > StopLevel::Running {
+            return Ok(NodeEnd::Halted(Halt::Interrupted));
+        }
+        let started = if record.attempts > 0 {
+            record.started_ms
+        } else {
+            self.commit(Fact::UnitStarted {
+                unit: key.clone(),
+                node: node.id.to_string(),
+                host: None,
+                attempt: 1,
+            })?;
+            self.now()
+        };
+        let end = started.saturating_add(duration_ms);
+        let names = self.probes_in(requirements.iter());
+        // When each condition stopped holding; a resume starts the count again.
+        let mut breached_since: Vec<Option<u64>> = vec![None; requirements.len()];
+        loop {
+            let now = self.now();
+            let readings = self.read_probes(&names, scope).await;
+            for (index, requirement) in requirements.iter().enumerate() {
+                if self.evaluate(&key, requirement, &readings)? == Some(true) {
+                    breached_since[index] = None;
+                    continue;
+                }
+                let since = *breached_since[index].get_or_insert(now);
+                let lasted = now.saturating_sub(since);
+                if requirement
+                    .sustain_ms
+                    .is_none_or(|sustain| lasted >= sustain)
+                {
+                    let mut breach = self.breach(requirement, &readings);
+                    if let Some(sustain) = requirement.sustain_ms {
+                        breach.summary.push_str(&format!(
+                            " for {}",
+                            crate::ast::duration_text(lasted.max(sustain))
+                        ));
+                    }
+                    self.finish(
+                        &key,
+                        Outcome::Failed {
+                            class: breach.class,
+                        },
+                        Some(&breach.summary),
+                    )?;
+                    return Ok(NodeEnd::Failed(vec![failure(breach.class, breach.summary)]));
+                }
+            }
+            let after = self.now();
+            if after >= end {
+                self.finish(
+                    &key,
+                    Outcome::Succeeded {
+                        values: BTreeMap::new(),
+                    },
+                    None,
+                )?;
+                return Ok(NodeEnd::Done);
+            }
+            self.recorder.borrow_mut().flush()?;
+            let next = now.saturating_add(interval_ms).min(end);
+            tokio::select! {
+                () = self.clock.sleep(next.saturating_sub(after)) => {}
+                () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
+            }
+        }
+    }
+
+    /// Before a rollout's first wave: the probes the plan compares with `baseline.NAME`,
+    /// read once and logged (a resume uses the logged values).
+    pub(super) async fn take_baseline(&self, waves: &str) -> Result<()> {
+        if self.recorder.borrow().history.baseline_taken {
+            return Ok(());
+        }
+        let names: BTreeSet<String> = self
+            .graph
+            .nodes()
+            .iter()
+            .flat_map(|node| match &node.kind {
+                NodeKind::Gate { conditions, .. } => conditions.as_slice(),
+                NodeKind::Watch { requirements, .. } => requirements.as_slice(),
+                _ => &[],
+            })
+            .flat_map(|requirement| baseline_names(&requirement.condition))
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let readings = self.read_probes(&names, &Scope::default()).await;
+        self.commit(Fact::Baseline {
+            waves: waves.to_string(),
+            values: readings.values,
+            unreadable: readings.unreadable,
+        })
+    }
+}
+
+/// How long one probe may take to answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The probes a condition names as `baseline.NAME`.
+fn baseline_names(condition: &str) -> Vec<String> {
+    condition
+        .match_indices("baseline.")
+        .map(|(at, prefix)| {
+            condition[at + prefix.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// A text with its values filled in as they are (for a URL or a query, not a shell).
+fn fill_raw(
+    template: &[Segment],
+    value: impl Fn(&str) -> Option<String>,
+) -> std::result::Result<String, String> {
+    let mut text = String::new();
+    for segment in template {
+        match segment {
+            Segment::Text(literal) => text.push_str(literal),
+            Segment::Value(name) => match value(name) {
+                Some(found) => text.push_str(&found),
+                None => return Err(format!("`{{{{{name}}}}}` has no value here")),
+            },
+        }
+    }
+    Ok(text)
+}

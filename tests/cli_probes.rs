@@ -1,0 +1,213 @@
+//! Probes deciding a run, through the binary: gate conditions and watches over
+//! command probes and over a real Prometheus server (tests/common/prometheus.rs) that
+//! scrapes values the test sets. Every value a decision rests on is in the log, and a
+//! probe that cannot be read fails what depends on it.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::prometheus::Prometheus;
+use common::session::Session;
+use serde_json::Value;
+
+fn events(session: &Session, run: &str) -> Vec<Value> {
+    session
+        .log(run)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|event| event["kind"] == kind)
+        .collect()
+}
+
+/// Waits (a bounded time) until `ready` holds.
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let since = Instant::now();
+    while !ready() {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "waited for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const GATED: &str = r#"runbook "gated" { }
+probe load = command "cat load.txt"
+gate calm "The load is low" {
+  require load < 5 else severe
+}
+step act "Act" {
+  run "touch acted"
+  irreversible "a test"
+}
+"#;
+
+#[test]
+fn a_gate_opens_on_values_that_hold_and_fails_on_values_that_do_not() {
+    let session = Session::new();
+    session.file("plan.rbk", GATED).file("load.txt", "1\n");
+    session
+        .runbook(&["run", "plan.rbk"])
+        .expect(0, "the load is low: the gate opens");
+    assert!(session.path("acted").exists());
+    let run = session.run_id();
+    let events = events(&session, &run);
+    let evaluated = of_kind(&events, "evaluated");
+    assert_eq!(evaluated.len(), 1);
+    assert_eq!(evaluated[0]["payload"]["values"]["load"], 1.0);
+    assert_eq!(evaluated[0]["payload"]["holds"], true);
+
+    let session = Session::new();
+    session.file("plan.rbk", GATED).file("load.txt", "9\n");
+    let ran = session.runbook(&["run", "plan.rbk"]);
+    ran.expect(1, "the load is high: the gate fails and the run ends");
+    assert!(
+        ran.stdout
+            .contains("calm failed (severe): `load < 5` does not hold (load = 9)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(!session.path("acted").exists());
+}
+
+#[test]
+fn a_probe_that_cannot_be_read_is_a_finding_not_a_pass() {
+    let session = Session::new();
+    session.file("plan.rbk", GATED).file("load.txt", "high\n");
+    let ran = session.runbook(&["run", "plan.rbk"]);
+    ran.expect(1, "an unreadable probe fails the gate");
+    assert!(
+        ran.stdout
+            .contains("probe `load` could not be read: expected a number, got \"high\""),
+        "{}",
+        ran.stdout
+    );
+    let events = events(&session, &session.run_id());
+    let evaluated = of_kind(&events, "evaluated");
+    assert!(evaluated[0]["payload"].get("holds").is_none(), "not told");
+    assert!(evaluated[0]["payload"]["unreadable"]["load"].is_string());
+}
+
+/// A real Prometheus decides: a gate polls until the value it needs is scraped, the
+/// baseline is taken before the first wave, and a breach sustained in the second wave
+/// of three rolls that wave's hosts back and holds the third wave.
+#[test]
+fn prometheus_values_open_a_gate_and_a_sustained_breach_in_wave_2_stops_the_rollout() {
+    let prometheus = Prometheus::start();
+    prometheus.set("error_rate", 0.5);
+    prometheus.set("order_latency_seconds", 1.0);
+    prometheus.wait_for_value("order_latency_seconds", 1.0);
+    prometheus.wait_for_value("error_rate", 0.5);
+
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "canary" { }
+probe error_rate = prometheus "max(error_rate)"
+probe latency = prometheus "max(order_latency_seconds)"
+inventory fleet hosts ["h1", "h2", "h3"]
+gate healthy "Errors are under 5% before we start" {
+  require error_rate < 0.05
+  poll every 500ms for 1m
+}
+waves upgrade {
+  over fleet
+  stages [1, 1, 1]
+  step install "Install" {
+    run "touch installed-{{host}}"
+    rollback "rm installed-{{host}}"
+  }
+  watch orders {
+    every 500ms
+    during 8s
+    require latency < 5 for 2s
+    require latency < 10 * baseline.latency
+  }
+}
+on failure functional {
+  pause
+  rollback wave
+}
+"#,
+    );
+    let engine = session
+        .command(&[
+            "run",
+            "plan.rbk",
+            "--output",
+            "plain",
+            "--prometheus",
+            &prometheus.url(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the engine starts");
+    wait_until("the run's log", || {
+        session
+            .path("state/runs")
+            .read_dir()
+            .is_ok_and(|mut runs| runs.next().is_some())
+    });
+    let run = session.run_id();
+    wait_until("the gate to see the errors", || {
+        session.log(&run).contains("\"holds\":false")
+    });
+    prometheus.set("error_rate", 0.01);
+    wait_until("the first wave to end", || {
+        session.log(&run).contains("\"kind\":\"wave_finished\"")
+    });
+    prometheus.set("order_latency_seconds", 9.0);
+
+    let output = engine.wait_with_output().expect("the engine ends");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "paused by the policy:\n{shown}"
+    );
+    assert!(
+        shown.contains(
+            "orders#w2 failed (functional): `latency < 5` does not hold (latency = 9) for 2s"
+        ),
+        "{shown}"
+    );
+    let events = events(&session, &run);
+    let baseline = of_kind(&events, "baseline");
+    assert_eq!(baseline.len(), 1);
+    assert_eq!(baseline[0]["payload"]["values"]["latency"], 1.0);
+    let waves: Vec<u64> = of_kind(&events, "wave_started")
+        .iter()
+        .filter_map(|event| event["payload"]["index"].as_u64())
+        .collect();
+    assert_eq!(waves, [0, 1], "the third wave never started");
+    let rollback = of_kind(&events, "rollback_started");
+    assert_eq!(
+        rollback[0]["payload"]["units"],
+        serde_json::json!(["install@h2"]),
+        "only the second wave's host is rolled back"
+    );
+    assert!(session.path("installed-h1").exists());
+    assert!(!session.path("installed-h2").exists());
+    assert!(!session.path("installed-h3").exists());
+    let breaches: Vec<&Value> = of_kind(&events, "evaluated")
+        .into_iter()
+        .filter(|event| event["payload"]["holds"] == false)
+        .collect();
+    assert!(
+        breaches
+            .iter()
+            .any(|event| event["payload"]["values"]["latency"] == 9.0),
+        "the breaching values are logged"
+    );
+    session
+        .runbook(&["verify", &run])
+        .expect(0, "the log verifies");
+}
