@@ -228,8 +228,8 @@ step s "Echo" {
 "#,
     );
     session.file(
-        "sampled.rbk",
-        "runbook \"sampled\" { }\ninventory web hosts [\"a\", \"b\"]\nstep look \"Look\" {\n  on sample 50% of web\n  readonly\n  run \"true\"\n}\n",
+        "told.rbk",
+        "runbook \"told\" { }\naudience ops \"Operations\"\nchannel chat webhook \"http://127.0.0.1:9/hook\"\nnotify ops via chat on start \"Starting\"\nstep look \"Look\" {\n  readonly\n  run \"true\"\n}\n",
     );
     session.file("state-is-a-file", "");
     let mut shown = String::new();
@@ -248,7 +248,7 @@ step s "Echo" {
         "secret",
         session.runbook(&["run", "plan.rbk", "-p", "needed=x"]),
     );
-    show("unsupported", session.runbook(&["run", "sampled.rbk"]));
+    show("unsupported", session.runbook(&["run", "told.rbk"]));
     show("no such run", session.runbook(&["resume", "nothing-here"]));
     show(
         "state folder unusable",
@@ -328,4 +328,66 @@ fn regex_free_hashes(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `on sample P% of ...` runs on a share of the hosts (rounded up), chosen once from the
+/// run's seed and logged: the units are exactly the logged hosts, and a resume keeps
+/// the choice.
+#[test]
+fn a_sample_is_chosen_once_logged_and_kept_by_a_resume() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "sampled" { }
+inventory fleet hosts ["h1", "h2", "h3", "h4", "h5", "h6"]
+waves roll {
+  over fleet
+  stages [50%, 100%]
+  step act "Act" {
+    run "true"
+    rollback "true"
+  }
+}
+step spot "Spot check" {
+  on sample 34% of roll
+  readonly
+  run "echo {{host}} >> spotted"
+}
+step ask "Say when" {
+  manual "Look at the spot check"
+}
+"#,
+    );
+    session
+        .runbook(&["run", "plan.rbk", "--no-wait"])
+        .expect(3, "the run waits at the manual step");
+    let run = session.run_id();
+    let log = session.log(&run);
+    let sampled: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+        .filter(|event| event["kind"] == "sampled")
+        .collect();
+    assert_eq!(sampled.len(), 1);
+    let hosts: Vec<String> = sampled[0]["payload"]["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|host| host.as_str().expect("a name").to_string())
+        .collect();
+    assert_eq!(hosts.len(), 3, "34% of 6 hosts, rounded up");
+    let mut spotted: Vec<String> = session.read("spotted").lines().map(String::from).collect();
+    spotted.sort();
+    assert_eq!(spotted, hosts, "the step ran on exactly the hosts logged");
+    session
+        .runbook(&["confirm", &run, "ask", "--as", "tester"])
+        .expect(0, "confirmed");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(0, "the run completes");
+    assert_eq!(
+        session.log(&run).matches("\"kind\":\"sampled\"").count(),
+        1,
+        "a resume does not choose again"
+    );
 }

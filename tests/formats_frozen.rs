@@ -107,6 +107,7 @@ mod mirror {
         ("approval_settled", parse::<ApprovalSettled>),
         ("evaluated", parse::<Evaluated>),
         ("baseline", parse::<Baseline>),
+        ("sampled", parse::<Sampled>),
         ("unit_finished", parse::<UnitFinished>),
         ("wave_started", parse::<WaveStarted>),
         ("wave_finished", parse::<WaveFinished>),
@@ -306,6 +307,15 @@ mod mirror {
         holds: Option<bool>,
         #[serde(default, deserialize_with = "present")]
         error: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Sampled {
+        key: String,
+        from: String,
+        percent: f64,
+        hosts: Vec<String>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -796,7 +806,8 @@ on failure functional {
 "#;
 
 /// Probes deciding: a gate's condition, the baseline before the first wave, and a
-/// watch in each wave, over command probes.
+/// watch in each wave, over command probes; then a spot check on a sample of the hosts
+/// the rollout changed.
 fn probes_watched() -> Log {
     let scene = Session::new();
     scene.file(
@@ -819,6 +830,11 @@ waves roll {
     during 200ms
     require load < 2 * baseline.load
   }
+}
+step spot "Spot check" {
+  on sample 50% of roll
+  readonly
+  run "true"
 }
 "#,
     );

@@ -140,7 +140,7 @@ pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
         .map(|found| {
             Diagnostic::new(codes::UNSUPPORTED, format!("{} cannot run yet", found.what))
                 .with_label(found.span, "not supported by this engine yet")
-                .with_help("sampling and notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
+                .with_help("notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
         })
         .collect();
     if !unsupported.is_empty() {

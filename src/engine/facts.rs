@@ -151,6 +151,16 @@ pub enum Fact {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<String>,
     },
+    /// The hosts a sampled step runs on, chosen once from the run's seed: a resume
+    /// and a replay take these, not a new choice.
+    Sampled {
+        /// The step's unit key without a host.
+        key: String,
+        /// The inventory or waves block sampled.
+        from: String,
+        percent: f64,
+        hosts: Vec<String>,
+    },
     WaveStarted {
         waves: String,
         index: usize,

@@ -69,6 +69,11 @@ pub struct History {
     /// What each failure logged said, by its key: a resumed policy shows people the
     /// failure as it happened.
     pub failures: HashMap<String, String>,
+    /// The hosts each sampled step was given, by its key.
+    pub samples: HashMap<String, Vec<String>>,
+    /// The hosts each waves block has taken through its waves (those that failed taken
+    /// out), in order: what `on sample P% of WAVES` chooses from.
+    pub changed: HashMap<String, Vec<String>>,
     /// The probes read before the first wave, for `baseline.NAME`.
     pub baseline: BTreeMap<String, f64>,
     pub baseline_taken: bool,
@@ -283,10 +288,29 @@ impl History {
             }
             Fact::RunPaused { reason } => self.paused = Some(reason.clone()),
             Fact::RunFinished { status } => self.finished = Some(*status),
-            Fact::WaveStarted { waves, index, .. } => {
+            Fact::Sampled { key, hosts, .. } => {
+                self.samples.insert(key.clone(), hosts.clone());
+            }
+            Fact::WaveStarted {
+                waves,
+                index,
+                hosts,
+                ..
+            } => {
+                self.changed
+                    .entry(waves.clone())
+                    .or_default()
+                    .extend(hosts.iter().cloned());
                 self.marks.insert(super::run::wave_key(waves, *index));
             }
-            Fact::WaveFinished { waves, index, .. } => {
+            Fact::WaveFinished {
+                waves,
+                index,
+                failed,
+            } => {
+                if let Some(changed) = self.changed.get_mut(waves) {
+                    changed.retain(|host| !failed.contains(host));
+                }
                 let key = super::run::wave_key(waves, *index);
                 self.marks.insert(format!("{key}/finished"));
             }

@@ -16,6 +16,7 @@ pub mod preflight;
 mod recorder;
 pub mod report;
 mod run;
+mod sample;
 pub mod terminal;
 mod values;
 pub mod waves;

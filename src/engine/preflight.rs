@@ -1,8 +1,9 @@
 //! What this engine cannot run yet, found before a run starts rather than halfway
-//! through it: sampling, and subscriptions (channels deliver nothing yet but the log).
+//! through it: subscriptions and channels other than the log (they deliver nothing
+//! yet).
 //! Also whether the run asks for approvals, which need a roster.
 
-use crate::compile::{Action, ChannelKind, Graph, NodeKind, Target};
+use crate::compile::{Action, ChannelKind, Graph, NodeKind};
 use crate::source::Span;
 
 /// One construct the engine cannot run, and where it is written.
@@ -15,19 +16,6 @@ pub struct Unsupported {
 pub fn unsupported(graph: &Graph) -> Vec<Unsupported> {
     let mut found = Vec::new();
     let mut say = |what: String, span: Span| found.push(Unsupported { what, span });
-    for node in graph.nodes() {
-        match &node.kind {
-            NodeKind::Step(work) | NodeKind::Script(work) | NodeKind::Manual(work) => {
-                if matches!(
-                    work.settings.target,
-                    Target::SampleOfInventory { .. } | Target::SampleOfWaves { .. }
-                ) {
-                    say(format!("sampling hosts in `{}`", node.name), node.span);
-                }
-            }
-            _ => {}
-        }
-    }
     for policy in graph.policies() {
         for action in &policy.actions {
             if let Action::Notify {

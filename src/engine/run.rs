@@ -370,7 +370,7 @@ impl<'g> Run<'g> {
     }
 
     /// The hosts a step runs on; `None` is the machine running the runbook.
-    fn hosts_of(&self, target: &Target, scope: &Scope) -> Result<Vec<Option<String>>> {
+    fn hosts_of(&self, node: &Node, target: &Target, scope: &Scope) -> Result<Vec<Option<String>>> {
         Ok(match target {
             Target::Local => vec![None],
             Target::Inventory { inventory } => self
@@ -390,12 +390,57 @@ impl<'g> Run<'g> {
                 }
                 None => vec![None],
             },
-            Target::SampleOfInventory { .. } | Target::SampleOfWaves { .. } => {
-                return Err(EngineError::Unsupported(
-                    "sampling hosts cannot run yet".to_string(),
-                ))
+            Target::SampleOfInventory { percent, inventory } => {
+                let pool = self
+                    .inventories
+                    .get(&**inventory)
+                    .cloned()
+                    .unwrap_or_default();
+                self.sample(node, scope, inventory, *percent, pool)?
+            }
+            Target::SampleOfWaves { percent, waves } => {
+                let pool = self
+                    .recorder
+                    .borrow()
+                    .history
+                    .changed
+                    .get(&**waves)
+                    .cloned()
+                    .unwrap_or_default();
+                self.sample(node, scope, waves, *percent, pool)?
             }
         })
+    }
+
+    /// `percent` of `pool`, chosen from the run's seed and logged the first time; the
+    /// logged choice ever after.
+    fn sample(
+        &self,
+        node: &Node,
+        scope: &Scope,
+        from: &str,
+        percent: f64,
+        pool: Vec<String>,
+    ) -> Result<Vec<Option<String>>> {
+        let key = unit_key(&node.id, None, scope);
+        if let Some(hosts) = self.recorder.borrow().history.samples.get(&key) {
+            return Ok(hosts.iter().cloned().map(Some).collect());
+        }
+        let seed = self
+            .recorder
+            .borrow()
+            .history
+            .started
+            .as_ref()
+            .map_or(0, |started| started.seed);
+        let hosts = super::sample::choose(pool, percent, seed, &key);
+        self.note(Fact::Sampled {
+            key,
+            from: from.to_string(),
+            percent,
+            hosts: hosts.clone(),
+        })?;
+        Ok(hosts.into_iter().map(Some).collect())
     }
 
     /// Shows a step run over hosts as one bar on a terminal: the display needs the
@@ -424,7 +469,7 @@ impl<'g> Run<'g> {
 
     /// A step on each of its hosts, at most `parallel` at once.
     async fn step(&self, node: &'g Node, work: &'g Work, scope: &Scope) -> Result<NodeEnd> {
-        let hosts = self.hosts_of(&work.settings.target, scope)?;
+        let hosts = self.hosts_of(node, &work.settings.target, scope)?;
         let limit = work
             .settings
             .parallel

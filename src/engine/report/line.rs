@@ -158,6 +158,15 @@ pub fn line(fact: &Fact) -> Option<String> {
         }
         Fact::Confirmed { unit, .. } => format!("✔ {unit} confirmed"),
         Fact::Decided { unit, decision } => format!("{unit}: decided {decision:?}").to_lowercase(),
+        Fact::Sampled {
+            key,
+            from,
+            percent,
+            hosts,
+        } => format!(
+            "{key}: sampled {percent}% of {from}: {}",
+            super::messages::name_range(hosts)
+        ),
         Fact::WaveStarted {
             waves,
             index,

@@ -96,7 +96,7 @@ fn name_some(names: &[String]) -> String {
 
 /// The hosts of a wave, which are consecutive in their inventory: `a, b, c` or
 /// `demo-05 … demo-08 (4 hosts)`.
-fn name_range(hosts: &[String]) -> String {
+pub(super) fn name_range(hosts: &[String]) -> String {
     match hosts {
         [] => "no host".to_string(),
         [first, .., last] if hosts.len() > NAMED_HOSTS => {
