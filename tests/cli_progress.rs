@@ -217,7 +217,17 @@ fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
     ] {
         assert!(screen.contains(expected), "no `{expected}` in:\n...{end}");
     }
-    assert!(!screen.contains("\u{1b}[3"), "colour under NO_COLOR");
+    assert!(has_colour("\u{1b}[32m✔") && !has_colour("\u{1b}[3A"));
+    assert!(!has_colour(&screen), "colour under NO_COLOR");
+}
+
+/// Whether `text` sets a foreground colour (`ESC [ 3x m` or `ESC [ 3x ;`, x a digit);
+/// cursor moves such as `ESC [ 3 A` are not colour.
+fn has_colour(text: &str) -> bool {
+    text.match_indices("\u{1b}[3").any(|(at, found)| {
+        let rest = text[at + found.len()..].as_bytes();
+        rest.first().is_some_and(u8::is_ascii_digit) && matches!(rest.get(1), Some(b'm' | b';'))
+    })
 }
 
 /// Runs `runbook ARGS` on a pseudo-terminal in `dir`, types `typed` once the screen

@@ -108,6 +108,8 @@ mod mirror {
         ("evaluated", parse::<Evaluated>),
         ("baseline", parse::<Baseline>),
         ("sampled", parse::<Sampled>),
+        ("wave_pause", parse::<WavePause>),
+        ("pause_skipped", parse::<PauseSkipped>),
         ("unit_finished", parse::<UnitFinished>),
         ("wave_started", parse::<WaveStarted>),
         ("wave_finished", parse::<WaveFinished>),
@@ -307,6 +309,24 @@ mod mirror {
         holds: Option<bool>,
         #[serde(default, deserialize_with = "present")]
         error: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct WavePause {
+        waves: String,
+        index: u64,
+        until_ms: u64,
+        may_skip: Vec<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct PauseSkipped {
+        waves: String,
+        index: u64,
+        #[serde(default, deserialize_with = "present")]
+        reason: Option<String>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -541,6 +561,14 @@ mod mirror {
         Confirmed(BTreeMap<String, String>),
         Decided(Decision),
         Voted(Vote),
+        SkipPause(SkipPause),
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SkipPause {
+        #[serde(default, deserialize_with = "present")]
+        pub reason: Option<String>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -847,11 +875,75 @@ step spot "Spot check" {
     }
 }
 
+/// A rollout interrupted during the pause between its waves; the commander ends the
+/// pause from another terminal while no engine holds the run, and a resume finishes.
+fn pause_skipped() -> Log {
+    let scene = Session::new();
+    scene.file("roster.toml", APPROVAL_ROSTER);
+    scene.file(
+        "paused.rbk",
+        r#"runbook "paused" {
+  roster "roster.toml"
+}
+role commander "decides"
+inventory fleet hosts ["h1", "h2"]
+waves roll {
+  over fleet
+  stages [1, 1]
+  pause 1h
+  step act "Act" {
+    run "true"
+    rollback "true"
+  }
+}
+"#,
+    );
+    let engine = scene
+        .command(&["run", "paused.rbk"])
+        .spawn()
+        .expect("the engine starts");
+    wait_until("the run", || {
+        scene
+            .path("state/runs")
+            .read_dir()
+            .is_ok_and(|mut runs| runs.next().is_some())
+    });
+    let run = scene.run_id();
+    wait_until("the pause", || {
+        scene.log(&run).contains("\"kind\":\"wave_pause\"")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(engine.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("interrupt");
+    let status = engine.wait_with_output().expect("the engine ends").status;
+    assert_eq!(status.code(), Some(3), "interrupted in the pause");
+    scene
+        .runbook(&[
+            "skip-pause",
+            &run,
+            "--as",
+            "alice",
+            "--reason",
+            "canary clean",
+        ])
+        .expect(0, "the commander ends the pause");
+    scene
+        .runbook(&["resume", &run])
+        .expect(0, "the second wave runs");
+    Log {
+        scenario: "pause skipped",
+        text: scene.log(&run),
+    }
+}
+
 /// The logs of every scenario, made once (in parallel) for the tests that read them.
 fn real_logs() -> &'static [Log] {
     static LOGS: OnceLock<Vec<Log>> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let scenarios: [fn() -> Log; 8] = [
+        let scenarios: [fn() -> Log; 9] = [
+            pause_skipped,
             probes_watched,
             approvals_given,
             demo_completed,

@@ -115,7 +115,10 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
         Ok(role) => role,
         Err(refusal) => {
             let fact = Fact::Refused {
-                node: given.step.to_string(),
+                node: match (&given.answer, &stopped.history.pause) {
+                    (Answer::SkipPause { .. }, Some(pause)) => pause.waves.clone(),
+                    _ => given.step.to_string(),
+                },
                 answer: given.answer.word().to_string(),
                 why: refusal.to_string(),
             };
@@ -162,6 +165,16 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
 /// same rules the engine applies to answers it takes.
 fn judge(history: &History, given: &Given<'_>, units: &[String]) -> Result<String, Refusal> {
     let roster = history.roster();
+    if let (Answer::SkipPause { .. }, Some(roster), Some(pause)) =
+        (&given.answer, roster, &history.pause)
+    {
+        return runbook::engine::approval::holder(
+            given.person,
+            roster,
+            pause.may_skip.iter(),
+            "skipping this pause",
+        );
+    }
     if let Answer::Voted { .. } = given.answer {
         let empty = std::collections::BTreeMap::new();
         let approval = units.first().and_then(|unit| history.approvals.get(unit));
@@ -199,11 +212,18 @@ fn hand_over(given: &Given<'_>, clock: &dyn Clock) -> ExitCode {
         Ok(units) => units,
         Err(code) => return code,
     };
-    // A vote is for one approval, named in the request: it never lands on another.
-    let approval = units
-        .first()
-        .filter(|_| given.answer.need() == Need::Approval)
-        .and_then(|unit| Some((unit.clone(), history.approvals.get(unit)?.node.clone())));
+    // A vote is for one approval, named in the request: it never lands on another. A
+    // pause is the one under way, answered under its waves block's name.
+    let approval = match given.answer.need() {
+        Need::Approval => units
+            .first()
+            .and_then(|unit| Some((unit.clone(), history.approvals.get(unit)?.node.clone()))),
+        Need::SkipPause => units
+            .first()
+            .zip(history.pause.as_ref())
+            .map(|(unit, pause)| (unit.clone(), pause.waves.clone())),
+        _ => None,
+    };
     let run_dir = store::run_dir(given.state_dir, given.run);
     let path = match inbox::deliver(&run_dir, &request(given, approval), clock.now_ms()) {
         Ok(path) => path,
@@ -263,6 +283,15 @@ fn request(given: &Given<'_>, approval: Option<(String, String)>) -> Request {
 /// ends the command with the error that says so.
 fn answerable(history: &History, given: &Given<'_>) -> Result<Vec<String>, ExitCode> {
     let need = given.answer.need();
+    if need == Need::SkipPause {
+        return match &history.pause {
+            Some(pause) if !pause.skipped => Ok(vec![runbook::engine::run_wave_key(
+                &pause.waves,
+                pause.index,
+            )]),
+            _ => Err(not_waiting(given)),
+        };
+    }
     if need == Need::Approval {
         let open = history.open_approvals(given.step);
         return match open.as_slice() {
@@ -307,12 +336,16 @@ fn not_waiting(given: &Given<'_>) -> ExitCode {
         Need::Confirmation => "a confirmation",
         Need::Decision => "a decision",
         Need::Approval => "an approval",
+        Need::SkipPause => "the end of a pause between waves",
+    };
+    let on = match given.step {
+        "" => String::new(),
+        step => format!(" on `{step}`"),
     };
     eprintln!(
-        "error[{}]: run `{}` is not waiting for {what} on `{}`{}\n  help: `runbook status {}` shows what it waits for",
+        "error[{}]: run `{}` is not waiting for {what}{on}{}\n  help: `runbook status {}` shows what it waits for",
         codes::NOT_WAITING.as_str(),
         given.run,
-        given.step,
         given.host.map(|host| format!(" on {host}")).unwrap_or_default(),
         given.run
     );

@@ -14,6 +14,7 @@ mod launch;
 mod output;
 mod resume;
 mod run;
+mod skip_pause;
 mod status;
 mod transcript;
 mod verify;
@@ -86,6 +87,11 @@ enum Command {
         after_help = "Examples:\n  runbook approve RUN go --as alice --reason \"backups verified\"\n  runbook approve RUN go --as bao --reject --reason \"payments are degraded\"\n  runbook approve RUN failure:severe --as alice\n\nExit codes: 0 the vote was logged, 1 it was refused (not in the roster, wrong role, a second vote, or `distinct`) or nothing waits for it, 2 no such run."
     )]
     Approve(approve::Args),
+    /// End the wait between two waves of a run now.
+    #[command(
+        after_help = "Examples:\n  runbook skip-pause RUN --as alice --reason \"the canary is clean, the change window closes at 18:00\"\n\nExit codes: 0 logged, 1 refused (not the commander or the rollout's owner) or no pause under way, 2 no such run."
+    )]
+    SkipPause(skip_pause::Args),
     /// Where every run stands, or one run: its state, current step, what it waits for.
     #[command(after_help = "Examples:\n  runbook status\n  runbook status RUN")]
     Status(status::Args),
@@ -146,6 +152,7 @@ pub fn run() -> ExitCode {
         Command::Confirm(args) => confirm::run(args),
         Command::Decide(args) => decide::run(args),
         Command::Approve(args) => approve::run(args),
+        Command::SkipPause(args) => skip_pause::run(args),
         Command::Status(args) => status::run(args),
         Command::Transcript(args) => transcript::run(args),
     }

@@ -112,8 +112,17 @@ fn one(state_dir: &std::path::Path, run: &str) -> ExitCode {
                         record.node
                     )
                 }
+                Need::SkipPause => continue,
             };
             text.push_str(&format!("waits    {unit}: {how}\n"));
+        }
+        if let Some(pause) = history.pause.as_ref().filter(|pause| !pause.skipped) {
+            text.push_str(&format!(
+                "pauses   {}: until {} before wave {}: runbook skip-pause {run} --as NAME [--reason TEXT]\n",
+                pause.waves,
+                timestamp(pause.until_ms),
+                pause.index + 1
+            ));
         }
     }
     output::print_stdout(&text);

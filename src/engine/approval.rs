@@ -49,10 +49,12 @@ pub struct Vote {
 pub enum Refusal {
     #[error("`{person}` is not in the run's roster")]
     Unknown { person: String },
-    #[error("`{person}` holds {held}, and this approval asks for {asked}")]
+    #[error("`{person}` holds {held}, and {what} asks for {asked}")]
     WrongRole {
         person: String,
         held: String,
+        /// "this approval", "skipping this pause".
+        what: &'static str,
         asked: String,
     },
     #[error("`{person}` has already voted on this approval")]
@@ -77,7 +79,7 @@ impl Refusal {
 
 impl Approval {
     /// Every role whose holders may vote: those asked, then any escalated to.
-    pub fn roles(&self) -> impl Iterator<Item = &String> {
+    pub fn roles(&self) -> impl Iterator<Item = &String> + Clone {
         self.ask.roles.iter().chain(&self.escalated)
     }
 
@@ -162,21 +164,7 @@ impl Approval {
         roster: &BTreeMap<String, Member>,
         ran: &BTreeSet<String>,
     ) -> Result<String, Refusal> {
-        let Some(member) = roster.get(person) else {
-            return Err(Refusal::Unknown {
-                person: person.to_string(),
-            });
-        };
-        let Some(role) = self.roles().find(|role| member.roles.contains(role)) else {
-            return Err(Refusal::WrongRole {
-                person: person.to_string(),
-                held: match member.roles.as_slice() {
-                    [] => "no role".to_string(),
-                    roles => quoted(roles.iter()),
-                },
-                asked: quoted(self.roles()),
-            });
-        };
+        let role = holder(person, roster, self.roles(), "this approval")?;
         if self.votes.iter().any(|vote| vote.person == person) {
             return Err(Refusal::AlreadyVoted {
                 person: person.to_string(),
@@ -187,7 +175,7 @@ impl Approval {
                 person: person.to_string(),
             });
         }
-        Ok(role.clone())
+        Ok(role)
     }
 
     /// The request as people read it: `2 of [commander, dba]`, with the votes so far.
@@ -216,6 +204,32 @@ impl Approval {
             ));
         }
         text
+    }
+}
+
+/// The first of `roles` that `person` holds in `roster`, or why they may not answer.
+pub fn holder<'r>(
+    person: &str,
+    roster: &BTreeMap<String, Member>,
+    roles: impl Iterator<Item = &'r String> + Clone,
+    what: &'static str,
+) -> Result<String, Refusal> {
+    let Some(member) = roster.get(person) else {
+        return Err(Refusal::Unknown {
+            person: person.to_string(),
+        });
+    };
+    match roles.clone().find(|role| member.roles.contains(role)) {
+        Some(role) => Ok(role.clone()),
+        None => Err(Refusal::WrongRole {
+            person: person.to_string(),
+            held: match member.roles.as_slice() {
+                [] => "no role".to_string(),
+                held => quoted(held.iter()),
+            },
+            what,
+            asked: quoted(roles),
+        }),
     }
 }
 

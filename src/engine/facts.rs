@@ -172,6 +172,22 @@ pub enum Fact {
         index: usize,
         failed: Vec<String>,
     },
+    /// The wait before wave `index` began; it ends at `until_ms`, or earlier when a
+    /// person holding one of `may_skip` says so (`runbook skip-pause`).
+    WavePause {
+        waves: String,
+        index: usize,
+        until_ms: u64,
+        /// Who may cut it short: the commander's role and the rollout's owner.
+        may_skip: Vec<String>,
+    },
+    /// A person cut a wave pause short; the actor says who.
+    PauseSkipped {
+        waves: String,
+        index: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// Something failed for good (retries spent); its class picks the policy.
     Failure {
         key: String,
@@ -281,6 +297,8 @@ pub enum Need {
     Decision,
     /// Votes from people holding the roles asked.
     Approval,
+    /// Not asked of anyone: a person's offer to end a wave pause early.
+    SkipPause,
 }
 
 /// What an approval asks: `approve by 2 of [commander, dba] distinct within 3m`.

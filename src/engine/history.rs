@@ -42,6 +42,17 @@ impl UnitRecord {
     }
 }
 
+/// A wait between two waves, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pause {
+    pub waves: String,
+    /// The wave it comes before.
+    pub index: usize,
+    pub until_ms: u64,
+    pub may_skip: Vec<String>,
+    pub skipped: bool,
+}
+
 /// Where a run stands, by its log.
 #[derive(Debug, Clone, Default)]
 pub struct History {
@@ -69,6 +80,8 @@ pub struct History {
     /// What each failure logged said, by its key: a resumed policy shows people the
     /// failure as it happened.
     pub failures: HashMap<String, String>,
+    /// The wait between two waves under way (logged, its wave not yet started).
+    pub pause: Option<Pause>,
     /// The hosts each sampled step was given, by its key.
     pub samples: HashMap<String, Vec<String>>,
     /// The hosts each waves block has taken through its waves (those that failed taken
@@ -297,11 +310,41 @@ impl History {
                 hosts,
                 ..
             } => {
+                if self
+                    .pause
+                    .as_ref()
+                    .is_some_and(|pause| pause.waves == *waves && pause.index == *index)
+                {
+                    self.pause = None;
+                }
                 self.changed
                     .entry(waves.clone())
                     .or_default()
                     .extend(hosts.iter().cloned());
                 self.marks.insert(super::run::wave_key(waves, *index));
+            }
+            Fact::WavePause {
+                waves,
+                index,
+                until_ms,
+                may_skip,
+            } => {
+                self.pause = Some(Pause {
+                    waves: waves.clone(),
+                    index: *index,
+                    until_ms: *until_ms,
+                    may_skip: may_skip.clone(),
+                    skipped: false,
+                });
+            }
+            Fact::PauseSkipped { waves, index, .. } => {
+                if let Some(pause) = self
+                    .pause
+                    .as_mut()
+                    .filter(|pause| pause.waves == *waves && pause.index == *index)
+                {
+                    pause.skipped = true;
+                }
             }
             Fact::WaveFinished {
                 waves,

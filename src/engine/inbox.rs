@@ -39,6 +39,11 @@ pub enum Answer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// `runbook skip-pause`: end the wait between two waves now.
+    SkipPause {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl Answer {
@@ -47,6 +52,7 @@ impl Answer {
             Answer::Confirmed(_) => Need::Confirmation,
             Answer::Decided(_) => Need::Decision,
             Answer::Voted { .. } => Need::Approval,
+            Answer::SkipPause { .. } => Need::SkipPause,
         }
     }
 
@@ -57,14 +63,24 @@ impl Answer {
             Answer::Decided(_) => "decide",
             Answer::Voted { approve: true, .. } => "approve",
             Answer::Voted { approve: false, .. } => "reject",
+            Answer::SkipPause { .. } => "skip-pause",
         }
     }
 }
 
 impl Answer {
-    /// The event that records this answer for `unit`; a vote counts for `role`.
+    /// The event that records this answer for `unit`; a vote counts for `role`. A
+    /// pause is answered under its waves block's name and the wave it comes before.
     pub fn fact(&self, unit: &str, role: &str) -> Fact {
         match self {
+            Answer::SkipPause { reason } => {
+                let (waves, index) = crate::engine::run::parse_wave_key(unit).unwrap_or_default();
+                Fact::PauseSkipped {
+                    waves,
+                    index,
+                    reason: reason.clone(),
+                }
+            }
             Answer::Confirmed(values) => Fact::Confirmed {
                 unit: unit.to_string(),
                 values: values.clone(),

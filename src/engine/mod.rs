@@ -37,7 +37,7 @@ use history::{History, UnknownEvent};
 use recorder::Recorder;
 use report::{OutputMode, Reporter};
 use run::Run;
-pub use run::{Halt, OnInterrupt, StopLevel};
+pub use run::{wave_key as run_wave_key, Halt, OnInterrupt, StopLevel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -40,6 +40,7 @@ use crate::executor::{Executor, Exit, ShellCommand, StopReason};
 
 mod gate;
 mod observe;
+mod pause;
 mod wait;
 
 use wait::Wait;
@@ -1162,10 +1163,8 @@ impl<'g> Run<'g> {
                 continue;
             }
             if index > 0 && plan.pause_ms > 0 && !self.marked(&started_key) {
-                self.recorder.borrow_mut().flush()?;
-                tokio::select! {
-                    () = self.clock.sleep(plan.pause_ms) => {}
-                    () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
+                if let Some(halt) = self.pause_before(node, index, plan.pause_ms).await? {
+                    return Ok(NodeEnd::Halted(halt));
                 }
             }
             if index == 0 && !self.marked(&started_key) {
@@ -1540,6 +1539,12 @@ struct WavesPlan<'g> {
 /// The mark a wave's start leaves in the history (its end adds `/finished`).
 pub fn wave_key(waves: &str, index: usize) -> String {
     format!("wave:{waves}#{index}")
+}
+
+/// The waves block and index a `wave_key` names.
+pub fn parse_wave_key(key: &str) -> Option<(String, usize)> {
+    let (waves, index) = key.strip_prefix("wave:")?.rsplit_once('#')?;
+    Some((waves.to_string(), index.parse().ok()?))
 }
 
 fn rolled_back(history: &super::history::History, unit: &str) -> bool {

@@ -95,6 +95,9 @@ pub fn prompt(need: Need, unit: &str) -> String {
         Need::Approval => format!(
             "  type `approve [why]` or `reject [why]` here for `{unit}` (or answer from another terminal)"
         ),
+        Need::SkipPause => format!(
+            "  type `skip [why]` here to end the pause before `{unit}` now (or `runbook skip-pause` from another terminal)"
+        ),
     }
 }
 
@@ -112,6 +115,7 @@ pub fn read(need: Need, line: &str) -> Typed {
             approve: false,
             reason,
         }),
+        (Need::SkipPause, "skip") => Typed::Answer(Answer::SkipPause { reason }),
         (Need::Confirmation, "done" | "yes" | "y") => Typed::Confirming,
         (Need::Decision, "retry") => Typed::Answer(Answer::Decided(Decision::Retry)),
         (Need::Decision, "skip") => Typed::Answer(Answer::Decided(Decision::Skip)),

@@ -78,6 +78,7 @@ pub fn line(fact: &Fact) -> Option<String> {
             Need::Confirmation => format!("⏸ {unit} needs a person:\n{}", indent(text)),
             Need::Decision => format!("⏸ {unit} needs a decision: {text}"),
             Need::Approval => format!("⏸ {unit} needs an approval: {text}"),
+            Need::SkipPause => format!("⏸ {unit}: {text}"),
         },
         Fact::Voted {
             unit,
@@ -158,6 +159,28 @@ pub fn line(fact: &Fact) -> Option<String> {
         }
         Fact::Confirmed { unit, .. } => format!("✔ {unit} confirmed"),
         Fact::Decided { unit, decision } => format!("{unit}: decided {decision:?}").to_lowercase(),
+        Fact::WavePause {
+            waves,
+            index,
+            until_ms,
+            ..
+        } => format!(
+            "{waves}: pause until {} before wave {}",
+            clock_time(*until_ms),
+            index + 1
+        ),
+        Fact::PauseSkipped {
+            waves,
+            index,
+            reason,
+        } => format!(
+            "{waves}: the pause before wave {} was cut short{}",
+            index + 1,
+            reason
+                .as_deref()
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default()
+        ),
         Fact::Sampled {
             key,
             from,

@@ -58,6 +58,8 @@ pub(super) struct Live {
     waits: HashMap<String, ProgressBar>,
     /// Units whose `Waiting` fact was printed by this engine.
     announced: HashSet<String>,
+    /// The countdown to the next wave, while a pause lasts.
+    pause: Option<ProgressBar>,
 }
 
 struct FanOut {
@@ -106,6 +108,7 @@ impl Live {
             waves: HashMap::new(),
             waits: HashMap::new(),
             announced: HashSet::new(),
+            pause: None,
         }
     }
 
@@ -135,6 +138,17 @@ impl Live {
             Fact::RunStarted(started) => {
                 let title = started.title.as_deref().unwrap_or(&started.runbook);
                 self.begin(&started.run, title, history);
+            }
+            Fact::WavePause {
+                waves,
+                index,
+                until_ms,
+                ..
+            } => self.pausing(waves, *index, *until_ms),
+            Fact::PauseSkipped { .. } => {
+                if let Some(bar) = self.pause.take() {
+                    self.remove(&bar);
+                }
             }
             Fact::RunResumed { .. } => {
                 if let Some(started) = &history.started {
@@ -307,6 +321,9 @@ impl Live {
     }
 
     pub(super) fn wave(&mut self, waves: &str, mut progress: WavesDone) {
+        if let Some(bar) = self.pause.take() {
+            self.remove(&bar);
+        }
         match self.waves.get_mut(waves) {
             Some(line) => {
                 progress.failed = line.progress.failed;
@@ -325,6 +342,30 @@ impl Live {
                     .insert(waves.to_string(), WavesLine { bar, progress });
             }
         }
+    }
+
+    /// A countdown to the next wave, with the command that ends it early.
+    fn pausing(&mut self, waves: &str, index: usize, until_ms: u64) {
+        if let Some(bar) = self.pause.take() {
+            self.remove(&bar);
+        }
+        let what = format!("{waves}: wave {} in", index + 1);
+        let style = style(WAIT).with_key(
+            "waiting",
+            move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |since| since.as_millis() as u64);
+                let left = Duration::from_millis(until_ms.saturating_sub(now));
+                let _ = write!(out, "⏳ {what} {}", short_duration(left));
+            },
+        );
+        let bar = self.add(ProgressBar::new_spinner().with_style(style), None);
+        bar.set_message(format!(
+            "to start it now: runbook skip-pause {} --as NAME",
+            self.run_id
+        ));
+        self.pause = Some(bar);
     }
 
     pub(super) fn waiting(&mut self, fact: &Fact, owner: Option<&str>, records: &[&str]) {

@@ -117,6 +117,7 @@ pub(super) fn waiting_line(view: &WaitView, waited: Duration) -> String {
         Need::Confirmation => "waits for a person to confirm it",
         Need::Decision => "waits for a decision",
         Need::Approval => "waits for an approval",
+        Need::SkipPause => "pauses between waves",
     };
     let who = match &view.owner {
         Some(owner) => format!("owner: {owner}"),
@@ -152,6 +153,7 @@ pub(super) fn answer_command(run_id: &str, view: &WaitView, records: &[&str]) ->
             "runbook approve {run_id} {} --as NAME [--reject] [--reason TEXT]",
             view.node
         ),
+        Need::SkipPause => format!("runbook skip-pause {run_id} --as NAME [--reason TEXT]"),
     }
 }
 

@@ -1,0 +1,112 @@
+//! The wait between two waves: logged when it begins (so a resume waits only what is
+//! left of it), shown as a countdown, and cut short only by a person holding the
+//! commander's role or the rollout's owner (`runbook skip-pause RUN --as NAME`), whose
+//! word is logged like any answer.
+
+use super::wait::{Heard, Listener, Wait};
+use super::{wave_key, Halt, Result, Run};
+use crate::compile::Node;
+use crate::engine::approval::holder;
+use crate::engine::facts::{Fact, Need};
+use crate::engine::inbox::Answer;
+
+impl<'g> Run<'g> {
+    /// Waits before wave `index` of `node`; `Some` when the run must stop instead.
+    pub(super) async fn pause_before(
+        &self,
+        node: &'g Node,
+        index: usize,
+        pause_ms: u64,
+    ) -> Result<Option<Halt>> {
+        let key = wave_key(&node.name, index);
+        let logged = self
+            .recorder
+            .borrow()
+            .history
+            .pause
+            .clone()
+            .filter(|pause| pause.waves == *node.name && pause.index == index);
+        let pause = match logged {
+            Some(pause) => pause,
+            None => {
+                let may_skip: Vec<String> = self
+                    .graph
+                    .header()
+                    .commander
+                    .iter()
+                    .cloned()
+                    .chain(node.owner.as_deref().map(str::to_string))
+                    .collect();
+                self.commit(Fact::WavePause {
+                    waves: node.name.to_string(),
+                    index,
+                    until_ms: self.now().saturating_add(pause_ms),
+                    may_skip,
+                })?;
+                self.recorder
+                    .borrow()
+                    .history
+                    .pause
+                    .clone()
+                    .unwrap_or_else(|| unreachable!("the pause was just logged"))
+            }
+        };
+        let wait = Wait {
+            key: &key,
+            node: &node.name,
+            host: None,
+            need: Need::SkipPause,
+            text: String::new(),
+            owner: node.owner.as_deref(),
+            records: Vec::new(),
+            approval: None,
+        };
+        let mut listener = Listener::default();
+        loop {
+            let skipped = self
+                .recorder
+                .borrow()
+                .history
+                .pause
+                .as_ref()
+                .is_some_and(|pause| pause.skipped);
+            if skipped || self.now() >= pause.until_ms {
+                return Ok(None);
+            }
+            match self
+                .hear(&wait, &mut listener, Some(pause.until_ms))
+                .await?
+            {
+                Heard::Stopped => return Ok(Some(Halt::Interrupted)),
+                Heard::TimeUp => {}
+                Heard::Answer {
+                    answer,
+                    actor,
+                    taken,
+                } => {
+                    if !matches!(answer, Answer::SkipPause { .. }) {
+                        continue;
+                    }
+                    let person = actor.person.clone().unwrap_or_default();
+                    let allowed = match self.recorder.borrow().history.roster() {
+                        Some(roster) => holder(
+                            &person,
+                            roster,
+                            pause.may_skip.iter(),
+                            "skipping this pause",
+                        ),
+                        None => Ok(String::new()),
+                    };
+                    match allowed {
+                        Ok(role) => {
+                            self.take_answer(&wait, answer, actor, &role, taken.as_deref())?;
+                        }
+                        Err(refusal) => {
+                            self.refuse(&wait, &answer, actor, &refusal, taken.as_deref())?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
