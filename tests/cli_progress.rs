@@ -225,7 +225,7 @@ fn on_a_terminal_the_run_shows_bars_of_hosts_done() {
 /// cursor moves such as `ESC [ 3 A` are not colour.
 fn has_colour(text: &str) -> bool {
     text.match_indices("\u{1b}[3").any(|(at, found)| {
-        let rest = text[at + found.len()..].as_bytes();
+        let rest = &text.as_bytes()[at + found.len()..];
         rest.first().is_some_and(u8::is_ascii_digit) && matches!(rest.get(1), Some(b'm' | b';'))
     })
 }
