@@ -13,6 +13,7 @@ pub mod executor;
 pub mod format;
 pub mod internal;
 pub mod inventory;
+pub mod notify;
 pub mod parse;
 pub mod pipeline;
 pub mod probe;
