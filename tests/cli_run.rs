@@ -227,10 +227,6 @@ step s "Echo" {
 }
 "#,
     );
-    session.file(
-        "told.rbk",
-        "runbook \"told\" { }\naudience ops \"Operations\"\nchannel chat webhook \"http://127.0.0.1:9/hook\"\nnotify ops via chat on start \"Starting\"\nstep look \"Look\" {\n  readonly\n  run \"true\"\n}\n",
-    );
     session.file("state-is-a-file", "");
     let mut shown = String::new();
     let mut show = |title: &str, ran: Ran| {
@@ -248,7 +244,6 @@ step s "Echo" {
         "secret",
         session.runbook(&["run", "plan.rbk", "-p", "needed=x"]),
     );
-    show("unsupported", session.runbook(&["run", "told.rbk"]));
     show("no such run", session.runbook(&["resume", "nothing-here"]));
     show(
         "state folder unusable",

@@ -110,6 +110,7 @@ mod mirror {
         ("sampled", parse::<Sampled>),
         ("wave_pause", parse::<WavePause>),
         ("pause_skipped", parse::<PauseSkipped>),
+        ("delivered", parse::<Delivered>),
         ("unit_finished", parse::<UnitFinished>),
         ("wave_started", parse::<WaveStarted>),
         ("wave_finished", parse::<WaveFinished>),
@@ -309,6 +310,16 @@ mod mirror {
         holds: Option<bool>,
         #[serde(default, deserialize_with = "present")]
         error: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Delivered {
+        key: String,
+        channel: String,
+        ok: bool,
+        attempts: u32,
+        detail: String,
     }
 
     #[derive(Debug, Deserialize)]
@@ -841,6 +852,9 @@ fn probes_watched() -> Log {
     scene.file(
         "watched.rbk",
         r#"runbook "watched" { }
+audience ops "Operators"
+channel pager command "cat > paged.txt"
+notify ops via pager on finish
 probe load = command "echo 1"
 inventory pair hosts ["h1", "h2"]
 gate calm "The load is low" {

@@ -115,11 +115,6 @@ impl Prepared {
                 .collect();
             panic!("the generated runbook `{name}` does not check clean: {first:#?}");
         }
-        let unsupported = engine::preflight::unsupported(Self::graph_of(&outcome));
-        assert!(
-            unsupported.is_empty(),
-            "the generated runbook `{name}` holds what the engine cannot run"
-        );
         Self {
             _dir: dir,
             path,

@@ -135,18 +135,6 @@ pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
         return Err(ExitCode::from(EXIT_USAGE));
     }
     let graph = outcome.graph().unwrap_or_else(|| unreachable!());
-    let unsupported: Vec<Diagnostic> = engine::preflight::unsupported(graph)
-        .into_iter()
-        .map(|found| {
-            Diagnostic::new(codes::UNSUPPORTED, format!("{} cannot run yet", found.what))
-                .with_label(found.span, "not supported by this engine yet")
-                .with_help("notification channels other than `log` arrive with the next engine release; `runbook check` and `runbook graph` accept them today")
-        })
-        .collect();
-    if !unsupported.is_empty() {
-        eprint!("{}", output::render(&file, &unsupported));
-        return Err(ExitCode::from(EXIT_USAGE));
-    }
     if outcome.context().roster.is_none() {
         let approvals: Vec<Diagnostic> = engine::preflight::approvals(graph)
             .into_iter()
@@ -341,7 +329,7 @@ pub fn roster(ready: &Ready) -> Option<BTreeMap<String, Member>> {
 }
 
 /// An engine error as a coded message with a hint; always exit 2 (the run did not
-/// get to decide anything).
+/// get to decide anything), or 70 for a bug in runbook itself.
 pub fn engine_error(error: &EngineError) -> ExitCode {
     let (code, help): (Code, &str) = match error {
         EngineError::NoSuchRun(_) => (
@@ -360,7 +348,6 @@ pub fn engine_error(error: &EngineError) -> ExitCode {
             codes::LOCKED,
             "one engine drives a run at a time; answer it with `runbook confirm` or `runbook decide`",
         ),
-        EngineError::Unsupported(_) => (codes::UNSUPPORTED, "see docs/design.md, \"The engine\""),
         EngineError::Store(StoreError::Schema { .. }) | EngineError::UnknownEvent(_) => (
             codes::OTHER_VERSION,
             "nothing was changed; take the run up with the version of runbook that wrote it (its `engine_version` is in the log's first line)",
@@ -373,6 +360,10 @@ pub fn engine_error(error: &EngineError) -> ExitCode {
             codes::UNKNOWN_PERSON,
             "give your login as the roster names it (`--as NAME`); a run keeps the roster it started with",
         ),
+        EngineError::Internal(_) => {
+            eprintln!("{error}\n  this is a bug in runbook: the run's log is intact, `runbook resume RUN` takes it up again");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
         EngineError::Store(_)
         | EngineError::Folder { .. }
         | EngineError::Runtime(_) => (

@@ -2,10 +2,6 @@
 
 use crate::diagnostic::Code;
 
-pub const UNSUPPORTED: Code = Code::error(
-    "rbk::run::unsupported",
-    "the runbook uses something this engine cannot run yet",
-);
 pub const UNKNOWN_PARAM: Code = Code::error(
     "rbk::run::unknown_param",
     "`--param` names a parameter the runbook does not declare",
@@ -65,7 +61,6 @@ pub const LOG_FAILED: Code = Code::error(
 );
 
 pub const ALL: &[Code] = &[
-    UNSUPPORTED,
     UNKNOWN_PARAM,
     MISSING_PARAM,
     BAD_PARAM,

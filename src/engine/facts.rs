@@ -211,6 +211,15 @@ pub enum Fact {
         channel: Option<String>,
         message: String,
     },
+    /// How a notice's delivery through its channel went (a `log` channel has none).
+    Delivered {
+        key: String,
+        channel: String,
+        ok: bool,
+        attempts: u32,
+        /// What the receiver said, or why it was not delivered.
+        detail: String,
+    },
     RollbackStarted {
         key: String,
         scope: String,

@@ -223,7 +223,7 @@ impl History {
                     record.waiting = None;
                 }
             }
-            Fact::Refused { .. } | Fact::Evaluated { .. } => {}
+            Fact::Refused { .. } | Fact::Evaluated { .. } | Fact::Delivered { .. } => {}
             Fact::Baseline { values, .. } => {
                 self.baseline.clone_from(values);
                 self.baseline_taken = true;

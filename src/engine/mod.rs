@@ -45,8 +45,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     UnknownEvent(#[from] UnknownEvent),
-    #[error("{0}")]
-    Unsupported(String),
+    /// A bug in the engine (a state the flow should never reach), never a user's error.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("cannot prepare the run's folder {}: {source}", path.display())]
     Folder {
         path: PathBuf,
@@ -436,6 +437,7 @@ fn drive(
         .build()
         .map_err(EngineError::Runtime)?;
     let (stop_sender, stop) = tokio::sync::watch::channel(StopLevel::Running);
+    let (deliveries, to_deliver) = run::deliveries();
     let on_interrupt = setting.options.on_interrupt;
     let run = Run {
         graph: setting.graph,
@@ -467,6 +469,7 @@ fn drive(
             .flatten(),
         person: setting.person,
         prometheus_url: setting.prometheus,
+        deliveries: RefCell::new(Some(deliveries)),
     };
     // Both handlers are in place before the flow starts its first command, so an
     // interrupt can never find the process without them (and die of it).
@@ -499,12 +502,33 @@ fn drive(
                 let _ = stop_sender.send(level);
             }
         };
+        // The flow, with periodic messages beside it for as long as it runs, then the
+        // messages of its end; the delivery pump runs beside all of it and ends once
+        // every message handed to it is delivered or given up.
+        let flow = async {
+            let halt = tokio::select! {
+                halt = run.main_flow() => halt,
+                () = run.periodic() => Ok(None),
+            };
+            let closed = match &halt {
+                Ok(halt) => run.close(*halt).await,
+                Err(_) => {
+                    run.deliveries.borrow_mut().take();
+                    Ok(())
+                }
+            };
+            closed.and(halt)
+        };
+        let flow_and_deliveries = async {
+            let (halt, delivered) = tokio::join!(flow, run.deliver(to_deliver));
+            delivered.and(halt)
+        };
         // Signals first at every turn: an interrupt that arrives as a command ends is
         // seen before the flow can begin the next step.
         tokio::select! {
             biased;
             () = signals => Ok(None),
-            halt = run.main_flow() => halt,
+            halt = flow_and_deliveries => halt,
         }
     })?;
     let (fact, ending) = match halt {

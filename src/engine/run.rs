@@ -28,7 +28,7 @@ use super::terminal::Terminal;
 use super::values::{Scope, WaveScope};
 use super::waves;
 use super::EngineError;
-use crate::ast::{FailureClass, RollbackScope, Word};
+use crate::ast::{EventKind, FailureClass, RollbackScope, Word};
 use crate::compile::{
     Action, ActionKind, Graph, Node, NodeKind, Retry, StepAction, StepSettings, Target, Work,
     ROLLBACK_PREFIX,
@@ -41,6 +41,9 @@ use crate::executor::{Executor, Exit, ShellCommand, StopReason};
 mod gate;
 mod observe;
 mod pause;
+mod tell;
+
+pub(super) use tell::deliveries;
 mod wait;
 
 use wait::Wait;
@@ -183,6 +186,8 @@ pub struct Run<'g> {
     pub person: Option<String>,
     /// Where `prometheus` probes are queried: `--prometheus`, else the header's.
     pub prometheus_url: Option<String>,
+    /// Where messages go to be delivered, while the flow runs (`None` after).
+    pub(super) deliveries: RefCell<Option<tell::Deliveries>>,
 }
 
 impl<'g> Run<'g> {
@@ -230,7 +235,36 @@ impl<'g> Run<'g> {
             .filter(|node| node.parent.is_none() && node.is_main_flow())
             .collect();
         tracing::debug!(run = %self.run_id, nodes = nodes.len(), "flow begins");
+        self.event(EventKind::Start, None, "start", &Scope::default(), || {
+            format!(
+                "{}: run {} started by {}",
+                self.title, self.run_id, self.started_by
+            )
+        })?;
         self.flow(&nodes, &Scope::default()).await
+    }
+
+    /// The run has ended (or stopped): `on finish` subscriptions are told, with its
+    /// status, and no more messages are taken for delivery.
+    pub async fn close(&self, halt: Option<Halt>) -> Result<()> {
+        let status = match halt {
+            None => Some("completed"),
+            Some(Halt::Aborted) => Some("failed"),
+            Some(Halt::RollbackFailed) => Some("rollback failed"),
+            Some(_) => None,
+        };
+        if let Some(status) = status {
+            let scope = Scope {
+                status: Some(status),
+                ..Scope::default()
+            };
+            self.event(EventKind::Finish, None, "finish", &scope, || {
+                format!("{}: run {} {status}", self.title, self.run_id)
+            })?;
+        }
+        self.recorder.borrow_mut().flush()?;
+        self.deliveries.borrow_mut().take();
+        Ok(())
     }
 
     /// Runs `nodes` as their edges allow, independent ones at once. Returns why it
@@ -361,7 +395,7 @@ impl<'g> Run<'g> {
                     self.watch(node, *interval_ms, *duration_ms, requirements, scope)
                         .await
                 }
-                NodeKind::Rollback { .. } => Err(EngineError::Unsupported(format!(
+                NodeKind::Rollback { .. } => Err(EngineError::Internal(format!(
                     "{} `{}` cannot run yet",
                     node.kind_name(),
                     node.name
@@ -1204,10 +1238,19 @@ impl<'g> Run<'g> {
                 return Ok(NodeEnd::Halted(halt));
             }
             let failed = wave.failed.borrow().clone();
+            let done = wave.hosts.len().saturating_sub(failed.len());
             self.note(Fact::WaveFinished {
                 waves: node.name.to_string(),
                 index,
                 failed,
+            })?;
+            self.event(EventKind::Wave, None, &finished_key, &wave_scope, || {
+                format!(
+                    "{}: wave {} of {count} done, {done} host{} upgraded",
+                    node.name,
+                    index + 1,
+                    if done == 1 { "" } else { "s" }
+                )
             })?;
         }
         Ok(NodeEnd::Done)
@@ -1217,13 +1260,38 @@ impl<'g> Run<'g> {
         if self.marked(&failure.key) {
             return Ok(());
         }
-        self.commit(Fact::Failure {
+        self.note(Fact::Failure {
             key: failure.key.clone(),
             class: failure.class,
             node: failure.node.clone(),
             host: failure.host.clone(),
             summary: failure.summary.clone(),
-        })
+        })?;
+        let scope = Scope {
+            failure: Some(failure.clone().into()),
+            ..Scope::default()
+        };
+        self.event(
+            EventKind::Failure,
+            Some(failure.class),
+            &failure.key,
+            &scope,
+            || {
+                let on = failure
+                    .host
+                    .as_deref()
+                    .map(|host| format!(" on {host}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} failure at {}{on}: {}",
+                    failure.class.word(),
+                    failure.node,
+                    failure.summary
+                )
+            },
+        )?;
+        self.recorder.borrow_mut().flush()?;
+        Ok(())
     }
 
     /// A failure's policy, action by action. Without a policy for its class, the run
@@ -1275,19 +1343,12 @@ impl<'g> Run<'g> {
                     channel,
                     message,
                 } => {
-                    if !self.marked(&key) {
-                        let scope = Scope {
-                            failure: Some(failure.clone().into()),
-                            ..Scope::default()
-                        };
-                        let message = self.fill_plain(message, &scope);
-                        self.note(Fact::Notice {
-                            key,
-                            audience: audience.clone(),
-                            channel: channel.clone(),
-                            message,
-                        })?;
-                    }
+                    let scope = Scope {
+                        failure: Some(failure.clone().into()),
+                        ..Scope::default()
+                    };
+                    let message = self.fill_plain(message, &scope);
+                    self.tell(&key, audience, channel.as_deref(), &message, "failure")?;
                 }
                 Action::Run {
                     node,
@@ -1446,11 +1507,19 @@ impl<'g> Run<'g> {
             return Ok(None);
         }
         if !self.marked(key) {
-            self.commit(Fact::RollbackStarted {
+            self.note(Fact::RollbackStarted {
                 key: key.to_string(),
                 scope: scope.to_string(),
                 units: units.clone(),
             })?;
+            self.event(EventKind::Rollback, None, key, &Scope::default(), || {
+                format!(
+                    "{}: rollback ({scope}) of {} unit(s) started",
+                    self.title,
+                    units.len()
+                )
+            })?;
+            self.recorder.borrow_mut().flush()?;
         }
         for unit in &units {
             let Some(record) = self.recorder.borrow().history.unit(unit).cloned() else {
@@ -1470,19 +1539,32 @@ impl<'g> Run<'g> {
             {
                 UnitEnd::Done => {}
                 UnitEnd::Halted(Halt::RollbackFailed) | UnitEnd::Failed(_) => {
-                    self.commit(Fact::RollbackFinished {
+                    self.note(Fact::RollbackFinished {
                         key: key.to_string(),
                         succeeded: false,
                     })?;
+                    let ended = format!("{key}/finished");
+                    self.event(EventKind::Rollback, None, &ended, &Scope::default(), || {
+                        format!(
+                            "{}: A ROLLBACK FAILED at {unit}: people must take over",
+                            self.title
+                        )
+                    })?;
+                    self.recorder.borrow_mut().flush()?;
                     return Ok(Some(Halt::RollbackFailed));
                 }
                 UnitEnd::Halted(halt) => return Ok(Some(halt)),
             }
         }
-        self.commit(Fact::RollbackFinished {
+        self.note(Fact::RollbackFinished {
             key: key.to_string(),
             succeeded: true,
         })?;
+        let ended = format!("{key}/finished");
+        self.event(EventKind::Rollback, None, &ended, &Scope::default(), || {
+            format!("{}: rollback ({scope}) done", self.title)
+        })?;
+        self.recorder.borrow_mut().flush()?;
         Ok(None)
     }
 

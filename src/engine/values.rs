@@ -17,6 +17,8 @@ pub struct Scope {
     pub failure: Option<Rc<Failure>>,
     /// The failure key a handler step runs for: part of its units' keys.
     pub handler: Option<String>,
+    /// `{{run.status}}` once the run has ended.
+    pub status: Option<&'static str>,
 }
 
 impl Scope {
@@ -59,7 +61,7 @@ impl Run<'_> {
                 "id" => Some(self.run_id.clone()),
                 "title" => Some(self.title.clone()),
                 "started_by" => Some(self.started_by.clone()),
-                "status" => Some("running".to_string()),
+                "status" => Some(scope.status.unwrap_or("running").to_string()),
                 _ => None,
             },
             "wave" => {

@@ -227,6 +227,18 @@ pub fn line(fact: &Fact) -> Option<String> {
         Fact::Notice {
             audience, message, ..
         } => format!("notice to {audience}: {message}"),
+        Fact::Delivered {
+            channel,
+            ok,
+            attempts,
+            detail,
+            ..
+        } => {
+            if *ok {
+                return None;
+            }
+            format!("notice via {channel} NOT DELIVERED after {attempts} attempt(s): {detail}")
+        }
         Fact::RollbackStarted { scope, units, .. } => {
             format!("↺ rollback ({scope}) of {} unit(s)", units.len())
         }

@@ -176,7 +176,7 @@ impl<'g> Run<'g> {
         let mut listener = Listener::default();
         loop {
             let Some(asked) = self.recorder.borrow().history.approvals.get(unit).cloned() else {
-                return Err(crate::engine::EngineError::Unsupported(format!(
+                return Err(crate::engine::EngineError::Internal(format!(
                     "approval `{unit}` was asked but is not in the run's state"
                 )));
             };

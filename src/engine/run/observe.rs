@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::join_all;
 
 use super::{unit_key, Failure, Halt, NodeEnd, Result, Run, StopLevel};
-use crate::ast::FailureClass;
+use crate::ast::{EventKind, FailureClass};
 use crate::compile::{self, Node, NodeKind, Poll, Requirement, Segment};
 use crate::engine::condition::{self, Inputs};
 use crate::engine::facts::{Fact, Outcome};
@@ -314,7 +314,24 @@ impl<'g> Run<'g> {
                         },
                         Some(&breach.summary),
                     )?;
-                    return Ok(NodeEnd::Failed(vec![failure(breach.class, breach.summary)]));
+                    let failure = failure(breach.class, breach.summary);
+                    let scope = Scope {
+                        failure: Some(failure.clone().into()),
+                        ..scope.clone()
+                    };
+                    self.event(
+                        EventKind::Breach,
+                        None,
+                        &format!("breach:{key}"),
+                        &scope,
+                        || {
+                            format!(
+                                "{}: {} breached: {}",
+                                self.title, node.name, failure.summary
+                            )
+                        },
+                    )?;
+                    return Ok(NodeEnd::Failed(vec![failure]));
                 }
             }
             let after = self.now();

@@ -83,7 +83,18 @@ impl<'g> Run<'g> {
         if asked {
             self.recorder.borrow_mut().flush()?;
         } else {
-            self.commit(waiting.clone())?;
+            self.note(waiting.clone())?;
+            if wait.need == Need::Approval {
+                let key = format!("gate:{}", wait.key);
+                let scope = crate::engine::values::Scope::default();
+                self.event(crate::ast::EventKind::Gate, None, &key, &scope, || {
+                    format!(
+                        "{}: `{}` waits for an approval: runbook approve {} {} --as NAME",
+                        self.title, wait.node, self.run_id, wait.node
+                    )
+                })?;
+            }
+            self.recorder.borrow_mut().flush()?;
         }
         if !self.wait_for_people {
             return Ok(false);
