@@ -111,6 +111,7 @@ mod mirror {
         ("wave_pause", parse::<WavePause>),
         ("pause_skipped", parse::<PauseSkipped>),
         ("delivered", parse::<Delivered>),
+        ("objective", parse::<Objective>),
         ("unit_finished", parse::<UnitFinished>),
         ("wave_started", parse::<WaveStarted>),
         ("wave_finished", parse::<WaveFinished>),
@@ -310,6 +311,25 @@ mod mirror {
         holds: Option<bool>,
         #[serde(default, deserialize_with = "present")]
         error: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Objective {
+        objective: ObjectiveKind,
+        limit_ms: u64,
+        met: bool,
+        #[serde(default, deserialize_with = "present")]
+        after_ms: Option<u64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ObjectiveKind {
+        RollbackStart,
+        Restored,
+        Outage,
+        Alert,
     }
 
     #[derive(Debug, Deserialize)]
@@ -823,6 +843,7 @@ roles = ["executor"]
 
 const APPROVAL_RUNBOOK: &str = r#"runbook "approvals" {
   roster "roster.toml"
+  objective rollback_start within 1d of failure
 }
 role commander "decides"
 role dba "databases"

@@ -116,6 +116,19 @@ fn one(state_dir: &std::path::Path, run: &str) -> ExitCode {
             };
             text.push_str(&format!("waits    {unit}: {how}\n"));
         }
+        if let Some(failure) = history.clocks.failure_ms {
+            text.push_str(&format!(
+                "failure  first at {}: the objectives' clocks run from here\n",
+                timestamp(failure)
+            ));
+        }
+        for (objective, (met, after)) in &history.clocks.decided {
+            let after = after
+                .map(|after| format!(" after {}", runbook::ast::duration_text(after)))
+                .unwrap_or_default();
+            let word = if *met { "met" } else { "BREACHED" };
+            text.push_str(&format!("goal     {objective}: {word}{after}\n"));
+        }
         if let Some(pause) = history.pause.as_ref().filter(|pause| !pause.skipped) {
             text.push_str(&format!(
                 "pauses   {}: until {} before wave {}: runbook skip-pause {run} --as NAME [--reason TEXT]\n",

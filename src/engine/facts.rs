@@ -220,6 +220,17 @@ pub enum Fact {
         /// What the receiver said, or why it was not delivered.
         detail: String,
     },
+    /// One of the header's objectives, decided: met when its event came within its
+    /// limit of the first failure, breached when the limit passed first.
+    Objective {
+        /// `rollback_start`, `restored`, `outage` or `alert`.
+        objective: String,
+        limit_ms: u64,
+        met: bool,
+        /// From the first failure to the event, when it came.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_ms: Option<u64>,
+    },
     RollbackStarted {
         key: String,
         scope: String,

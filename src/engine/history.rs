@@ -42,6 +42,19 @@ impl UnitRecord {
     }
 }
 
+/// When the first failure came, and when what each objective measures first happened
+/// after it; with the objectives already decided (met or not).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Clocks {
+    pub failure_ms: Option<u64>,
+    pub rollback_started_ms: Option<u64>,
+    /// A rollback finished well, or the run completed.
+    pub restored_ms: Option<u64>,
+    /// The first notice after the failure.
+    pub alerted_ms: Option<u64>,
+    pub decided: BTreeMap<String, (bool, Option<u64>)>,
+}
+
 /// A wait between two waves, as logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pause {
@@ -90,6 +103,9 @@ pub struct History {
     /// The probes read before the first wave, for `baseline.NAME`.
     pub baseline: BTreeMap<String, f64>,
     pub baseline_taken: bool,
+    /// The objectives' clocks: the first failure, and when what each measures first
+    /// happened after it.
+    pub clocks: Clocks,
     /// Every approval asked, by its unit.
     pub approvals: HashMap<String, Approval>,
     /// Everyone who started or resumed the run or answered for it: `distinct` keeps
@@ -285,22 +301,50 @@ impl History {
                     self.completed.push(unit.clone());
                 }
             }
+            Fact::Objective {
+                objective,
+                met,
+                after_ms,
+                ..
+            } => {
+                self.clocks
+                    .decided
+                    .insert(objective.clone(), (*met, *after_ms));
+            }
             Fact::RollbackStarted { key, units, .. } => {
+                if self.clocks.failure_ms.is_some() {
+                    self.clocks.rollback_started_ms.get_or_insert(time_ms);
+                }
                 self.marks.insert(key.clone());
                 self.rollbacks.insert(key.clone(), units.clone());
             }
             Fact::Failure { key, summary, .. } => {
+                self.clocks.failure_ms.get_or_insert(time_ms);
                 self.marks.insert(key.clone());
                 self.failures.insert(key.clone(), summary.clone());
             }
-            Fact::PolicyAction { key, .. } | Fact::Notice { key, .. } => {
+            Fact::Notice { key, .. } => {
+                if self.clocks.failure_ms.is_some() {
+                    self.clocks.alerted_ms.get_or_insert(time_ms);
+                }
                 self.marks.insert(key.clone());
             }
-            Fact::RollbackFinished { key, .. } => {
+            Fact::PolicyAction { key, .. } => {
+                self.marks.insert(key.clone());
+            }
+            Fact::RollbackFinished { key, succeeded } => {
+                if *succeeded && self.clocks.failure_ms.is_some() {
+                    self.clocks.restored_ms.get_or_insert(time_ms);
+                }
                 self.marks.insert(format!("{key}/finished"));
             }
             Fact::RunPaused { reason } => self.paused = Some(reason.clone()),
-            Fact::RunFinished { status } => self.finished = Some(*status),
+            Fact::RunFinished { status } => {
+                if *status == RunStatus::Completed && self.clocks.failure_ms.is_some() {
+                    self.clocks.restored_ms.get_or_insert(time_ms);
+                }
+                self.finished = Some(*status);
+            }
             Fact::Sampled { key, hosts, .. } => {
                 self.samples.insert(key.clone(), hosts.clone());
             }

@@ -509,6 +509,7 @@ fn drive(
             let halt = tokio::select! {
                 halt = run.main_flow() => halt,
                 () = run.periodic() => Ok(None),
+                () = run.watch_objectives() => Ok(None),
             };
             let closed = match &halt {
                 Ok(halt) => run.close(*halt).await,

@@ -39,6 +39,7 @@ use crate::executor::script::{self, ScriptLimits, ScriptRun};
 use crate::executor::{Executor, Exit, ShellCommand, StopReason};
 
 mod gate;
+mod objectives;
 mod observe;
 mod pause;
 mod tell;
@@ -247,6 +248,7 @@ impl<'g> Run<'g> {
     /// The run has ended (or stopped): `on finish` subscriptions are told, with its
     /// status, and no more messages are taken for delivery.
     pub async fn close(&self, halt: Option<Halt>) -> Result<()> {
+        self.judge_objectives(halt.is_none())?;
         let status = match halt {
             None => Some("completed"),
             Some(Halt::Aborted) => Some("failed"),

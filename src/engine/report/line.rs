@@ -239,6 +239,22 @@ pub fn line(fact: &Fact) -> Option<String> {
             }
             format!("notice via {channel} NOT DELIVERED after {attempts} attempt(s): {detail}")
         }
+        Fact::Objective {
+            objective,
+            limit_ms,
+            met,
+            after_ms,
+        } => {
+            let limit = crate::ast::duration_text(*limit_ms);
+            let after = after_ms
+                .map(|after| format!(" after {}", crate::ast::duration_text(after)))
+                .unwrap_or_default();
+            if *met {
+                format!("◎ objective {objective} ({limit}) met{after}")
+            } else {
+                format!("‼ objective {objective} ({limit}) BREACHED{after}")
+            }
+        }
         Fact::RollbackStarted { scope, units, .. } => {
             format!("↺ rollback ({scope}) of {} unit(s)", units.len())
         }
