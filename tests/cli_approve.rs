@@ -7,9 +7,8 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::session::{Ran, Session};
+use common::session::{of_kind, wait_until, Ran, Session};
 use serde_json::Value;
 
 const ROSTER: &str = r#"[people.alice]
@@ -55,23 +54,6 @@ fn session_with(runbook: &str) -> Session {
     session.file("roster.toml", ROSTER);
     session.file("plan.rbk", runbook);
     session
-}
-
-/// Every event of a run's log, as JSON.
-fn events(session: &Session, run: &str) -> Vec<Value> {
-    session
-        .log(run)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
-}
-
-/// The events of one kind, with who said them.
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events
-        .iter()
-        .filter(|event| event["kind"] == kind)
-        .collect()
 }
 
 fn person(event: &Value) -> &str {
@@ -131,7 +113,7 @@ fn a_quorum_needs_as_many_different_people_and_each_refusal_is_logged() {
         "the step after the gate ran"
     );
 
-    let events = events(&session, &run);
+    let events = session.events(&run);
     let votes: Vec<(&str, &str, Option<&str>)> = of_kind(&events, "voted")
         .into_iter()
         .map(|vote| {
@@ -244,7 +226,7 @@ fn a_rejection_fails_the_gate_and_ends_the_run_after_its_policy() {
         !session.path("acted").exists(),
         "nothing after the gate ran"
     );
-    let events = events(&session, &run);
+    let events = session.events(&run);
     let rollback = of_kind(&events, "rollback_started");
     assert_eq!(
         rollback.len(),
@@ -270,7 +252,7 @@ fn on_timeout_continue_approves_and_abort_rejects() {
     let ran = run_waiting(&session);
     ran.expect(0, "nobody stops it: the run goes on");
     assert!(session.path("acted").exists());
-    let events = events(&session, &session.run_id());
+    let events = session.events(&session.run_id());
     let settled = of_kind(&events, "approval_settled");
     assert_eq!(
         (
@@ -294,18 +276,6 @@ fn on_timeout_continue_approves_and_abort_rejects() {
     assert!(!session.path("acted").exists());
 }
 
-/// Waits (a bounded time) until `ready` holds.
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let since = Instant::now();
-    while !ready() {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "waited for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn an_escalation_lets_the_commander_answer_from_another_terminal_while_the_engine_waits() {
     let session = session_with(&gated(
@@ -318,13 +288,7 @@ fn an_escalation_lets_the_commander_answer_from_another_terminal_while_the_engin
         .stdout(Stdio::piped())
         .spawn()
         .expect("the engine starts");
-    wait_until("the run's log", || {
-        session
-            .path("state/runs")
-            .read_dir()
-            .is_ok_and(|mut runs| runs.next().is_some())
-    });
-    let run = session.run_id();
+    let run = session.wait_for_run();
     wait_until("the escalation", || {
         session.log(&run).contains("\"kind\":\"escalated\"")
     });
@@ -363,7 +327,7 @@ fn an_escalation_lets_the_commander_answer_from_another_terminal_while_the_engin
         shown.contains("go: approved as commander: on call for the dba"),
         "{shown}"
     );
-    let events = events(&session, &run);
+    let events = session.events(&run);
     let escalated = of_kind(&events, "escalated");
     assert_eq!(
         escalated[0]["payload"]["roles"],
@@ -432,7 +396,7 @@ on failure functional {
         "rolled back once approved"
     );
 
-    let events = events(&session, &run);
+    let events = session.events(&run);
     let asked: Vec<&str> = of_kind(&events, "waiting")
         .into_iter()
         .filter_map(|event| event["payload"]["text"].as_str())
@@ -602,7 +566,7 @@ on failure functional {
         &["--reject", "--reason", "h2 only"],
     )
     .expect(0, "h2");
-    let events = events(&session, &run);
+    let events = session.events(&run);
     let votes = of_kind(&events, "voted");
     assert_eq!(votes.len(), 1);
     assert_eq!(
@@ -610,7 +574,7 @@ on failure functional {
         "the vote is for h2's approval"
     );
     approve(&session, &run, "failure:functional", "alice", &[]).expect(0, "only h1 is open now");
-    let events = self::events(&session, &run);
+    let events = session.events(&run);
     let settled: Vec<(&str, bool)> = of_kind(&events, "approval_settled")
         .into_iter()
         .map(|event| {
@@ -645,7 +609,8 @@ fn a_decided_approval_takes_no_more_votes_and_a_lapsed_one_none_but_its_timeout(
     let run = session.run_id();
     // The subject here is the wall clock passing the deadline while nobody holds the
     // run: wait until it has, by the time the log gave the wait.
-    let asked_ms = events(&session, &run)
+    let asked_ms = session
+        .events(&run)
         .iter()
         .find(|event| event["kind"] == "waiting")
         .and_then(|event| event["time_ms"].as_u64())
@@ -664,7 +629,7 @@ fn a_decided_approval_takes_no_more_votes_and_a_lapsed_one_none_but_its_timeout(
         "{}",
         late.stderr
     );
-    let events = events(&session, &run);
+    let events = session.events(&run);
     assert!(of_kind(&events, "voted").is_empty(), "no vote was logged");
     assert_eq!(
         of_kind(&events, "approval_settled")[0]["payload"]["by"],

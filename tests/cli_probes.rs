@@ -6,38 +6,10 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use common::prometheus::Prometheus;
-use common::session::Session;
+use common::session::{of_kind, wait_until, Session};
 use serde_json::Value;
-
-fn events(session: &Session, run: &str) -> Vec<Value> {
-    session
-        .log(run)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
-}
-
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events
-        .iter()
-        .filter(|event| event["kind"] == kind)
-        .collect()
-}
-
-/// Waits (a bounded time) until `ready` holds.
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let since = Instant::now();
-    while !ready() {
-        assert!(
-            since.elapsed() < Duration::from_secs(60),
-            "waited for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 const GATED: &str = r#"runbook "gated" { }
 probe load = command "cat load.txt"
@@ -59,7 +31,7 @@ fn a_gate_opens_on_values_that_hold_and_fails_on_values_that_do_not() {
         .expect(0, "the load is low: the gate opens");
     assert!(session.path("acted").exists());
     let run = session.run_id();
-    let events = events(&session, &run);
+    let events = session.events(&run);
     let evaluated = of_kind(&events, "evaluated");
     assert_eq!(evaluated.len(), 1);
     assert_eq!(evaluated[0]["payload"]["values"]["load"], 1.0);
@@ -90,7 +62,7 @@ fn a_probe_that_cannot_be_read_is_a_finding_not_a_pass() {
         "{}",
         ran.stdout
     );
-    let events = events(&session, &session.run_id());
+    let events = session.events(&session.run_id());
     let evaluated = of_kind(&events, "evaluated");
     assert!(evaluated[0]["payload"].get("holds").is_none(), "not told");
     assert!(evaluated[0]["payload"]["unreadable"]["load"].is_string());
@@ -150,13 +122,7 @@ on failure functional {
         .stdout(Stdio::piped())
         .spawn()
         .expect("the engine starts");
-    wait_until("the run's log", || {
-        session
-            .path("state/runs")
-            .read_dir()
-            .is_ok_and(|mut runs| runs.next().is_some())
-    });
-    let run = session.run_id();
+    let run = session.wait_for_run();
     wait_until("the gate to see the errors", || {
         session.log(&run).contains("\"holds\":false")
     });
@@ -179,7 +145,7 @@ on failure functional {
         ),
         "{shown}"
     );
-    let events = events(&session, &run);
+    let events = session.events(&run);
     let baseline = of_kind(&events, "baseline");
     assert_eq!(baseline.len(), 1);
     assert_eq!(baseline[0]["payload"]["values"]["latency"], 1.0);

@@ -5,9 +5,8 @@
 mod common;
 
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
-use common::session::Session;
+use common::session::{wait_until, Session};
 
 const ROSTER: &str = r#"[people.alice]
 roles = ["commander"]
@@ -32,17 +31,6 @@ waves roll {
 }
 "#;
 
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let since = Instant::now();
-    while !ready() {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "waited for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn engine(session: &Session, args: &[&str]) -> Child {
     session
         .command(args)
@@ -56,13 +44,7 @@ fn a_pause_is_kept_across_a_resume_and_cut_short_only_by_the_commander() {
     let session = Session::new();
     session.file("roster.toml", ROSTER).file("plan.rbk", PAUSED);
     let first = engine(&session, &["run", "plan.rbk", "--output", "plain"]);
-    wait_until("the run's log", || {
-        session
-            .path("state/runs")
-            .read_dir()
-            .is_ok_and(|mut runs| runs.next().is_some())
-    });
-    let run = session.run_id();
+    let run = session.wait_for_run();
     wait_until("the pause", || {
         session.log(&run).contains("\"kind\":\"wave_pause\"")
     });

@@ -137,4 +137,48 @@ impl Session {
     pub fn log(&self, run: &str) -> String {
         fs::read_to_string(self.log_path(run)).unwrap_or_default()
     }
+
+    /// Every event of a run's log, as JSON.
+    pub fn events(&self, run: &str) -> Vec<serde_json::Value> {
+        self.log(run)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
+    /// `runbook ARGS` started and left running (an engine the test answers while it
+    /// waits), its standard output captured.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args).spawn().expect("runbook starts")
+    }
+
+    /// Waits until a run exists in the state folder, and returns its id.
+    pub fn wait_for_run(&self) -> String {
+        wait_until("a run in the state folder", || {
+            self.path("state/runs")
+                .read_dir()
+                .is_ok_and(|mut runs| runs.next().is_some())
+        });
+        self.run_id()
+    }
+}
+
+/// The events of one kind among `events`.
+pub fn of_kind<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events
+        .iter()
+        .filter(|event| event["kind"] == kind)
+        .collect()
+}
+
+/// Waits, a bounded time, until `ready` holds: for what another process does.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let since = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(60),
+            "waited 60 s for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
