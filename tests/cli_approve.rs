@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::session::{of_kind, wait_until, Ran, Session};
 use serde_json::Value;
 
@@ -281,13 +279,9 @@ fn an_escalation_lets_the_commander_answer_from_another_terminal_while_the_engin
     let session = session_with(&gated(
         r#"approve by dba within 1ms on timeout escalate "Start?""#,
     ));
-    let engine = session
-        .command(&[
-            "run", "plan.rbk", "--wait", "--as", "dev", "--output", "plain",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the engine starts");
+    let engine = session.spawn(&[
+        "run", "plan.rbk", "--wait", "--as", "dev", "--output", "plain",
+    ]);
     let run = session.wait_for_run();
     wait_until("the escalation", || {
         session.log(&run).contains("\"kind\":\"escalated\"")

@@ -56,14 +56,10 @@ fn text(bytes: impl AsRef<[u8]>) -> String {
     String::from_utf8_lossy(bytes.as_ref()).into_owned()
 }
 
-fn spawn_engine(session: &Session, args: &[&str]) -> Child {
-    session.command(args).spawn().expect("runbook starts")
-}
-
 #[test]
 fn ctrl_c_lets_the_running_command_finish_pauses_and_resume_goes_on() {
     let scene = scene(HELD);
-    let mut engine = spawn_engine(&scene, &["run", "plan.rbk", "--output", "plain"]);
+    let mut engine = scene.spawn(&["run", "plan.rbk", "--output", "plain"]);
     wait_for_file(&scene, "began", &mut engine);
     interrupt(&engine);
     // The interrupt is taken while `first` runs; it then may finish.
@@ -106,7 +102,7 @@ fn ctrl_c_lets_the_running_command_finish_pauses_and_resume_goes_on() {
 #[test]
 fn ctrl_c_with_kill_stops_the_command_and_its_group_and_asks_before_running_it_again() {
     let scene = scene(HELD);
-    let mut engine = spawn_engine(&scene, &["run", "plan.rbk", "--on-interrupt", "kill"]);
+    let mut engine = scene.spawn(&["run", "plan.rbk", "--on-interrupt", "kill"]);
     wait_for_file(&scene, "began", &mut engine);
     interrupt(&engine);
     let ended = engine.wait_with_output().expect("engine ends");

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::prometheus::Prometheus;
 use common::session::{of_kind, wait_until, Session};
 use serde_json::Value;
@@ -110,18 +108,14 @@ on failure functional {
 }
 "#,
     );
-    let engine = session
-        .command(&[
-            "run",
-            "plan.rbk",
-            "--output",
-            "plain",
-            "--prometheus",
-            &prometheus.url(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the engine starts");
+    let engine = session.spawn(&[
+        "run",
+        "plan.rbk",
+        "--output",
+        "plain",
+        "--prometheus",
+        &prometheus.url(),
+    ]);
     let run = session.wait_for_run();
     wait_until("the gate to see the errors", || {
         session.log(&run).contains("\"holds\":false")

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
-
 use common::session::{wait_until, Session};
 
 const ROSTER: &str = r#"[people.alice]
@@ -31,19 +29,11 @@ waves roll {
 }
 "#;
 
-fn engine(session: &Session, args: &[&str]) -> Child {
-    session
-        .command(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the engine starts")
-}
-
 #[test]
 fn a_pause_is_kept_across_a_resume_and_cut_short_only_by_the_commander() {
     let session = Session::new();
     session.file("roster.toml", ROSTER).file("plan.rbk", PAUSED);
-    let first = engine(&session, &["run", "plan.rbk", "--output", "plain"]);
+    let first = session.spawn(&["run", "plan.rbk", "--output", "plain"]);
     let run = session.wait_for_run();
     wait_until("the pause", || {
         session.log(&run).contains("\"kind\":\"wave_pause\"")
@@ -77,7 +67,7 @@ fn a_pause_is_kept_across_a_resume_and_cut_short_only_by_the_commander() {
         status.stdout
     );
 
-    let second = engine(&session, &["resume", &run, "--output", "plain"]);
+    let second = session.spawn(&["resume", &run, "--output", "plain"]);
     wait_until("the resume", || {
         session.log(&run).contains("\"kind\":\"run_resumed\"")
     });

@@ -6,6 +6,7 @@
 //! do not: they are sandboxed computations that touch nothing outside the engine, so
 //! the engine runs them itself wherever it is (`script`).
 
+pub mod brief;
 pub mod quote;
 pub mod redact;
 pub mod script;

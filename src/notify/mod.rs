@@ -250,16 +250,6 @@ fn stderr_suffix(stderr: &str) -> String {
     }
 }
 
-/// The first non-blank line of `text`, cut to [`EXCERPT_CHARS`] with `…`.
 fn first_line(text: &[u8]) -> String {
-    let text = String::from_utf8_lossy(text);
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("");
-    match line.char_indices().nth(EXCERPT_CHARS) {
-        None => line.to_string(),
-        Some((end, _)) => format!("{}…", &line[..end]),
-    }
+    crate::executor::brief::first_line(text, EXCERPT_CHARS)
 }
