@@ -171,3 +171,70 @@ on failure functional {
         .runbook(&["verify", &run])
         .expect(0, "the log verifies");
 }
+
+/// A watch beside the rollout (P7): a breach while the second of three waves is in its
+/// pause holds the third wave, and `rollback hosts` undoes the second wave's hosts,
+/// the change in progress, since the breach is no single host's.
+#[test]
+fn a_watch_beside_the_rollout_holds_later_waves_and_rolls_back_the_wave_in_progress() {
+    let session = Session::new();
+    session.file("load.txt", "1\n").file(
+        "plan.rbk",
+        r#"runbook "beside" { }
+probe load = command "cat load.txt"
+inventory fleet hosts ["h1", "h2", "h3"]
+step prepare "Prepare" {
+  run "true"
+  irreversible "a test"
+}
+watch health "The load stays low" {
+  after prepare
+  every 100ms
+  during 1m
+  require load < 5
+}
+waves roll {
+  after prepare
+  over fleet
+  stages [1, 1, 1]
+  pause 3s
+  step act "Act" {
+    run "touch acted-{{host}}"
+    rollback "rm acted-{{host}}"
+  }
+}
+on failure functional {
+  pause
+  rollback hosts
+}
+"#,
+    );
+    let engine = session.spawn(&["run", "plan.rbk", "--output", "plain"]);
+    let run = session.wait_for_run();
+    wait_until("the second wave's host to be done", || {
+        session.path("acted-h2").exists()
+    });
+    session.file("load.txt", "9\n");
+    let output = engine.wait_with_output().expect("the engine ends");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "paused by the policy:\n{shown}"
+    );
+    let events = session.events(&run);
+    let waves: Vec<u64> = of_kind(&events, "wave_started")
+        .iter()
+        .filter_map(|event| event["payload"]["index"].as_u64())
+        .collect();
+    assert_eq!(waves, [0, 1], "the third wave was held:\n{shown}");
+    let rollback = of_kind(&events, "rollback_started");
+    assert_eq!(
+        rollback[0]["payload"]["units"],
+        serde_json::json!(["act@h2"]),
+        "{shown}"
+    );
+    assert!(session.path("acted-h1").exists());
+    assert!(!session.path("acted-h2").exists());
+    assert!(!session.path("acted-h3").exists());
+}

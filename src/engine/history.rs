@@ -93,6 +93,9 @@ pub struct History {
     /// What each failure logged said, by its key: a resumed policy shows people the
     /// failure as it happened.
     pub failures: HashMap<String, String>,
+    /// The wave under way, or between two waves the last one: its waves block, index
+    /// and hosts.
+    pub wave_in_progress: Option<(String, usize, Vec<String>)>,
     /// The wait between two waves under way (logged, its wave not yet started).
     pub pause: Option<Pause>,
     /// The hosts each sampled step was given, by its key.
@@ -361,6 +364,7 @@ impl History {
                 {
                     self.pause = None;
                 }
+                self.wave_in_progress = Some((waves.clone(), *index, hosts.clone()));
                 self.changed
                     .entry(waves.clone())
                     .or_default()
@@ -398,6 +402,7 @@ impl History {
                 if let Some(changed) = self.changed.get_mut(waves) {
                     changed.retain(|host| !failed.contains(host));
                 }
+
                 let key = super::run::wave_key(waves, *index);
                 self.marks.insert(format!("{key}/finished"));
             }

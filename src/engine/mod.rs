@@ -469,6 +469,7 @@ fn drive(
             .flatten(),
         person: setting.person,
         prometheus_url: setting.prometheus,
+        held: std::cell::Cell::new(None),
         deliveries: RefCell::new(Some(deliveries)),
     };
     // Both handlers are in place before the flow starts its first command, so an

@@ -187,6 +187,9 @@ pub struct Run<'g> {
     pub person: Option<String>,
     /// Where `prometheus` probes are queried: `--prometheus`, else the header's.
     pub prometheus_url: Option<String>,
+    /// Set when a failure policy pauses or ends the run: no wave, and no unit of a step,
+    /// begins after it, in any branch of the flow.
+    pub(super) held: Cell<Option<Halt>>,
     /// Where messages go to be delivered, while the flow runs (`None` after).
     pub(super) deliveries: RefCell<Option<tell::Deliveries>>,
 }
@@ -215,6 +218,11 @@ impl<'g> Run<'g> {
 
     fn marked(&self, key: &str) -> bool {
         self.recorder.borrow().history.marks.contains(key)
+    }
+
+    /// Holds the flow at `halt` (the worst one wins).
+    fn hold(&self, halt: Halt) {
+        self.held.set(self.held.get().max(Some(halt)));
     }
 
     fn stop_level(&self) -> StopLevel {
@@ -523,7 +531,7 @@ impl<'g> Run<'g> {
             let key = unit_key(&node.id, host.as_deref(), scope);
             let scope = scope.for_host(host.clone());
             async move {
-                match halted.get() {
+                match halted.get().max(self.held.get()) {
                     Some(halt) => Ok(UnitEnd::Halted(halt)),
                     None => self.unit(&key, node, work, host, &scope).await,
                 }
@@ -1184,6 +1192,11 @@ impl<'g> Run<'g> {
             .collect();
         let count = ranges.len();
         for (index, range) in ranges.into_iter().enumerate() {
+            // A policy that paused or ended the run, from a branch beside this one (a
+            // watch over the rollout), holds every wave not yet begun.
+            if let Some(held) = self.held.get() {
+                return Ok(NodeEnd::Halted(held));
+            }
             let range_start = range.start;
             let hosts: Vec<String> = plan.hosts[range].to_vec();
             tracing::debug!(
@@ -1325,11 +1338,13 @@ impl<'g> Run<'g> {
                     if !self.marked(&key) {
                         self.policy_action(&key, &failure, "pause")?;
                         halt = halt.max(Some(Halt::Paused));
+                        self.hold(Halt::Paused);
                     }
                 }
                 Action::Abort => {
                     self.policy_action(&key, &failure, "abort")?;
                     halt = halt.max(Some(Halt::Aborted));
+                    self.hold(Halt::Aborted);
                 }
                 Action::Rollback { scope } => {
                     let units = match self.recorder.borrow().history.rollbacks.get(&key) {
@@ -1467,20 +1482,31 @@ impl<'g> Run<'g> {
                 RollbackScope::All => true,
                 RollbackScope::Step => unit == failure.unit,
                 RollbackScope::Hosts | RollbackScope::Wave => {
-                    let Some(wave) = &failure.wave else {
-                        return unit == failure.unit;
-                    };
+                    // A failure of no host (a watch's breach, a gate) is the wave's: its
+                    // hosts are the ones the change was on. Raised outside the rollout
+                    // (a watch beside it), it concerns the wave in progress.
+                    let (waves, hosts, failed): (&str, &[String], Vec<String>) =
+                        match (&failure.wave, &history.wave_in_progress) {
+                            (Some(wave), _) => {
+                                (&wave.waves, &wave.hosts, wave.failed.borrow().clone())
+                            }
+                            (None, Some((waves, _, hosts))) if failure.host.is_none() => {
+                                (waves, hosts, Vec::new())
+                            }
+                            _ => return unit == failure.unit,
+                        };
                     let parent_is_wave = self
                         .graph
                         .node(&record.node)
                         .and_then(|node| node.parent.as_deref())
-                        .is_some_and(|parent| parent == wave.waves);
-                    let host_in = |host: &String| match scope {
-                        RollbackScope::Hosts => {
-                            failure.host.as_ref() == Some(host)
-                                || wave.failed.borrow().contains(host)
+                        .is_some_and(|parent| parent == waves);
+                    let whole_wave = scope == RollbackScope::Wave || failure.host.is_none();
+                    let host_in = |host: &String| {
+                        if whole_wave {
+                            hosts.contains(host)
+                        } else {
+                            failure.host.as_ref() == Some(host) || failed.contains(host)
                         }
-                        _ => wave.hosts.contains(host),
                     };
                     parent_is_wave && record.host.as_ref().is_some_and(host_in)
                 }

@@ -10,6 +10,9 @@ use crate::engine::approval::holder;
 use crate::engine::facts::{Fact, Need};
 use crate::engine::inbox::Answer;
 
+/// How often a pause looks whether a failure policy has held the rollout.
+const HELD_CHECK_MS: u64 = 500;
+
 impl<'g> Run<'g> {
     /// Waits before wave `index` of `node`; `Some` when the run must stop instead.
     pub(super) async fn pause_before(
@@ -70,13 +73,15 @@ impl<'g> Run<'g> {
                 .pause
                 .as_ref()
                 .is_some_and(|pause| pause.skipped);
+            if let Some(held) = self.held.get() {
+                return Ok(Some(held));
+            }
             if skipped || self.now() >= pause.until_ms {
                 return Ok(None);
             }
-            match self
-                .hear(&wait, &mut listener, Some(pause.until_ms))
-                .await?
-            {
+            // Look up now and then: a policy in another branch may hold the rollout.
+            let look_again = self.now().saturating_add(HELD_CHECK_MS).min(pause.until_ms);
+            match self.hear(&wait, &mut listener, Some(look_again)).await? {
                 Heard::Stopped => return Ok(Some(Halt::Interrupted)),
                 Heard::TimeUp => {}
                 Heard::Answer {
