@@ -62,6 +62,17 @@ pub struct Prometheus {
     dir: TempDir,
 }
 
+/// Installs the server with the script .ci/run uses, once for all the tests of a
+/// binary (they may start several servers at once).
+fn install() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/install-prometheus");
+        let status = Command::new("bash").arg(&script).status();
+        eprintln!("{}: {status:?}", script.display());
+    });
+}
+
 impl Prometheus {
     /// Starts an exporter and a Prometheus scraping it, and returns once Prometheus is
     /// ready and has scraped the exporter successfully. Panics (with the server's log)
@@ -70,10 +81,14 @@ impl Prometheus {
         let binary = std::env::var_os("PROMETHEUS_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_BINARY));
+        if !binary.is_file() {
+            install();
+        }
         assert!(
             binary.is_file(),
-            "the Prometheus binary {} is missing: install it with \
-             `apt-get install prometheus` (.ci/run does), or set PROMETHEUS_BIN",
+            "the Prometheus binary {} is missing and .ci/install-prometheus could not \
+             install it (it needs root and apt-get): install Debian's `prometheus`, or \
+             set PROMETHEUS_BIN",
             binary.display()
         );
         let exporter = Exporter::start();
