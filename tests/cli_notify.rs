@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::session::Session;
+use common::session::{of_kind, Session};
 use common::webhook::Webhook;
 use serde_json::Value;
 
@@ -180,4 +180,48 @@ fn a_delivery_that_fails_is_retried_then_logged_and_the_run_goes_on() {
         );
     }
     assert!(ran.stdout.contains("NOT DELIVERED"), "{}", ran.stdout);
+}
+
+/// The engine killed once a notice is on disk: the resume sends what was not seen
+/// delivered (at least once). The channel's target is filled in (a command quoted for
+/// the shell), and two subscriptions for one audience and channel both speak.
+#[test]
+fn a_notice_logged_before_a_crash_is_delivered_by_the_resume() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "told" { }
+audience ops "Operators"
+channel pager command "cat >> told-{{run.id}}.txt"
+notify ops via pager on start "first"
+notify ops via pager on start "second"
+step act "Act" {
+  run "true"
+  irreversible "a test"
+}
+"#,
+    );
+    // Event 0 starts the run; 1 and 2 are the two notices, each synced before it goes.
+    let killed = session.runbook_with(
+        &["run", "plan.rbk"],
+        &[("RUNBOOK_TEST_KILL_AFTER_EVENT", "1")],
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9),
+        "{}",
+        killed.stderr
+    );
+    let run = session.run_id();
+    session
+        .runbook(&["resume", &run])
+        .expect(0, "the resume completes");
+    let told = session.read(&format!("told-{run}.txt"));
+    for message in ["first", "second"] {
+        assert!(told.lines().any(|line| line == message), "{told}");
+    }
+    let events = session.events(&run);
+    let delivered = of_kind(&events, "delivered");
+    assert_eq!(delivered.len(), 2, "{delivered:#?}");
+    assert!(delivered.iter().all(|event| event["payload"]["ok"] == true));
 }

@@ -386,3 +386,36 @@ step ask "Say when" {
         "a resume does not choose again"
     );
 }
+
+/// A sample of a rollout that has not run yet would spot-check nothing: it fails.
+#[test]
+fn a_sample_of_nothing_fails_rather_than_passing() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "early" { }
+inventory fleet hosts ["h1", "h2"]
+step look "Spot check" {
+  on sample 50% of roll
+  readonly
+  run "true"
+}
+waves roll {
+  over fleet
+  stages [100%]
+  step act "Act" {
+    run "true"
+    rollback "true"
+  }
+}
+"#,
+    );
+    let ran = session.runbook(&["run", "plan.rbk", "--output", "plain"]);
+    ran.expect(1, "the spot check fails");
+    assert!(
+        ran.stdout
+            .contains("nothing to sample: `roll` has no host (yet)"),
+        "{}",
+        ran.stdout
+    );
+}

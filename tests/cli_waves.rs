@@ -138,3 +138,33 @@ fn skip_pause_without_a_pause_under_way_says_so() {
         ran.stderr
     );
 }
+
+#[test]
+fn without_a_roster_nobody_can_cut_a_pause_short() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        &PAUSED
+            .replace("  roster \"roster.toml\"\n", "")
+            .replace("role dba \"databases\"\n", ""),
+    );
+    let engine = session.spawn(&["run", "plan.rbk", "--output", "plain"]);
+    let run = session.wait_for_run();
+    wait_until("the pause", || {
+        session.log(&run).contains("\"kind\":\"wave_pause\"")
+    });
+    let refused = session.runbook(&["skip-pause", &run, "--as", "anyone"]);
+    refused.expect(1, "refused");
+    assert!(
+        refused.stderr.contains("this run has no roster"),
+        "{}",
+        refused.stderr
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(engine.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("interrupt");
+    let output = engine.wait_with_output().expect("the engine ends");
+    assert_eq!(output.status.code(), Some(3));
+}

@@ -151,9 +151,18 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
             }
         }
     }
+    let what = match (&given.answer, &stopped.history.pause) {
+        (Answer::SkipPause { .. }, Some(pause)) => {
+            format!(
+                "the pause before wave {} of {}",
+                pause.index + 1,
+                pause.waves
+            )
+        }
+        _ => given.step.to_string(),
+    };
     println!(
-        "logged for {} ({} unit{}); `runbook resume {}` goes on",
-        given.step,
+        "logged for {what} ({} unit{}); `runbook resume {}` goes on",
         units.len(),
         if units.len() == 1 { "" } else { "s" },
         given.run
@@ -165,9 +174,10 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
 /// same rules the engine applies to answers it takes.
 fn judge(history: &History, given: &Given<'_>, units: &[String]) -> Result<String, Refusal> {
     let roster = history.roster();
-    if let (Answer::SkipPause { .. }, Some(roster), Some(pause)) =
-        (&given.answer, roster, &history.pause)
-    {
+    if let (Answer::SkipPause { .. }, Some(pause)) = (&given.answer, &history.pause) {
+        let Some(roster) = roster else {
+            return Err(Refusal::NoRoster);
+        };
         return runbook::engine::approval::holder(
             given.person,
             roster,

@@ -61,6 +61,8 @@ pub enum Refusal {
     AlreadyVoted { person: String },
     #[error("`{person}` started, resumed or answered for this run, and this approval asks that nobody who did approve it (`distinct`)")]
     RanIt { person: String },
+    #[error("this run has no roster, so nobody can be shown to hold the commander's role")]
+    NoRoster,
 }
 
 impl Refusal {
@@ -73,6 +75,7 @@ impl Refusal {
             Refusal::WrongRole { .. } => "ask someone who holds one of the roles asked",
             Refusal::AlreadyVoted { .. } => "each person votes once; a quorum needs as many different people",
             Refusal::RanIt { .. } => "separation of duties: ask someone who took no part in the run",
+            Refusal::NoRoster => "name a roster in the runbook's header (`roster \"roster.toml\"`); until then the pause ends at its time",
         }
     }
 }

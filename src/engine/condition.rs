@@ -19,12 +19,27 @@ pub struct Inputs {
     pub baseline: BTreeMap<String, f64>,
 }
 
-/// The words of a condition that could be names: which probes it reads.
+/// The words of a condition that could be names: which probes it reads now. A name
+/// after `baseline.` is the baseline's value, not a reading.
 pub fn names(source: &str) -> BTreeSet<&str> {
-    source
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|word| !word.is_empty())
-        .collect()
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut found = BTreeSet::new();
+    let mut start = None;
+    for (at, c) in source.char_indices().chain([(source.len(), ' ')]) {
+        match (start, is_name(c)) {
+            (None, true) => start = Some(at),
+            (Some(from), false) => {
+                let word = &source[from..at];
+                let number = word.starts_with(|c: char| c.is_ascii_digit());
+                if !number && !source[..from].ends_with("baseline.") {
+                    found.insert(word);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// Whether the condition holds; `Err` says why it could not be told.
@@ -100,6 +115,14 @@ mod tests {
         assert_eq!(holds("p99 < 2 * baseline.p99", &values), Ok(true));
         assert_eq!(holds("p99 < 1.2 * baseline.p99", &values), Ok(false));
         assert_eq!(holds("latency > 5.0 && p99 < 1.0", &values), Ok(false));
+    }
+
+    #[test]
+    fn a_name_after_baseline_is_not_read_now() {
+        let read: Vec<&str> = names("p99 < 2 * baseline.p99 && baseline.load > 1")
+            .into_iter()
+            .collect();
+        assert_eq!(read, ["baseline", "p99"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::approval::{Approval, Vote};
 use super::facts::{Decision, ExitRecord, Fact, Need, Outcome, Phase, RunStarted, RunStatus};
+use crate::ast::FailureClass;
 use crate::store::{Actor, Event};
 
 /// What the log says about one unit.
@@ -47,10 +48,12 @@ impl UnitRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Clocks {
     pub failure_ms: Option<u64>,
+    /// That first failure as logged: class, node, host, summary.
+    pub first: Option<(FailureClass, String, Option<String>, String)>,
     pub rollback_started_ms: Option<u64>,
     /// A rollback finished well, or the run completed.
     pub restored_ms: Option<u64>,
-    /// The first notice after the failure.
+    /// The first message delivered after the failure.
     pub alerted_ms: Option<u64>,
     pub decided: BTreeMap<String, (bool, Option<u64>)>,
 }
@@ -93,6 +96,8 @@ pub struct History {
     /// What each failure logged said, by its key: a resumed policy shows people the
     /// failure as it happened.
     pub failures: HashMap<String, String>,
+    /// Notices logged for a channel and not yet delivered: audience, channel, message.
+    pub undelivered: BTreeMap<String, (String, String, String)>,
     /// The wave under way, or between two waves the last one: its waves block, index
     /// and hosts.
     pub wave_in_progress: Option<(String, usize, Vec<String>)>,
@@ -242,7 +247,7 @@ impl History {
                     record.waiting = None;
                 }
             }
-            Fact::Refused { .. } | Fact::Evaluated { .. } | Fact::Delivered { .. } => {}
+            Fact::Refused { .. } | Fact::Evaluated { .. } => {}
             Fact::Baseline { values, .. } => {
                 self.baseline.clone_from(values);
                 self.baseline_taken = true;
@@ -321,16 +326,39 @@ impl History {
                 self.marks.insert(key.clone());
                 self.rollbacks.insert(key.clone(), units.clone());
             }
-            Fact::Failure { key, summary, .. } => {
-                self.clocks.failure_ms.get_or_insert(time_ms);
+            Fact::Failure {
+                key,
+                summary,
+                class,
+                node,
+                host,
+            } => {
+                if self.clocks.failure_ms.is_none() {
+                    self.clocks.failure_ms = Some(time_ms);
+                    self.clocks.first = Some((*class, node.clone(), host.clone(), summary.clone()));
+                }
                 self.marks.insert(key.clone());
                 self.failures.insert(key.clone(), summary.clone());
             }
-            Fact::Notice { key, .. } => {
-                if self.clocks.failure_ms.is_some() {
-                    self.clocks.alerted_ms.get_or_insert(time_ms);
+            Fact::Notice {
+                key,
+                audience,
+                channel,
+                message,
+            } => {
+                if let Some(channel) = channel {
+                    self.undelivered.insert(
+                        key.clone(),
+                        (audience.clone(), channel.clone(), message.clone()),
+                    );
                 }
                 self.marks.insert(key.clone());
+            }
+            Fact::Delivered { key, ok, .. } => {
+                self.undelivered.remove(key);
+                if *ok && self.clocks.failure_ms.is_some() {
+                    self.clocks.alerted_ms.get_or_insert(time_ms);
+                }
             }
             Fact::PolicyAction { key, .. } => {
                 self.marks.insert(key.clone());

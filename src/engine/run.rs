@@ -244,6 +244,7 @@ impl<'g> Run<'g> {
             .filter(|node| node.parent.is_none() && node.is_main_flow())
             .collect();
         tracing::debug!(run = %self.run_id, nodes = nodes.len(), "flow begins");
+        self.send_undelivered()?;
         self.event(EventKind::Start, None, "start", &Scope::default(), || {
             format!(
                 "{}: run {} started by {}",
@@ -515,6 +516,25 @@ impl<'g> Run<'g> {
     /// A step on each of its hosts, at most `parallel` at once.
     async fn step(&self, node: &'g Node, work: &'g Work, scope: &Scope) -> Result<NodeEnd> {
         let hosts = self.hosts_of(node, &work.settings.target, scope)?;
+        if let Target::SampleOfInventory {
+            inventory: from, ..
+        }
+        | Target::SampleOfWaves { waves: from, .. } = &work.settings.target
+        {
+            // A spot check of nothing would pass without checking anything.
+            if hosts.is_empty() {
+                let key = unit_key(&node.id, None, scope);
+                return Ok(NodeEnd::Failed(vec![Failure {
+                    key: format!("failure:{key}#sample"),
+                    class: work.settings.raises,
+                    node: node.name.to_string(),
+                    unit: key,
+                    host: None,
+                    summary: format!("nothing to sample: `{from}` has no host (yet)"),
+                    wave: scope.wave.clone(),
+                }]));
+            }
+        }
         let limit = work
             .settings
             .parallel
@@ -572,7 +592,7 @@ impl<'g> Run<'g> {
                     self.record_failure(&failure)?;
                     let key = format!("{}/within-budget", failure.key);
                     let units = self.rollback_units(RollbackScope::Hosts, &failure);
-                    if let Some(stop) = self.saga(&key, "hosts", units).await? {
+                    if let Some(stop) = self.saga(&key, "hosts", units, &failure).await? {
                         return Ok(NodeEnd::Halted(stop));
                     }
                 }
@@ -1351,7 +1371,7 @@ impl<'g> Run<'g> {
                         Some(units) => units.clone(),
                         None => self.rollback_units(*scope, &failure),
                     };
-                    if let Some(stop) = self.saga(&key, scope.word(), units).await? {
+                    if let Some(stop) = self.saga(&key, scope.word(), units, &failure).await? {
                         return Ok(PolicyEnd::Halt(stop));
                     }
                 }
@@ -1530,7 +1550,18 @@ impl<'g> Run<'g> {
     /// Undoes `units` in order (newest first). Each undo is a unit of its own, logged and
     /// resumable; the first that fails stops the saga (`RollbackFailed`): undoing more
     /// around a host that could not be restored may do more harm, so people take over.
-    async fn saga(&self, key: &str, scope: &str, units: Vec<String>) -> Result<Option<Halt>> {
+    async fn saga(
+        &self,
+        key: &str,
+        scope: &str,
+        units: Vec<String>,
+        failure: &Failure,
+    ) -> Result<Option<Halt>> {
+        // The rollback's messages may quote the failure it answers.
+        let told = Scope {
+            failure: Some(failure.clone().into()),
+            ..Scope::default()
+        };
         if self.marked(&format!("{key}/finished")) {
             return Ok(None);
         }
@@ -1540,7 +1571,7 @@ impl<'g> Run<'g> {
                 scope: scope.to_string(),
                 units: units.clone(),
             })?;
-            self.event(EventKind::Rollback, None, key, &Scope::default(), || {
+            self.event(EventKind::Rollback, None, key, &told, || {
                 format!(
                     "{}: rollback ({scope}) of {} unit(s) started",
                     self.title,
@@ -1572,7 +1603,7 @@ impl<'g> Run<'g> {
                         succeeded: false,
                     })?;
                     let ended = format!("{key}/finished");
-                    self.event(EventKind::Rollback, None, &ended, &Scope::default(), || {
+                    self.event(EventKind::Rollback, None, &ended, &told, || {
                         format!(
                             "{}: A ROLLBACK FAILED at {unit}: people must take over",
                             self.title
@@ -1589,7 +1620,7 @@ impl<'g> Run<'g> {
             succeeded: true,
         })?;
         let ended = format!("{key}/finished");
-        self.event(EventKind::Rollback, None, &ended, &Scope::default(), || {
+        self.event(EventKind::Rollback, None, &ended, &told, || {
             format!("{}: rollback ({scope}) done", self.title)
         })?;
         self.recorder.borrow_mut().flush()?;

@@ -127,6 +127,22 @@ impl Run<'_> {
         self.redactor.redact(&text).into_owned()
     }
 
+    /// A text with its values filled in as they are (a URL, a query: not a shell, and
+    /// not shown, so not redacted); `Err` names a value missing here.
+    pub(super) fn fill_raw(&self, template: &[Segment], scope: &Scope) -> Result<String, String> {
+        let mut text = String::new();
+        for segment in template {
+            match segment {
+                Segment::Text(literal) => text.push_str(literal),
+                Segment::Value(name) => match self.value(name, scope) {
+                    Some(found) => text.push_str(&found),
+                    None => return Err(format!("`{{{{{name}}}}}` has no value here")),
+                },
+            }
+        }
+        Ok(text)
+    }
+
     pub(super) fn fill_plain(&self, message: &str, scope: &Scope) -> String {
         self.fill_text(&crate::compile::segments(message, &[]), scope)
     }

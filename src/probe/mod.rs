@@ -239,13 +239,17 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// Quoted with escapes, so newlines and blanks show in a one-line message.
+/// Quoted, on one line (control characters become blanks), and otherwise as it came:
+/// escaping it would hide a secret in it from the redaction that follows.
 fn shown(got: &str) -> String {
     if got.is_empty() {
-        "nothing".to_string()
-    } else {
-        format!("{got:?}")
+        return "nothing".to_string();
     }
+    let line: String = got
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("\"{line}\"")
 }
 
 fn stderr_suffix(stderr: &str) -> String {

@@ -48,11 +48,26 @@ impl Run<'_> {
             })?;
             if !met {
                 let limit = crate::ast::duration_text(objective.limit_ms);
+                // The message may quote the failure whose clock ran out.
+                let scope = Scope {
+                    failure: clocks.first.clone().map(|(class, node, host, summary)| {
+                        std::rc::Rc::new(super::Failure {
+                            key: String::new(),
+                            class,
+                            unit: node.clone(),
+                            node,
+                            host,
+                            summary,
+                            wave: None,
+                        })
+                    }),
+                    ..Scope::default()
+                };
                 self.event(
                     EventKind::Breach,
                     None,
                     &format!("objective:{word}"),
-                    &Scope::default(),
+                    &scope,
                     || format!("{}: objective {word} ({limit}) BREACHED", self.title),
                 )?;
             }

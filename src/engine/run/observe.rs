@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 
 use super::{unit_key, Failure, Halt, NodeEnd, Result, Run, StopLevel};
 use crate::ast::{EventKind, FailureClass};
-use crate::compile::{self, Node, NodeKind, Poll, Requirement, Segment};
+use crate::compile::{self, Node, NodeKind, Poll, Requirement};
 use crate::engine::condition::{self, Inputs};
 use crate::engine::facts::{Fact, Outcome};
 use crate::engine::values::Scope;
@@ -61,10 +61,7 @@ impl<'g> Run<'g> {
         probe: &compile::Probe,
         scope: &Scope,
     ) -> std::result::Result<f64, String> {
-        let fill = |text: &str| -> std::result::Result<String, String> {
-            let template = compile::segments(text, &[]);
-            fill_raw(&template, |name| self.value(name, scope))
-        };
+        let fill = |text: &str| self.fill_raw(&compile::segments(text, &[]), scope);
         let source = match &probe.source {
             compile::ProbeSource::Command { command } => {
                 let template = compile::segments(command, &[]);
@@ -113,14 +110,15 @@ impl<'g> Run<'g> {
             .collect()
     }
 
-    /// Evaluates one condition on `readings` and logs what it was decided on. `None`:
-    /// it could not be told (a probe unreadable, or the expression failed).
+    /// Evaluates one condition on `readings` and logs what it was decided on: `Ok` when
+    /// it holds, else the breach it makes (it does not hold, a probe is unreadable, or
+    /// the expression failed on these values).
     fn evaluate(
         &self,
         unit: &str,
         requirement: &Requirement,
         readings: &Readings,
-    ) -> Result<Option<bool>> {
+    ) -> Result<std::result::Result<(), Breach>> {
         let used = condition::names(&requirement.condition);
         let values: BTreeMap<String, f64> = readings
             .values
@@ -147,6 +145,31 @@ impl<'g> Run<'g> {
         } else {
             (None, None)
         };
+        let breach = match (holds, &error) {
+            (Some(true), _) => None,
+            (_, Some(error)) => Some(format!(
+                "`{}` cannot be told: {error}",
+                requirement.condition.trim()
+            )),
+            _ if !unreadable.is_empty() => Some(
+                unreadable
+                    .iter()
+                    .map(|(name, why)| format!("probe `{name}` could not be read: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            _ => {
+                let shown: Vec<String> = values
+                    .iter()
+                    .map(|(name, value)| format!("{name} = {value}"))
+                    .collect();
+                Some(format!(
+                    "`{}` does not hold ({})",
+                    requirement.condition.trim(),
+                    shown.join(", ")
+                ))
+            }
+        };
         self.note(Fact::Evaluated {
             unit: unit.to_string(),
             condition: requirement.condition.clone(),
@@ -155,7 +178,13 @@ impl<'g> Run<'g> {
             holds,
             error,
         })?;
-        Ok(holds)
+        Ok(match breach {
+            None => Ok(()),
+            Some(summary) => Err(Breach {
+                class: requirement.raises,
+                summary,
+            }),
+        })
     }
 
     fn typed_params(&self) -> BTreeMap<String, (crate::ast::ParamType, String)> {
@@ -180,12 +209,16 @@ impl<'g> Run<'g> {
     ) -> Result<std::result::Result<Option<(FailureClass, String)>, Halt>> {
         let names = self.probes_in(requirements.iter());
         let started = self.unit_record(key).started_ms;
+        let scope = Scope::default();
         loop {
-            let readings = self.read_probes(&names, &Scope::default()).await;
+            let readings = tokio::select! {
+                readings = self.read_probes(&names, &scope) => readings,
+                () = self.stopped(StopLevel::NoNewWork) => return Ok(Err(Halt::Interrupted)),
+            };
             let mut breach = None;
             for requirement in requirements {
-                if self.evaluate(key, requirement, &readings)? != Some(true) {
-                    breach.get_or_insert_with(|| self.breach(requirement, &readings));
+                if let Err(found) = self.evaluate(key, requirement, &readings)? {
+                    breach.get_or_insert(found);
                 }
             }
             let Some(breach) = breach else {
@@ -204,36 +237,6 @@ impl<'g> Run<'g> {
                 () = self.clock.sleep(wait) => {}
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(Err(Halt::Interrupted)),
             }
-        }
-    }
-
-    /// What a condition that did not hold says in a failure.
-    fn breach(&self, requirement: &Requirement, readings: &Readings) -> Breach {
-        let used = condition::names(&requirement.condition);
-        let unreadable: Vec<String> = readings
-            .unreadable
-            .iter()
-            .filter(|(name, _)| used.contains(name.as_str()))
-            .map(|(name, why)| format!("probe `{name}` could not be read: {why}"))
-            .collect();
-        let summary = if unreadable.is_empty() {
-            let values: Vec<String> = readings
-                .values
-                .iter()
-                .filter(|(name, _)| used.contains(name.as_str()))
-                .map(|(name, value)| format!("{name} = {value}"))
-                .collect();
-            format!(
-                "`{}` does not hold ({})",
-                requirement.condition.trim(),
-                values.join(", ")
-            )
-        } else {
-            unreadable.join("; ")
-        };
-        Breach {
-            class: requirement.raises,
-            summary,
         }
     }
 
@@ -288,19 +291,24 @@ impl<'g> Run<'g> {
         let mut breached_since: Vec<Option<u64>> = vec![None; requirements.len()];
         loop {
             let now = self.now();
-            let readings = self.read_probes(&names, scope).await;
+            let readings = tokio::select! {
+                readings = self.read_probes(&names, scope) => readings,
+                () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
+            };
             for (index, requirement) in requirements.iter().enumerate() {
-                if self.evaluate(&key, requirement, &readings)? == Some(true) {
-                    breached_since[index] = None;
-                    continue;
-                }
+                let mut breach = match self.evaluate(&key, requirement, &readings)? {
+                    Ok(()) => {
+                        breached_since[index] = None;
+                        continue;
+                    }
+                    Err(breach) => breach,
+                };
                 let since = *breached_since[index].get_or_insert(now);
                 let lasted = now.saturating_sub(since);
                 if requirement
                     .sustain_ms
                     .is_none_or(|sustain| lasted >= sustain)
                 {
-                    let mut breach = self.breach(requirement, &readings);
                     if let Some(sustain) = requirement.sustain_ms {
                         breach.summary.push_str(&format!(
                             " for {}",
@@ -398,22 +406,4 @@ fn baseline_names(condition: &str) -> Vec<String> {
         })
         .filter(|name| !name.is_empty())
         .collect()
-}
-
-/// A text with its values filled in as they are (for a URL or a query, not a shell).
-fn fill_raw(
-    template: &[Segment],
-    value: impl Fn(&str) -> Option<String>,
-) -> std::result::Result<String, String> {
-    let mut text = String::new();
-    for segment in template {
-        match segment {
-            Segment::Text(literal) => text.push_str(literal),
-            Segment::Value(name) => match value(name) {
-                Some(found) => text.push_str(&found),
-                None => return Err(format!("`{{{{{name}}}}}` has no value here")),
-            },
-        }
-    }
-    Ok(text)
 }

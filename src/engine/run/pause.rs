@@ -100,7 +100,7 @@ impl<'g> Run<'g> {
                             pause.may_skip.iter(),
                             "skipping this pause",
                         ),
-                        None => Ok(String::new()),
+                        None => Err(crate::engine::approval::Refusal::NoRoster),
                     };
                     match allowed {
                         Ok(role) => {

@@ -100,20 +100,92 @@ impl<'g> Run<'g> {
                 message: message.to_string(),
             })?;
             if matches!(channel.kind, ChannelKind::Log) {
+                self.note(Fact::Delivered {
+                    key,
+                    channel: channel.name.clone(),
+                    ok: true,
+                    attempts: 1,
+                    detail: "kept in the run's log".to_string(),
+                })?;
                 continue;
             }
-            let delivery = Delivery {
-                key,
-                channel: channel.clone(),
-                message: notify::Message {
-                    audience: audience.to_string(),
-                    text: message.to_string(),
-                    event: event.to_string(),
-                    run_id: self.run_id.clone(),
-                },
-            };
-            if let Some(deliveries) = self.deliveries.borrow().as_ref() {
-                let _ = deliveries.send(delivery);
+            // On disk before it is sent: a resume sends again what has no `delivered`.
+            self.recorder.borrow_mut().flush()?;
+            self.send(key, channel, audience, message, event)?;
+        }
+        Ok(())
+    }
+
+    /// Hands a logged notice to the delivery pump, its channel's target filled in
+    /// (a webhook's URL as it is, a command's values quoted for the shell).
+    fn send(
+        &self,
+        key: String,
+        channel: &Channel,
+        audience: &str,
+        message: &str,
+        event: &str,
+    ) -> Result<()> {
+        let scope = Scope::default();
+        let target = match &channel.kind {
+            ChannelKind::Webhook { url } => self
+                .fill_raw(&crate::compile::segments(url, &[]), &scope)
+                .map(|url| ChannelKind::Webhook { url }),
+            ChannelKind::Command { command } => {
+                let template = crate::compile::segments(command, &[]);
+                crate::executor::quote::render(&template, |name| {
+                    self.value(name, &scope).map(std::borrow::Cow::Owned)
+                })
+                .map(|command| ChannelKind::Command { command })
+                .map_err(|error| error.to_string())
+            }
+            ChannelKind::Log => Ok(ChannelKind::Log),
+        };
+        let kind = match target {
+            Ok(kind) => kind,
+            Err(why) => {
+                return self.commit(Fact::Delivered {
+                    key,
+                    channel: channel.name.clone(),
+                    ok: false,
+                    attempts: 0,
+                    detail: self.redactor.redact(&why).into_owned(),
+                });
+            }
+        };
+        let delivery = Delivery {
+            key,
+            channel: Channel {
+                kind,
+                ..channel.clone()
+            },
+            message: notify::Message {
+                audience: audience.to_string(),
+                text: message.to_string(),
+                event: event.to_string(),
+                run_id: self.run_id.clone(),
+            },
+        };
+        if let Some(deliveries) = self.deliveries.borrow().as_ref() {
+            let _ = deliveries.send(delivery);
+        }
+        Ok(())
+    }
+
+    /// Sends again the notices an earlier engine logged and did not see delivered (it
+    /// stopped first): delivery is at least once.
+    pub(super) fn send_undelivered(&self) -> Result<()> {
+        let pending: Vec<(String, (String, String, String))> = self
+            .recorder
+            .borrow()
+            .history
+            .undelivered
+            .iter()
+            .map(|(key, notice)| (key.clone(), notice.clone()))
+            .collect();
+        for (key, (audience, channel, message)) in pending {
+            if let Some(channel) = self.graph.channels().iter().find(|c| c.name == channel) {
+                self.send(key, channel, &audience, &message, "notice")?;
             }
         }
         Ok(())
@@ -130,7 +202,7 @@ impl<'g> Run<'g> {
         scope: &Scope,
         default: impl Fn() -> String,
     ) -> Result<()> {
-        for subscription in self.graph.subscriptions() {
+        for (index, subscription) in self.graph.subscriptions().iter().enumerate() {
             let Trigger::On { events } = &subscription.trigger else {
                 continue;
             };
@@ -144,10 +216,8 @@ impl<'g> Run<'g> {
                 Some(message) => self.fill_plain(message, scope),
                 None => self.redactor.redact(&default()).into_owned(),
             };
-            let key = format!(
-                "notify:{key}>{}@{}",
-                subscription.audience, subscription.channel
-            );
+            // Each subscription its own key: two to one audience both speak.
+            let key = format!("notify:{key}>{index}");
             self.tell(
                 &key,
                 &subscription.audience,
@@ -191,10 +261,7 @@ impl<'g> Run<'g> {
             for (index, interval) in &every {
                 let number = now.saturating_sub(started) / interval;
                 let subscription = &self.graph.subscriptions()[*index];
-                let key = format!(
-                    "notify:every:{}@{}#{number}",
-                    subscription.audience, subscription.channel
-                );
+                let key = format!("notify:every:{index}#{number}");
                 if number == 0 || self.marked(&key) {
                     continue;
                 }
@@ -233,6 +300,8 @@ impl<'g> Run<'g> {
                     None => open = false,
                 },
                 Some(fact) = running.next(), if !running.is_empty() => self.commit(fact)?,
+                // Told to stop at once: what is still on its way is sent by the resume.
+                () = self.stopped(super::StopLevel::Kill) => return Ok(()),
             }
         }
         Ok(())
