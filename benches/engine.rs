@@ -11,6 +11,11 @@
 //!   engine's shell executor.
 //! - `resume`: opening, and opening then resuming, stopped runs whose logs hold about
 //!   10,000 and 100,000 events.
+//! - `waves_10k_hosts`: a rollout over 10,000 hosts in four waves whose step runs no
+//!   process, at most 100 hosts at a time and with no `parallel`, the log synced and
+//!   not; the same rollout running `/bin/true` on each host, beside two floors of
+//!   10,000 `/bin/true`: 100 at a time with nothing logged, and one after the other
+//!   with a synced append after each (docs/performance.md, "Waves and probes").
 //!
 //! `cargo test --benches` runs each once on small sizes.
 
@@ -27,7 +32,8 @@ use std::time::Duration;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use engine_runs::{temp_dir, Action, Prepared, StoppedRun, NO_OP_SCRIPT};
+use engine_runs::{temp_dir, Action, Prepared, StoppedRun, FLEET_FILE, NO_OP_SCRIPT};
+use futures_util::StreamExt;
 use runbook::engine::Ending;
 use runbook::executor::script::{self, ScriptLimits, ScriptRun};
 use runbook::executor::shell;
@@ -209,13 +215,7 @@ fn true_runs(c: &mut Criterion) {
     // Not the floor either: the engine's executor alone (`sh -c` in its own process
     // group, output piped and read, as the engine runs a command), with the same sync
     // after each command. Between it and `engine` is the engine's own work.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => panic!("no runtime: {error}"),
-    };
+    let runtime = runtime();
     group.bench_function(BenchmarkId::new("executor", steps), |b| {
         b.iter_batched(
             temp_dir,
@@ -227,6 +227,17 @@ fn true_runs(c: &mut Criterion) {
         );
     });
     group.finish();
+}
+
+/// A tokio current-thread runtime, as the engine runs on.
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("no runtime: {error}"),
+    }
 }
 
 /// `turns` runs of `/bin/true` through the engine's shell executor, each followed by
@@ -294,5 +305,103 @@ fn resume(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, no_op, true_runs, resume);
+/// Hosts of the rollout: the goal's 10,000.
+fn fleet_hosts() -> usize {
+    if full() {
+        10_000
+    } else {
+        100
+    }
+}
+
+/// `parallel` of the rollouts: 100 hosts at a time, and none (every host of a wave at
+/// once, up to 7,000).
+const PARALLEL: [(&str, Option<u64>); 2] = [("p100", Some(100)), ("unbounded", None)];
+
+fn waves(c: &mut Criterion) {
+    let hosts = fleet_hosts();
+    let fleet = engine_runs::fleet(hosts);
+    let files = [(FLEET_FILE, fleet.as_str())];
+    let mut group = c.benchmark_group("waves_10k_hosts");
+    slow(&mut group);
+    group.throughput(Throughput::Elements(hosts as u64));
+    for (limit, parallel) in PARALLEL {
+        let name = format!("waves-{limit}");
+        let prepared = Prepared::with_files(
+            &name,
+            &engine_runs::waves_runbook(&name, hosts, parallel, Action::NoOp),
+            &files,
+        );
+        for (log, durability) in [
+            ("synced", Durability::Synced),
+            ("unsynced", Durability::Unsynced),
+        ] {
+            group.bench_function(
+                BenchmarkId::new(format!("no_op/{limit}/{log}"), hosts),
+                |b| {
+                    b.iter_batched(
+                        temp_dir,
+                        |state| {
+                            let (_, ending) = prepared.start(state.path(), durability);
+                            assert_eq!(ending, Ending::Completed);
+                            state
+                        },
+                        BatchSize::PerIteration,
+                    );
+                },
+            );
+        }
+    }
+    // The cross-check: the same rollout (100 at a time, synced) running `/bin/true` on
+    // every host, beside two floors: as many `/bin/true` spawned 100 at a time with
+    // nothing logged (what the commands alone take at the rollout's parallelism), and
+    // the floor of `true_steps`, one after the other, each followed by a synced
+    // 100-byte append.
+    let prepared = Prepared::with_files(
+        "waves-true",
+        &engine_runs::waves_runbook("waves-true", hosts, Some(100), Action::True),
+        &files,
+    );
+    group.bench_function(BenchmarkId::new("true/p100/synced", hosts), |b| {
+        b.iter_batched(
+            temp_dir,
+            |state| {
+                let (_, ending) = prepared.start(state.path(), Durability::Synced);
+                assert_eq!(ending, Ending::Completed);
+                state
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    let runtime = runtime();
+    group.bench_function(BenchmarkId::new("floor_p100", hosts), |b| {
+        b.iter(|| runtime.block_on(spawn_parallel(hosts, 100)));
+    });
+    group.bench_function(BenchmarkId::new("floor", hosts), |b| {
+        b.iter_batched(
+            temp_dir,
+            |dir| {
+                floor("/bin/true", &[], hosts, dir.path());
+                dir
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+/// `turns` runs of `/bin/true`, at most `limit` at once, on the runtime's thread.
+async fn spawn_parallel(turns: usize, limit: usize) {
+    let mut statuses = futures_util::stream::iter((0..turns).map(|_| {
+        tokio::process::Command::new("/bin/true")
+            .stdin(Stdio::null())
+            .status()
+    }))
+    .buffer_unordered(limit);
+    while let Some(status) = statuses.next().await {
+        assert!(status.is_ok_and(|status| status.success()));
+    }
+}
+
+criterion_group!(benches, no_op, true_runs, resume, waves);
 criterion_main!(benches);

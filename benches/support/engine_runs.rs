@@ -3,8 +3,9 @@
 //! by `pipeline::check_source`, the graph goes to `engine::start`, a stopped run is
 //! taken up by `Stopped::open` and `engine::resume`.
 //!
-//! Used by `benches/engine.rs` (time) and `benches/resume_memory.rs` (peak heap).
-//! Figures: docs/performance.md, "The engine".
+//! Used by `benches/engine.rs` (time), `benches/resume_memory.rs` and
+//! `benches/waves_memory.rs` (peak heap). Figures: docs/performance.md, "The engine"
+//! and "Waves and probes".
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -33,7 +34,8 @@ pub enum Action {
     /// `script "let x = 1;"`: no process, no output. Four events a step: unit started,
     /// command started (synced), command finished, unit finished.
     NoOp,
-    /// `run "/bin/true"`, which the engine runs as `sh -c /bin/true`.
+    /// `run "/bin/true"` (with `irreversible`, so it checks), which the engine runs
+    /// directly, without `sh`: it is a plain command.
     True,
     /// A script that prints this many lines: one output event each, and nothing in the
     /// run's state, so the log grows and the state does not.
@@ -76,6 +78,57 @@ pub fn runbook(name: &str, steps: usize, action: Action, then_wait: bool) -> Str
     out
 }
 
+/// The inventory file of [`waves_runbook`]: a plain list, one host a line.
+pub const FLEET_FILE: &str = "fleet.txt";
+
+/// Host names `h00001`, `h00002`, ...: the plain-list inventory of `hosts` hosts.
+pub fn fleet(hosts: usize) -> String {
+    let mut out = String::with_capacity(hosts * 7);
+    for index in 1..=hosts {
+        let _ = writeln!(out, "h{index:05}");
+    }
+    out
+}
+
+/// A rollout over `hosts` hosts (the inventory `fleet`, read from [`FLEET_FILE`], which
+/// [`fleet`] writes) in four waves, `stages [1%, 10%, 30%, 100%]`, at most `parallel`
+/// hosts at a time (`None`: no `parallel`, every host of a wave at once), no pause
+/// between waves; its body is one step doing `action` on each host. Over 10,000 hosts
+/// the waves hold 100, 900, 2,000 and 7,000 hosts.
+///
+/// A file rather than `hosts [...]`: a fleet of thousands is kept in a file, and the
+/// run gets the same list either way (the check loads it).
+pub fn waves_runbook(name: &str, hosts: usize, parallel: Option<u64>, action: Action) -> String {
+    let mut out = String::with_capacity(512);
+    let _ = write!(
+        out,
+        "runbook \"{name}\" {{\n  title \"{name}, {hosts} hosts in four waves\"\n  timeout 30m\n}}\n\n\
+         role ops \"Whoever runs the benchmark\"\n\n\
+         inventory fleet from \"{FLEET_FILE}\"\n\n\
+         waves rollout {{\n  over fleet\n  stages [1%, 10%, 30%, 100%]\n"
+    );
+    if let Some(parallel) = parallel {
+        let _ = writeln!(out, "  parallel {parallel}");
+    }
+    out.push_str("\n  step change {\n    owner ops\n");
+    match action {
+        Action::NoOp => {
+            let _ = writeln!(out, "    script \"{NO_OP_SCRIPT}\"");
+        }
+        Action::True => {
+            out.push_str("    run \"/bin/true\"\n    irreversible \"it changes nothing\"\n");
+        }
+        Action::Print(lines) => {
+            let _ = writeln!(
+                out,
+                "    script \"for i in 0..{lines} {{ print(`line ${{i}} on ${{host}}`); }}\""
+            );
+        }
+    }
+    out.push_str("  }\n}\n");
+    out
+}
+
 /// A runbook written to a temporary folder (commands run in the runbook's folder),
 /// read and checked as `runbook run` does; refused loudly if it does not check
 /// clean, so a figure never comes from a run that did not happen.
@@ -89,7 +142,18 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(name: &str, text: &str) -> Self {
+        Self::with_files(name, text, &[])
+    }
+
+    /// As `new`, with other files beside the runbook (its inventories): (name, text).
+    pub fn with_files(name: &str, text: &str, files: &[(&str, &str)]) -> Self {
         let dir = temp_dir();
+        for (file, contents) in files {
+            let path = dir.path().join(file);
+            if let Err(error) = fs::write(&path, contents) {
+                panic!("cannot write {}: {error}", path.display());
+            }
+        }
         let path = dir.path().join(format!("{name}.rbk"));
         if let Err(error) = fs::write(&path, text) {
             panic!("cannot write {}: {error}", path.display());
@@ -143,10 +207,10 @@ impl Prepared {
                 source: self.file.text(),
                 file: &self.path,
                 state_dir,
-                // The generated runbooks declare no parameters, secrets or inventories.
+                // The generated runbooks declare no parameters or secrets.
                 params: BTreeMap::new(),
                 secrets: Vec::new(),
-                inventories: BTreeMap::new(),
+                inventories: self.inventories(),
                 roster: None,
                 person: None,
                 prometheus: None,
@@ -159,6 +223,24 @@ impl Prepared {
             Ok(started) => started,
             Err(error) => panic!("the engine failed: {error}"),
         }
+    }
+
+    /// Each inventory's hosts as the check loaded them, as `runbook run` passes them
+    /// (`cli::launch::inventories`).
+    pub fn inventories(&self) -> BTreeMap<String, Vec<String>> {
+        self.outcome
+            .context()
+            .inventories
+            .iter()
+            .map(|(name, inventory)| {
+                let hosts = inventory
+                    .hosts
+                    .iter()
+                    .map(|host| host.name.clone())
+                    .collect();
+                (name.clone(), hosts)
+            })
+            .collect()
     }
 
     /// Takes a stopped run up again, as `runbook resume RUN --output quiet` does.
