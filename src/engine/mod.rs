@@ -470,6 +470,7 @@ fn drive(
         person: setting.person,
         prometheus_url: setting.prometheus,
         held: std::cell::Cell::new(None),
+        group: run::GroupCommit::default(),
         deliveries: RefCell::new(Some(deliveries)),
     };
     // Both handlers are in place before the flow starts its first command, so an

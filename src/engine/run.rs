@@ -130,6 +130,17 @@ struct Attempt<'a> {
     done: Vec<(Phase, usize)>,
 }
 
+/// The state of the shared sync commands wait for before they start.
+#[derive(Default)]
+pub struct GroupCommit {
+    /// A flush is on its way: later notes join it.
+    pending: Cell<bool>,
+    /// Counts the flushes; a command waits until it moves past the value it saw.
+    generation: Cell<u64>,
+    /// A flush failed: nothing waiting may start.
+    broken: Cell<bool>,
+}
+
 /// Where a command is among its step's: the phase, and its index there.
 #[derive(Debug, Clone, Copy)]
 struct Place {
@@ -187,6 +198,8 @@ pub struct Run<'g> {
     pub person: Option<String>,
     /// Where `prometheus` probes are queried: `--prometheus`, else the header's.
     pub prometheus_url: Option<String>,
+    /// Commands about to start, waiting for one shared sync.
+    pub(super) group: GroupCommit,
     /// Set when a failure policy pauses or ends the run: no wave, and no unit of a step,
     /// begins after it, in any branch of the flow.
     pub(super) held: Cell<Option<Halt>>,
@@ -955,17 +968,53 @@ impl<'g> Run<'g> {
         }
     }
 
-    fn command_started(&self, attempt: &Attempt<'_>, place: Place, command: String) -> Result<()> {
+    async fn command_started(
+        &self,
+        attempt: &Attempt<'_>,
+        place: Place,
+        command: String,
+    ) -> Result<()> {
         let command = self.redactor.redact(&command).into_owned();
         // Only the redacted form, as the log has it.
         tracing::debug!(phase = ?place.phase, index = place.index, %command, "command starts");
-        self.commit(Fact::CommandStarted {
+        self.note(Fact::CommandStarted {
             unit: attempt.key.to_string(),
             phase: place.phase,
             index: place.index,
             attempt: attempt.number,
             command,
-        })
+        })?;
+        self.synced().await
+    }
+
+    /// Returns once everything noted so far is on disk. Units that start together
+    /// share one write and one sync (group commit): the first to ask lets the others
+    /// note their own starts, then flushes for all; each goes on only once a flush
+    /// that came after its note has ended.
+    async fn synced(&self) -> Result<()> {
+        let mine = self.group.generation.get();
+        if !self.group.pending.replace(true) {
+            tokio::task::yield_now().await;
+            let flushed = self.recorder.borrow_mut().flush();
+            self.group.pending.set(false);
+            self.group.generation.set(mine + 1);
+            if flushed.is_err() {
+                self.group.broken.set(true);
+            }
+            return Ok(flushed?);
+        }
+        while self.group.generation.get() == mine {
+            tokio::task::yield_now().await;
+        }
+        if self.group.broken.get() {
+            return Err(EngineError::Store(crate::store::StoreError::Io {
+                path: self.run_dir.join("events.jsonl"),
+                source: std::io::Error::other(
+                    "the shared write failed; the command was not started",
+                ),
+            }));
+        }
+        Ok(())
     }
 
     /// One shell command, announced in the log before it starts.
@@ -977,7 +1026,7 @@ impl<'g> Run<'g> {
             .as_ref()
             .map_or(&action.text, |command| command)
             .clone();
-        self.command_started(attempt, place, shown)?;
+        self.command_started(attempt, place, shown).await?;
         let started = self.now();
         let script = match rendered {
             Ok(script) => script,
@@ -1100,7 +1149,8 @@ impl<'g> Run<'g> {
         place: Place,
         action: &StepAction,
     ) -> Result<Ran> {
-        self.command_started(attempt, place, action.text.clone())?;
+        self.command_started(attempt, place, action.text.clone())
+            .await?;
         let started = self.now();
         let values = self.script_values(attempt.scope);
         let source = action.text.clone();
