@@ -233,6 +233,27 @@ impl<'g> Run<'g> {
         self.recorder.borrow().history.marks.contains(key)
     }
 
+    /// The failure of a node that runs once (a gate, a watch): numbered by the unit's
+    /// attempts, so a second attempt that fails raises a failure of its own.
+    fn failure_once(
+        &self,
+        node: &Node,
+        key: &str,
+        class: FailureClass,
+        summary: String,
+        scope: &Scope,
+    ) -> Failure {
+        Failure {
+            key: format!("failure:{key}#{}", self.unit_record(key).attempts.max(1)),
+            class,
+            node: node.name.to_string(),
+            unit: key.to_string(),
+            host: None,
+            summary,
+            wave: scope.wave.clone(),
+        }
+    }
+
     /// Holds the flow at `halt` (the worst one wins).
     fn hold(&self, halt: Halt) {
         self.held.set(self.held.get().max(Some(halt)));

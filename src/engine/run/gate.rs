@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::wait::{Heard, Listener, Wait};
-use super::{unit_key, Failure, Halt, NodeEnd, Result, Run, StopLevel};
+use super::{unit_key, Halt, NodeEnd, Result, Run, StopLevel};
 use crate::ast::FailureClass;
 use crate::compile::{self, Node};
 use crate::engine::approval::Lapse;
@@ -53,15 +53,7 @@ impl<'g> Run<'g> {
     ) -> Result<NodeEnd> {
         let key = unit_key(&node.id, None, scope);
         let record = self.unit_record(&key);
-        let failure = |class: FailureClass, summary: String| Failure {
-            key: format!("failure:{key}#{}", self.unit_record(&key).attempts.max(1)),
-            class,
-            node: node.name.to_string(),
-            unit: key.clone(),
-            host: None,
-            summary,
-            wave: scope.wave.clone(),
-        };
+        let failure = |class, summary| self.failure_once(node, &key, class, summary, scope);
         match &record.outcome {
             Some(Outcome::Succeeded { .. } | Outcome::Skipped {}) => return Ok(NodeEnd::Done),
             Some(Outcome::Failed { class }) => {

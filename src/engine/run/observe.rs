@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::join_all;
 
-use super::{unit_key, Failure, Halt, NodeEnd, Result, Run, StopLevel};
+use super::{unit_key, Halt, NodeEnd, Result, Run, StopLevel};
 use crate::ast::{EventKind, FailureClass};
 use crate::compile::{self, Node, NodeKind, Poll, Requirement};
 use crate::engine::condition::{self, Inputs};
@@ -252,15 +252,7 @@ impl<'g> Run<'g> {
     ) -> Result<NodeEnd> {
         let key = unit_key(&node.id, None, scope);
         let record = self.unit_record(&key);
-        let failure = |class: FailureClass, summary: String| Failure {
-            key: format!("failure:{key}#{}", self.unit_record(&key).attempts.max(1)),
-            class,
-            node: node.name.to_string(),
-            unit: key.clone(),
-            host: None,
-            summary,
-            wave: scope.wave.clone(),
-        };
+        let failure = |class, summary| self.failure_once(node, &key, class, summary, scope);
         match &record.outcome {
             Some(Outcome::Succeeded { .. } | Outcome::Skipped {}) => return Ok(NodeEnd::Done),
             Some(Outcome::Failed { class }) => {
