@@ -22,9 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::process::{Child, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use common::session::Session;
+use common::session::{wait_until, Session};
 use serde_json::{json, Value};
 
 /// Independent copies of the formats, for parsing only. Every struct denies unknown
@@ -646,18 +645,6 @@ step use "Use the recorded value" {
   irreversible "test"
 }
 "#;
-
-/// Waits (a bounded time) until `ready` holds.
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let since = Instant::now();
-    while !ready() {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "waited for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A run's log as the binary left it, named for the scenario that wrote it.
 struct Log {

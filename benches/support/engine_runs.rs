@@ -210,7 +210,7 @@ impl Prepared {
                 // The generated runbooks declare no parameters or secrets.
                 params: BTreeMap::new(),
                 secrets: Vec::new(),
-                inventories: self.inventories(),
+                inventories: self.outcome.context().host_lists(),
                 roster: None,
                 person: None,
                 prometheus: None,
@@ -223,24 +223,6 @@ impl Prepared {
             Ok(started) => started,
             Err(error) => panic!("the engine failed: {error}"),
         }
-    }
-
-    /// Each inventory's hosts as the check loaded them, as `runbook run` passes them
-    /// (`cli::launch::inventories`).
-    pub fn inventories(&self) -> BTreeMap<String, Vec<String>> {
-        self.outcome
-            .context()
-            .inventories
-            .iter()
-            .map(|(name, inventory)| {
-                let hosts = inventory
-                    .hosts
-                    .iter()
-                    .map(|host| host.name.clone())
-                    .collect();
-                (name.clone(), hosts)
-            })
-            .collect()
     }
 
     /// Takes a stopped run up again, as `runbook resume RUN --output quiet` does.

@@ -33,6 +33,22 @@ pub struct LoadedRoster {
 }
 
 impl Context {
+    /// Each inventory's host names, in order: what a run is given (and keeps in its
+    /// log) as the hosts of each inventory.
+    pub fn host_lists(&self) -> BTreeMap<String, Vec<String>> {
+        self.inventories
+            .iter()
+            .map(|(name, inventory)| {
+                let hosts = inventory
+                    .hosts
+                    .iter()
+                    .map(|host| host.name.clone())
+                    .collect();
+                (name.clone(), hosts)
+            })
+            .collect()
+    }
+
     /// Loads what the runbook refers to (its roster, its inventory files), relative to
     /// `base_dir`; `roster` given on the command line overrides the runbook's own.
     /// Files that cannot be read become findings, not failures. Without a `base_dir`

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use runbook::engine::approval::Refusal;
 use runbook::engine::clock::{Clock, RealClock};
 use runbook::engine::facts::{Fact, Need, Outcome, Settlement};
 use runbook::engine::history::History;
@@ -111,7 +110,8 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
         Ok(units) => units,
         Err(code) => return code,
     };
-    let role = match judge(&stopped.history, given, &units) {
+    let unit = units.first().map(String::as_str).unwrap_or_default();
+    let role = match stopped.history.judge(&given.answer, unit, given.person) {
         Ok(role) => role,
         Err(refusal) => {
             let fact = Fact::Refused {
@@ -168,36 +168,6 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
         given.run
     );
     ExitCode::SUCCESS
-}
-
-/// Whether the person may give this answer, and for which role a vote counts: the
-/// same rules the engine applies to answers it takes.
-fn judge(history: &History, given: &Given<'_>, units: &[String]) -> Result<String, Refusal> {
-    let roster = history.roster();
-    if let (Answer::SkipPause { .. }, Some(pause)) = (&given.answer, &history.pause) {
-        let Some(roster) = roster else {
-            return Err(Refusal::NoRoster);
-        };
-        return runbook::engine::approval::holder(
-            given.person,
-            roster,
-            pause.may_skip.iter(),
-            "skipping this pause",
-        );
-    }
-    if let Answer::Voted { .. } = given.answer {
-        let empty = std::collections::BTreeMap::new();
-        let approval = units.first().and_then(|unit| history.approvals.get(unit));
-        if let Some(approval) = approval {
-            return approval.judge(given.person, roster.unwrap_or(&empty), &history.took_part);
-        }
-    }
-    match roster {
-        Some(roster) if !roster.contains_key(given.person) => Err(Refusal::Unknown {
-            person: given.person.to_string(),
-        }),
-        _ => Ok(String::new()),
-    }
 }
 
 fn refused(message: &str, help: &str) -> ExitCode {

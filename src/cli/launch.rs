@@ -291,24 +291,6 @@ pub fn secrets(ready: &Ready, base_dir: &Path) -> Result<Vec<(String, String)>, 
     }
 }
 
-/// Each inventory's hosts, as the check loaded them.
-pub fn inventories(ready: &Ready) -> BTreeMap<String, Vec<String>> {
-    ready
-        .outcome
-        .context()
-        .inventories
-        .iter()
-        .map(|(name, inventory)| {
-            let hosts = inventory
-                .hosts
-                .iter()
-                .map(|host| host.name.clone())
-                .collect();
-            (name.clone(), hosts)
-        })
-        .collect()
-}
-
 /// Who holds which role, from the roster the check loaded (the runbook's, or the one
 /// given with `--roster`).
 pub fn roster(ready: &Ready) -> Option<BTreeMap<String, Member>> {

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> ExitCode {
             state_dir: &state_dir,
             params,
             secrets,
-            inventories: launch::inventories(&ready),
+            inventories: ready.outcome.context().host_lists(),
             roster: launch::roster(&ready),
             person: args.drive.person.clone(),
             prometheus: args.drive.prometheus(ready.graph()),

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::approval::{Approval, Vote};
+use super::approval::{holder, Approval, Refusal, Vote};
 use super::facts::{Decision, ExitRecord, Fact, Need, Outcome, Phase, RunStarted, RunStatus};
 use crate::ast::FailureClass;
 use crate::store::{Actor, Event};
@@ -475,6 +475,42 @@ impl History {
             .collect();
         open.sort_by_key(|(unit, approval)| (approval.asked_ms, *unit));
         open
+    }
+
+    /// Whether `person` may give `answer` for `unit`, and the role a vote counts for:
+    /// one rule for the engine and for `runbook approve|confirm|decide|skip-pause`.
+    /// With a roster, only its people answer; a vote must pass its approval's rules;
+    /// a pause is skipped only by a role it names, which needs a roster.
+    pub fn judge(
+        &self,
+        answer: &crate::engine::inbox::Answer,
+        unit: &str,
+        person: &str,
+    ) -> Result<String, Refusal> {
+        use crate::engine::inbox::Answer;
+        let empty = BTreeMap::new();
+        let roster = self.roster();
+        match answer {
+            Answer::SkipPause { .. } => {
+                let Some(roster) = roster else {
+                    return Err(Refusal::NoRoster);
+                };
+                let may_skip = self.pause.iter().flat_map(|pause| pause.may_skip.iter());
+                holder(person, roster, may_skip, "skipping this pause")
+            }
+            Answer::Voted { .. } => match self.approvals.get(unit) {
+                Some(approval) => approval.judge(person, roster.unwrap_or(&empty), &self.took_part),
+                None => Err(Refusal::Unknown {
+                    person: person.to_string(),
+                }),
+            },
+            Answer::Confirmed(_) | Answer::Decided(_) => match roster {
+                Some(roster) if !roster.contains_key(person) => Err(Refusal::Unknown {
+                    person: person.to_string(),
+                }),
+                _ => Ok(String::new()),
+            },
+        }
     }
 
     /// The people of the run's roster; none when it has no roster.

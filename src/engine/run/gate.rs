@@ -198,23 +198,9 @@ impl<'g> Run<'g> {
                     actor,
                     taken,
                 } => {
-                    let person = actor.person.clone().unwrap_or_default();
-                    let judged = {
-                        let recorder = self.recorder.borrow();
-                        let history = &recorder.history;
-                        let empty = BTreeMap::new();
-                        let roster = history.roster().unwrap_or(&empty);
-                        asked.judge(&person, roster, &history.took_part)
-                    };
-                    match (judged, &answer) {
-                        (Ok(role), Answer::Voted { .. }) => {
-                            self.take_answer(&wait, answer, actor, &role, taken.as_deref())?;
-                        }
-                        (Err(refusal), _) => {
-                            self.refuse(&wait, &answer, actor, &refusal, taken.as_deref())?;
-                        }
-                        // Only votes are heard for an approval.
-                        (Ok(_), _) => {}
+                    // Only votes are heard for an approval; each is judged as taken.
+                    if let Answer::Voted { .. } = answer {
+                        self.take_answer(&wait, answer, actor, taken.as_deref())?;
                     }
                 }
             }

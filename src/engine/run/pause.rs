@@ -6,7 +6,6 @@
 use super::wait::{Heard, Listener, Wait};
 use super::{wave_key, Halt, Result, Run};
 use crate::compile::Node;
-use crate::engine::approval::holder;
 use crate::engine::facts::{Fact, Need};
 use crate::engine::inbox::Answer;
 
@@ -89,26 +88,8 @@ impl<'g> Run<'g> {
                     actor,
                     taken,
                 } => {
-                    if !matches!(answer, Answer::SkipPause { .. }) {
-                        continue;
-                    }
-                    let person = actor.person.clone().unwrap_or_default();
-                    let allowed = match self.recorder.borrow().history.roster() {
-                        Some(roster) => holder(
-                            &person,
-                            roster,
-                            pause.may_skip.iter(),
-                            "skipping this pause",
-                        ),
-                        None => Err(crate::engine::approval::Refusal::NoRoster),
-                    };
-                    match allowed {
-                        Ok(role) => {
-                            self.take_answer(&wait, answer, actor, &role, taken.as_deref())?;
-                        }
-                        Err(refusal) => {
-                            self.refuse(&wait, &answer, actor, &refusal, taken.as_deref())?;
-                        }
+                    if let Answer::SkipPause { .. } = answer {
+                        self.take_answer(&wait, answer, actor, taken.as_deref())?;
                     }
                 }
             }

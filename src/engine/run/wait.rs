@@ -125,36 +125,36 @@ impl<'g> Run<'g> {
             else {
                 return Ok(None);
             };
-            if let Some(answer) = self.take_answer(&wait, answer, actor, "", taken.as_deref())? {
+            if let Some(answer) = self.take_answer(&wait, answer, actor, taken.as_deref())? {
                 return Ok(Some(answer));
             }
         }
     }
 
-    /// Logs an answer as said by `actor` and tells them, unless the run's roster
-    /// refuses them. A vote counts for `role`.
+    /// Judges an answer by the run's rules (`History::judge`), then logs it as said by
+    /// `actor`, or logs its refusal, and tells them which. `None` when refused.
     pub(super) fn take_answer(
         &self,
         wait: &Wait<'_>,
         answer: Answer,
         actor: Actor,
-        role: &str,
         taken: Option<&Taken>,
     ) -> Result<Option<Answer>> {
         let person = actor.person.clone().unwrap_or_default();
-        let known = self
+        let judged = self
             .recorder
             .borrow()
             .history
-            .roster()
-            .is_none_or(|roster| roster.contains_key(&person));
-        if !known {
-            let refusal = crate::engine::approval::Refusal::Unknown { person };
-            self.refuse(wait, &answer, actor, &refusal, taken)?;
-            return Ok(None);
-        }
+            .judge(&answer, wait.key, &person);
+        let role = match judged {
+            Ok(role) => role,
+            Err(refusal) => {
+                self.refuse(wait, &answer, actor, &refusal, taken)?;
+                return Ok(None);
+            }
+        };
         tracing::debug!(unit = wait.key, person = %person, "answer taken");
-        let fact = match answer.fact(wait.key, role) {
+        let fact = match answer.fact(wait.key, &role) {
             Fact::Confirmed { unit, values } => Fact::Confirmed {
                 values: self.redacted(&values),
                 unit,
