@@ -133,7 +133,8 @@ impl Live {
         self.multi.remove(bar);
     }
 
-    pub(super) fn follow(&mut self, fact: &Fact, history: &History) {
+    /// `time_ms` is the fact's time by the run's clock.
+    pub(super) fn follow(&mut self, time_ms: u64, fact: &Fact, history: &History) {
         match fact {
             Fact::RunStarted(started) => {
                 let title = started.title.as_deref().unwrap_or(&started.runbook);
@@ -144,7 +145,7 @@ impl Live {
                 index,
                 until_ms,
                 ..
-            } => self.pausing(waves, *index, *until_ms),
+            } => self.pausing(waves, *index, until_ms.saturating_sub(time_ms)),
             Fact::PauseSkipped { .. } => {
                 if let Some(bar) = self.pause.take() {
                     self.remove(&bar);
@@ -344,19 +345,17 @@ impl Live {
         }
     }
 
-    /// A countdown to the next wave, with the command that ends it early.
-    fn pausing(&mut self, waves: &str, index: usize, until_ms: u64) {
+    /// A countdown to the next wave, with the command that ends it early: what was left
+    /// by the run's clock when the pause began, less the time the line has been shown.
+    fn pausing(&mut self, waves: &str, index: usize, left_ms: u64) {
         if let Some(bar) = self.pause.take() {
             self.remove(&bar);
         }
         let what = format!("{waves}: wave {} in", index + 1);
         let style = style(WAIT).with_key(
             "waiting",
-            move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |since| since.as_millis() as u64);
-                let left = Duration::from_millis(until_ms.saturating_sub(now));
+            move |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let left = Duration::from_millis(left_ms).saturating_sub(state.elapsed());
                 let _ = write!(out, "⏳ {what} {}", short_duration(left));
             },
         );
@@ -527,7 +526,7 @@ mod tests {
 
         fn feed(&mut self, fact: Fact) {
             self.history.apply_fact(0, &fact, None);
-            self.live.follow(&fact, &self.history);
+            self.live.follow(0, &fact, &self.history);
         }
     }
 

@@ -83,7 +83,7 @@ impl Reporter {
             return;
         }
         if let Some(live) = &mut self.live {
-            live.follow(fact, history);
+            live.follow(time_ms, fact, history);
         }
         // A watch reads its numbers every interval: while they hold, the log and the
         // transcript keep them, and the person watching sees only what does not.
