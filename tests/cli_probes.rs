@@ -238,3 +238,50 @@ on failure functional {
     assert!(!session.path("acted-h2").exists());
     assert!(!session.path("acted-h3").exists());
 }
+
+/// A watch that compares with the baseline and starts before the rollout does (here the
+/// rollout waits for a slower step) reads the baseline itself, once, rather than
+/// comparing with one that is not there yet and seeing a breach that is not there.
+#[test]
+fn a_watch_that_starts_before_the_rollout_reads_the_baseline_itself() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "early" { }
+probe load = command "echo 1"
+inventory fleet hosts ["h1", "h2"]
+step prepare "Prepare" {
+  run "true"
+  irreversible "a test"
+}
+watch health "The load stays near where it was" {
+  after prepare
+  every 100ms
+  during 1s
+  require load <= 2 * baseline.load
+}
+step settle "Settle" {
+  after prepare
+  run "sleep 0.5"
+  irreversible "a test"
+}
+waves roll {
+  after settle
+  over fleet
+  stages [1, 1]
+  step act "Act" {
+    run "true"
+    rollback "true"
+  }
+}
+"#,
+    );
+    let ran = session.runbook(&["run", "plan.rbk", "--output", "plain"]);
+    ran.expect(0, "the load never moved");
+    let events = session.events(&session.run_id());
+    let baselines = of_kind(&events, "baseline");
+    assert_eq!(baselines.len(), 1, "read once: {baselines:?}");
+    assert_eq!(baselines[0]["payload"]["taken_for"], "health");
+    assert_eq!(baselines[0]["payload"]["values"]["load"], 1.0);
+    assert!(of_kind(&events, "unit_failed").is_empty(), "{}", ran.stdout);
+}

@@ -371,7 +371,7 @@ mod mirror {
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Baseline {
-        waves: String,
+        taken_for: String,
         values: BTreeMap<String, f64>,
         #[serde(default, deserialize_with = "present")]
         unreadable: Option<BTreeMap<String, String>>,

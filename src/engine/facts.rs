@@ -138,9 +138,11 @@ pub enum Fact {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
-    /// The probes compared with `baseline.NAME`, read before a rollout's first wave.
+    /// The probes compared with `baseline.NAME`, read once before the change starts.
     Baseline {
-        waves: String,
+        /// The rollout or watch it was read for: whichever needed it first.
+        #[serde(alias = "waves")]
+        taken_for: String,
         values: BTreeMap<String, f64>,
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         unreadable: BTreeMap<String, String>,

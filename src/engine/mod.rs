@@ -472,6 +472,7 @@ fn drive(
         held: std::cell::Cell::new(None),
         group: run::GroupCommit::default(),
         deliveries: RefCell::new(Some(deliveries)),
+        baseline: tokio::sync::Mutex::new(()),
     };
     // Both handlers are in place before the flow starts its first command, so an
     // interrupt can never find the process without them (and die of it).

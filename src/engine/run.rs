@@ -205,6 +205,9 @@ pub struct Run<'g> {
     pub(super) held: Cell<Option<Halt>>,
     /// Where messages go to be delivered, while the flow runs (`None` after).
     pub(super) deliveries: RefCell<Option<tell::Deliveries>>,
+    /// Held while the baseline is read, so a rollout and a watch that start together
+    /// read it once between them.
+    pub(super) baseline: tokio::sync::Mutex<()>,
 }
 
 impl<'g> Run<'g> {

@@ -123,7 +123,7 @@ pub fn line(fact: &Fact) -> Option<String> {
             )
         }
         Fact::Baseline {
-            waves,
+            taken_for,
             values,
             unreadable,
         } => {
@@ -132,7 +132,7 @@ pub fn line(fact: &Fact) -> Option<String> {
                 .map(|(name, value)| format!("{name} = {value}"))
                 .collect();
             read.extend(unreadable.keys().map(|name| format!("{name} unreadable")));
-            format!("{waves}: baseline {}", read.join(", "))
+            format!("{taken_for}: baseline {}", read.join(", "))
         }
         Fact::Refused { node, answer, why } => format!("{node}: {answer} refused: {why}"),
         Fact::Escalated { unit, roles } => match roles.as_slice() {

@@ -279,6 +279,17 @@ impl<'g> Run<'g> {
         };
         let end = started.saturating_add(duration_ms);
         let names = self.probes_in(requirements.iter());
+        // A watch that starts beside the rollout must not read `baseline.NAME` before
+        // there is one: it would see a breach that is not there.
+        if requirements
+            .iter()
+            .any(|requirement| !baseline_names(&requirement.condition).is_empty())
+        {
+            tokio::select! {
+                taken = self.take_baseline(&node.name) => taken?,
+                () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
+            }
+        }
         // When each condition stopped holding; a resume starts the count again.
         let mut breached_since: Vec<Option<u64>> = vec![None; requirements.len()];
         loop {
@@ -354,9 +365,11 @@ impl<'g> Run<'g> {
         }
     }
 
-    /// Before a rollout's first wave: the probes the plan compares with `baseline.NAME`,
-    /// read once and logged (a resume uses the logged values).
-    pub(super) async fn take_baseline(&self, waves: &str) -> Result<()> {
+    /// Before the change starts (a rollout's first wave, or the first reading of a watch
+    /// that compares with it, whichever comes first): the probes the plan compares with
+    /// `baseline.NAME`, read once and logged (a resume uses the logged values).
+    pub(super) async fn take_baseline(&self, taken_for: &str) -> Result<()> {
+        let _reading = self.baseline.lock().await;
         if self.recorder.borrow().history.baseline_taken {
             return Ok(());
         }
@@ -376,7 +389,7 @@ impl<'g> Run<'g> {
         }
         let readings = self.read_probes(&names, &Scope::default()).await;
         self.commit(Fact::Baseline {
-            waves: waves.to_string(),
+            taken_for: taken_for.to_string(),
             values: readings.values,
             unreadable: readings.unreadable,
         })
