@@ -359,3 +359,42 @@ fn a_reader_stopped_by_a_broken_line_never_reopens_the_log() {
         other => panic!("expected the log refused at line 2, got {other:?}"),
     }
 }
+
+proptest::proptest! {
+    /// A probe's reading is any f64: read back from the log it must be the very same
+    /// number, or the event's hash no longer matches and the log reads as tampered with
+    /// (it did, for 0.9850768718801997, before serde_json's `float_roundtrip`).
+    #[test]
+    fn any_number_in_an_event_reads_back_exactly_and_verifies(
+        values in proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, 1..20)
+    ) {
+        let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("no temp dir: {error}"));
+        let path = folder.path().join("events.jsonl");
+        let mut log = RunLog::create(&path, Durability::Unsynced)
+            .unwrap_or_else(|error| panic!("create: {error}"));
+        for (n, value) in values.iter().enumerate() {
+            log.append(draft(1_000 + n as u64, "evaluated", json!({ "values": { "p": value } })))
+                .unwrap_or_else(|error| panic!("append: {error}"));
+        }
+        let events = read(&path).unwrap_or_else(|error| panic!("{error}"));
+        for (event, value) in events.iter().zip(&values) {
+            proptest::prop_assert_eq!(event.payload["values"]["p"].as_f64(), Some(*value));
+        }
+    }
+}
+
+#[test]
+fn a_reading_that_once_broke_the_chain_reads_back_and_verifies() {
+    let folder = tempfile::tempdir().unwrap_or_else(|error| panic!("no temp dir: {error}"));
+    let path = folder.path().join("events.jsonl");
+    let mut log = RunLog::create(&path, Durability::Unsynced)
+        .unwrap_or_else(|error| panic!("create: {error}"));
+    log.append(draft(
+        1,
+        "evaluated",
+        json!({ "values": { "cpu": 0.985_076_871_880_199_7 } }),
+    ))
+    .unwrap_or_else(|error| panic!("append: {error}"));
+    let events = read(&path).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(events[0].payload["values"]["cpu"], 0.985_076_871_880_199_7);
+}
