@@ -5,8 +5,10 @@
 
 mod common;
 
+use std::fs;
+
 use common::prometheus::Prometheus;
-use common::session::{of_kind, wait_until, Session};
+use common::session::{finish, of_kind, wait_until, Session};
 use serde_json::Value;
 
 const GATED: &str = r#"runbook "gated" { }
@@ -284,4 +286,104 @@ waves roll {
     assert_eq!(baselines[0]["payload"]["taken_for"], "health");
     assert_eq!(baselines[0]["payload"]["values"]["load"], 1.0);
     assert!(of_kind(&events, "unit_failed").is_empty(), "{}", ran.stdout);
+}
+
+/// A breach seen while the wave's hosts are mid-step: the rollback waits for the steps
+/// under way to end, then undoes them too, so nothing runs forward on a host while it
+/// is rolled back. Another watch, with hours left, ends when the policy pauses the run
+/// rather than keeping it going.
+#[test]
+fn a_rollback_waits_for_the_steps_under_way_and_a_pause_ends_every_watch() {
+    let session = Session::new();
+    session.file("load.txt", "1\n").file(
+        "plan.rbk",
+        r#"runbook "mid-step" { }
+probe load = command "cat load.txt"
+probe disk = command "echo 10"
+inventory fleet hosts ["h1", "h2"]
+step prepare "Prepare" {
+  run "true"
+  irreversible "a test"
+}
+watch health "The load stays low" {
+  after prepare
+  every 100ms
+  during 1m
+  require load < 5
+}
+watch space "The disk has room" {
+  after prepare
+  every 1h
+  during 8h
+  require disk < 90
+}
+waves roll {
+  after prepare
+  over fleet
+  stages [2]
+  step act "Act" {
+    run "touch acted-{{host}}"
+    rollback "rm acted-{{host}}"
+  }
+  step settle "Settle" {
+    run "touch settling-{{host}}; while [ -e hold ]; do sleep 0.05; done; touch settled-{{host}}"
+    rollback "rm settled-{{host}}"
+  }
+}
+on failure functional {
+  pause
+  rollback hosts
+}
+"#,
+    );
+    session.file("hold", "");
+    let engine = session.spawn(&["run", "plan.rbk", "--output", "plain"]);
+    let run = session.wait_for_run();
+    wait_until("both hosts to be mid-step", || {
+        session.path("settling-h1").exists() && session.path("settling-h2").exists()
+    });
+    session.file("load.txt", "9\n");
+    wait_until("the breach", || {
+        session.log(&run).contains("\"kind\":\"failure\"")
+    });
+    assert!(
+        !session.log(&run).contains("\"kind\":\"rollback_started\""),
+        "no rollback while the hosts are mid-step"
+    );
+    fs::remove_file(session.path("hold")).expect("release the hosts");
+    let output = finish(engine, std::time::Duration::from_secs(60));
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "paused by the policy, the other watch ended with it:\n{shown}"
+    );
+    let events = session.events(&run);
+    let undone: Vec<&str> = of_kind(&events, "rollback_started")[0]["payload"]["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for host in ["h1", "h2"] {
+        assert!(
+            undone.contains(&format!("settle@{host}").as_str()),
+            "{undone:?}"
+        );
+        assert!(
+            undone.contains(&format!("act@{host}").as_str()),
+            "{undone:?}"
+        );
+        assert!(
+            !session.path(&format!("settled-{host}")).exists(),
+            "{shown}"
+        );
+        assert!(!session.path(&format!("acted-{host}")).exists(), "{shown}");
+    }
+    assert!(
+        !of_kind(&events, "unit_finished")
+            .iter()
+            .any(|event| event["payload"]["unit"] == "space"),
+        "the long watch was stopped, not finished: a resume watches on"
+    );
 }

@@ -1188,7 +1188,7 @@ fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
         error: Some("Variable not found: limit".to_string()),
     });
     facts.push(Fact::Baseline {
-        waves: "roll".to_string(),
+        taken_for: "roll".to_string(),
         values: BTreeMap::new(),
         unreadable: BTreeMap::from([("p99".to_string(), "HTTP 500".to_string())]),
     });

@@ -473,6 +473,9 @@ fn drive(
         group: run::GroupCommit::default(),
         deliveries: RefCell::new(Some(deliveries)),
         baseline: tokio::sync::Mutex::new(()),
+        running: RefCell::new(std::collections::BTreeSet::new()),
+        changed: tokio::sync::Notify::new(),
+        policies: tokio::sync::Mutex::new(()),
     };
     // Both handlers are in place before the flow starts its first command, so an
     // interrupt can never find the process without them (and die of it).

@@ -208,6 +208,13 @@ pub struct Run<'g> {
     /// Held while the baseline is read, so a rollout and a watch that start together
     /// read it once between them.
     pub(super) baseline: tokio::sync::Mutex<()>,
+    /// The units executing now, in any branch; a rollback waits for those it would undo.
+    pub(super) running: RefCell<BTreeSet<String>>,
+    /// Woken when a unit ends or the flow is held, for whoever waits on either.
+    pub(super) changed: tokio::sync::Notify,
+    /// Taken by a failure's policy while it runs: policies of failures in different
+    /// branches run one after the other, never over the same units at once.
+    pub(super) policies: tokio::sync::Mutex<()>,
 }
 
 impl<'g> Run<'g> {
@@ -260,6 +267,18 @@ impl<'g> Run<'g> {
     /// Holds the flow at `halt` (the worst one wins).
     fn hold(&self, halt: Halt) {
         self.held.set(self.held.get().max(Some(halt)));
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves once a failure policy has held the flow, with how.
+    async fn until_held(&self) -> Halt {
+        loop {
+            let changed = self.changed.notified();
+            if let Some(halt) = self.held.get() {
+                return halt;
+            }
+            changed.await;
+        }
     }
 
     fn stop_level(&self) -> StopLevel {
@@ -351,39 +370,23 @@ impl<'g> Run<'g> {
                 if halt.is_none() && self.stop_level() == StopLevel::Running {
                     while let Some(index) = ready.pop_first() {
                         let node: &'g Node = nodes[index];
-                        running.push(async move { (index, self.node(node, scope).await) });
+                        // A failure's policy runs inside its own branch, so the other
+                        // branches go on meanwhile: a rollback can wait for their
+                        // steps under way to end.
+                        running.push(async move {
+                            let end = match self.node(node, scope).await {
+                                Ok(end) => self.answer(end).await,
+                                Err(error) => Err(error),
+                            };
+                            (index, end)
+                        });
                     }
                 }
                 let Some((index, end)) = running.next().await else {
                     break;
                 };
-                let mut finished = false;
-                match end? {
-                    NodeEnd::Done => finished = true,
-                    NodeEnd::Failed(failures) => {
-                        let mut carry_on = true;
-                        for failure in failures {
-                            if let PolicyEnd::Halt(stop) = self.handle_failure(failure).await? {
-                                carry_on = false;
-                                halt = halt.max(Some(stop));
-                            }
-                        }
-                        finished = carry_on;
-                    }
-                    NodeEnd::Rejected(failure) => {
-                        // Whatever its policy says, the flow does not pass a gate that
-                        // was refused: the run ends once the policy has run. A policy
-                        // stopped halfway (waiting for a person, interrupted) is left
-                        // to finish on resume.
-                        let stop = match self.handle_failure(failure).await? {
-                            PolicyEnd::Halt(stop @ (Halt::Waiting | Halt::Interrupted)) => stop,
-                            PolicyEnd::Halt(stop) => stop.max(Halt::Aborted),
-                            PolicyEnd::Continue => Halt::Aborted,
-                        };
-                        halt = halt.max(Some(stop));
-                    }
-                    NodeEnd::Halted(stop) => halt = halt.max(Some(stop)),
-                }
+                let (finished, stop) = end?;
+                halt = halt.max(stop);
                 if finished {
                     done[index] = true;
                     for &next in &successors[index] {
@@ -590,7 +593,10 @@ impl<'g> Run<'g> {
             async move {
                 match halted.get().max(self.held.get()) {
                     Some(halt) => Ok(UnitEnd::Halted(halt)),
-                    None => self.unit(&key, node, work, host, &scope).await,
+                    None => {
+                        let _running = Running::new(self, &key);
+                        self.unit(&key, node, work, host, &scope).await
+                    }
                 }
             }
         }))
@@ -1441,9 +1447,16 @@ impl<'g> Run<'g> {
                     self.hold(Halt::Aborted);
                 }
                 Action::Rollback { scope } => {
-                    let units = match self.recorder.borrow().history.rollbacks.get(&key) {
-                        Some(units) => units.clone(),
-                        None => self.rollback_units(*scope, &failure),
+                    let logged = self.recorder.borrow().history.rollbacks.get(&key).cloned();
+                    let units = match logged {
+                        Some(units) => units,
+                        None => {
+                            if let Some(stop) = self.let_undoable_units_end(*scope, &failure).await
+                            {
+                                return Ok(PolicyEnd::Halt(stop));
+                            }
+                            self.rollback_units(*scope, &failure)
+                        }
                     };
                     if let Some(stop) = self.saga(&key, scope.word(), units, &failure).await? {
                         return Ok(PolicyEnd::Halt(stop));
@@ -1525,6 +1538,40 @@ impl<'g> Run<'g> {
         Ok(halt.map_or(PolicyEnd::Continue, PolicyEnd::Halt))
     }
 
+    /// What a node's end means for the flow: whether the nodes after it may start, and
+    /// why the flow stops, if it does. A failure's policy is taken here, one policy at a
+    /// time.
+    async fn answer(&self, end: NodeEnd) -> Result<(bool, Option<Halt>)> {
+        match end {
+            NodeEnd::Done => Ok((true, None)),
+            NodeEnd::Failed(failures) => {
+                let _one_at_a_time = self.policies.lock().await;
+                let mut carry_on = true;
+                let mut halt = None;
+                for failure in failures {
+                    if let PolicyEnd::Halt(stop) = self.handle_failure(failure).await? {
+                        carry_on = false;
+                        halt = halt.max(Some(stop));
+                    }
+                }
+                Ok((carry_on, halt))
+            }
+            NodeEnd::Rejected(failure) => {
+                // Whatever its policy says, the flow does not pass a gate that was
+                // refused: the run ends once the policy has run. A policy stopped halfway
+                // (waiting for a person, interrupted) is left to finish on resume.
+                let _one_at_a_time = self.policies.lock().await;
+                let stop = match self.handle_failure(failure).await? {
+                    PolicyEnd::Halt(stop @ (Halt::Waiting | Halt::Interrupted)) => stop,
+                    PolicyEnd::Halt(stop) => stop.max(Halt::Aborted),
+                    PolicyEnd::Continue => Halt::Aborted,
+                };
+                Ok((false, Some(stop)))
+            }
+            NodeEnd::Halted(stop) => Ok((false, Some(stop))),
+        }
+    }
+
     /// A handler step that fails is logged and pauses the run; it does not start a
     /// policy of its own.
     fn handler_end(&self, end: NodeEnd) -> Result<Option<Halt>> {
@@ -1559,66 +1606,102 @@ impl<'g> Run<'g> {
     /// the failed one, which may have changed something before it failed), whose step
     /// has a rollback not yet run.
     fn rollback_units(&self, scope: RollbackScope, failure: &Failure) -> Vec<String> {
-        let recorder = self.recorder.borrow();
-        let history = &recorder.history;
-        let undoable = |unit: &str| {
-            history
-                .unit(unit)
-                .and_then(|record| self.graph.node(&record.node))
-                .and_then(Node::work)
-                .is_some_and(|work| work.settings.rollback.is_some())
-        };
-        let in_scope = |unit: &str| -> bool {
-            let Some(record) = history.unit(unit) else {
-                return false;
-            };
-            match scope {
-                RollbackScope::All => true,
-                RollbackScope::Step => unit == failure.unit,
-                RollbackScope::Hosts | RollbackScope::Wave => {
-                    // A failure of no host (a watch's breach, a gate) is the wave's: its
-                    // hosts are the ones the change was on. Raised outside the rollout
-                    // (a watch beside it), it concerns the wave in progress.
-                    let (waves, hosts, failed): (&str, &[String], Vec<String>) =
-                        match (&failure.wave, &history.wave_in_progress) {
-                            (Some(wave), _) => {
-                                (&wave.waves, &wave.hosts, wave.failed.borrow().clone())
-                            }
-                            (None, Some((waves, _, hosts))) if failure.host.is_none() => {
-                                (waves, hosts, Vec::new())
-                            }
-                            _ => return unit == failure.unit,
-                        };
-                    let parent_is_wave = self
-                        .graph
-                        .node(&record.node)
-                        .and_then(|node| node.parent.as_deref())
-                        .is_some_and(|parent| parent == waves);
-                    let whole_wave = scope == RollbackScope::Wave || failure.host.is_none();
-                    let host_in = |host: &String| {
-                        if whole_wave {
-                            hosts.contains(host)
-                        } else {
-                            failure.host.as_ref() == Some(host) || failed.contains(host)
-                        }
-                    };
-                    parent_is_wave && record.host.as_ref().is_some_and(host_in)
-                }
-            }
-        };
         let mut units = Vec::new();
-        if undoable(&failure.unit) {
+        if self.undoable(&failure.unit) {
             units.push(failure.unit.clone());
         }
+        let recorder = self.recorder.borrow();
+        let history = &recorder.history;
         for unit in history.completed.iter().rev() {
             if unit.starts_with(ROLLBACK_PREFIX) || units.contains(unit) {
                 continue;
             }
-            if undoable(unit) && in_scope(unit) && !rolled_back(history, unit) {
+            if self.undoable(unit)
+                && self.in_rollback_scope(scope, failure, unit)
+                && !rolled_back(history, unit)
+            {
                 units.push(unit.clone());
             }
         }
         units
+    }
+
+    /// Whether `unit`'s step has a rollback.
+    fn undoable(&self, unit: &str) -> bool {
+        self.recorder
+            .borrow()
+            .history
+            .unit(unit)
+            .and_then(|record| self.graph.node(&record.node))
+            .and_then(Node::work)
+            .is_some_and(|work| work.settings.rollback.is_some())
+    }
+
+    /// Whether a rollback of `scope`, for `failure`, concerns `unit`.
+    fn in_rollback_scope(&self, scope: RollbackScope, failure: &Failure, unit: &str) -> bool {
+        let recorder = self.recorder.borrow();
+        let history = &recorder.history;
+        let Some(record) = history.unit(unit) else {
+            return false;
+        };
+        match scope {
+            RollbackScope::All => true,
+            RollbackScope::Step => unit == failure.unit,
+            RollbackScope::Hosts | RollbackScope::Wave => {
+                // A failure of no host (a watch's breach, a gate) is the wave's: its
+                // hosts are the ones the change was on. Raised outside the rollout (a
+                // watch beside it), it concerns the wave in progress.
+                let (waves, hosts, failed): (&str, &[String], Vec<String>) =
+                    match (&failure.wave, &history.wave_in_progress) {
+                        (Some(wave), _) => (&wave.waves, &wave.hosts, wave.failed.borrow().clone()),
+                        (None, Some((waves, _, hosts))) if failure.host.is_none() => {
+                            (waves, hosts, Vec::new())
+                        }
+                        _ => return unit == failure.unit,
+                    };
+                let parent_is_wave = self
+                    .graph
+                    .node(&record.node)
+                    .and_then(|node| node.parent.as_deref())
+                    .is_some_and(|parent| parent == waves);
+                let whole_wave = scope == RollbackScope::Wave || failure.host.is_none();
+                let host_in = |host: &String| {
+                    if whole_wave {
+                        hosts.contains(host)
+                    } else {
+                        failure.host.as_ref() == Some(host) || failed.contains(host)
+                    }
+                };
+                parent_is_wave && record.host.as_ref().is_some_and(host_in)
+            }
+        }
+    }
+
+    /// Before a policy's rollback: waits until no unit it would undo is still running
+    /// in another branch (a watch's breach comes while the wave's hosts are mid-step), so
+    /// what those units change is undone too, and nothing runs forward on a host while
+    /// it is rolled back. The flow is held by then, so nothing new begins. `Some` when
+    /// the run is stopped meanwhile.
+    async fn let_undoable_units_end(
+        &self,
+        scope: RollbackScope,
+        failure: &Failure,
+    ) -> Option<Halt> {
+        loop {
+            let changed = self.changed.notified();
+            let busy = self.running.borrow().iter().any(|unit| {
+                *unit != failure.unit
+                    && self.undoable(unit)
+                    && self.in_rollback_scope(scope, failure, unit)
+            });
+            if !busy {
+                return None;
+            }
+            tokio::select! {
+                () = changed => {}
+                () = self.stopped(StopLevel::NoNewWork) => return Some(Halt::Interrupted),
+            }
+        }
     }
 
     /// Undoes `units` in order (newest first). Each undo is a unit of its own, logged and
@@ -1760,6 +1843,29 @@ pub fn wave_key(waves: &str, index: usize) -> String {
 pub fn parse_wave_key(key: &str) -> Option<(String, usize)> {
     let (waves, index) = key.strip_prefix("wave:")?.rsplit_once('#')?;
     Some((waves.to_string(), index.parse().ok()?))
+}
+
+/// A unit executing now: listed in `Run::running` for as long as it lives.
+struct Running<'r, 'g> {
+    run: &'r Run<'g>,
+    key: String,
+}
+
+impl<'r, 'g> Running<'r, 'g> {
+    fn new(run: &'r Run<'g>, key: &str) -> Self {
+        run.running.borrow_mut().insert(key.to_string());
+        Self {
+            run,
+            key: key.to_string(),
+        }
+    }
+}
+
+impl Drop for Running<'_, '_> {
+    fn drop(&mut self) {
+        self.run.running.borrow_mut().remove(&self.key);
+        self.run.changed.notify_waiters();
+    }
 }
 
 fn rolled_back(history: &super::history::History, unit: &str) -> bool {

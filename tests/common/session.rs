@@ -78,8 +78,20 @@ impl Session {
     /// `runbook ARGS` in this folder, with its state folder here, no colour, no
     /// tracing, no test hook and nothing on standard input.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        self.command_through(&[], args)
+    }
+
+    /// `command`, started by `wrapper` (a program and its arguments, given the path of
+    /// the `runbook` binary and then ARGS): to run the engine somewhere else.
+    pub fn command_through(&self, wrapper: &[&std::ffi::OsStr], args: &[&str]) -> Command {
+        let binary = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_runbook"));
+        let (program, before) = match wrapper.split_first() {
+            Some((program, rest)) => (*program, [rest, &[binary]].concat()),
+            None => (binary, Vec::new()),
+        };
+        let mut command = Command::new(program);
         command
+            .args(before)
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
@@ -160,6 +172,23 @@ impl Session {
                 .is_ok_and(|mut runs| runs.next().is_some())
         });
         self.run_id()
+    }
+}
+
+/// Waits for a spawned engine to end and returns what it printed; after `limit` it is
+/// killed and the test fails, rather than hanging on an engine that never ends.
+pub fn finish(child: std::process::Child, limit: std::time::Duration) -> std::process::Output {
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    match receiver.recv_timeout(limit) {
+        Ok(output) => output.expect("the engine's output"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("the engine (pid {pid}) did not end within {limit:?}; it was killed");
+        }
     }
 }
 

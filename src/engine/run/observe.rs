@@ -358,9 +358,12 @@ impl<'g> Run<'g> {
             }
             self.recorder.borrow_mut().flush()?;
             let next = now.saturating_add(interval_ms).min(end);
+            // A policy that pauses or ends the run ends the watching too; a resume
+            // watches again for what is left of its time.
             tokio::select! {
                 () = self.clock.sleep(next.saturating_sub(after)) => {}
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
+                held = self.until_held() => return Ok(NodeEnd::Halted(held)),
             }
         }
     }
