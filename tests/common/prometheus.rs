@@ -405,7 +405,8 @@ fn http_get(address: SocketAddr, path_and_query: &str) -> io::Result<(u16, Strin
 }
 
 /// A `/metrics` endpoint on a loopback port, serving gauges in the Prometheus text
-/// format. Cloning gives another handle on the same values; the server stops when the
+/// format, and any other path the test gives a JSON document (an HTTP probe's
+/// target). Cloning gives another handle on the same values; the server stops when the
 /// last handle goes.
 #[derive(Clone)]
 pub struct Exporter {
@@ -416,6 +417,8 @@ struct ExporterInner {
     address: SocketAddr,
     /// metric name -> label set as written (`{a="b"}` or empty) -> value.
     gauges: Arc<Mutex<BTreeMap<String, BTreeMap<String, f64>>>>,
+    /// path -> JSON body, for every path but `/metrics`.
+    documents: Arc<Mutex<BTreeMap<String, String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -425,9 +428,11 @@ impl Exporter {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let address = listener.local_addr().expect("listener address");
         let gauges = Arc::new(Mutex::new(BTreeMap::new()));
+        let documents = Arc::new(Mutex::new(BTreeMap::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let gauges = Arc::clone(&gauges);
+            let documents = Arc::clone(&documents);
             let stop = Arc::clone(&stop);
             thread::Builder::new()
                 .name("exporter".into())
@@ -437,7 +442,7 @@ impl Exporter {
                             return;
                         }
                         if let Ok(stream) = stream {
-                            let _ = serve_metrics(stream, &gauges);
+                            let _ = serve(stream, &gauges, &documents);
                         }
                     }
                 })
@@ -447,6 +452,7 @@ impl Exporter {
             inner: Arc::new(ExporterInner {
                 address,
                 gauges,
+                documents,
                 stop,
                 thread: Some(thread),
             }),
@@ -485,6 +491,15 @@ impl Exporter {
                 gauges.remove(&name);
             }
         }
+    }
+
+    /// Serves `body` as JSON at `path` (`/api/v1/checks/order-journey`) from now on.
+    pub fn serve_json(&self, path: &str, body: &str) {
+        self.inner
+            .documents
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), body.to_string());
     }
 
     /// The page `/metrics` serves now.
@@ -545,9 +560,10 @@ fn render(gauges: &BTreeMap<String, BTreeMap<String, f64>>) -> String {
 }
 
 /// Answers one request on the connection, then closes it.
-fn serve_metrics(
+fn serve(
     stream: TcpStream,
     gauges: &Mutex<BTreeMap<String, BTreeMap<String, f64>>>,
+    documents: &Mutex<BTreeMap<String, String>>,
 ) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -562,15 +578,22 @@ fn serve_metrics(
         }
     }
     let path = request_line.split_whitespace().nth(1).unwrap_or_default();
-    let (status, body) = if path == "/metrics" || path.starts_with("/metrics?") {
-        ("200 OK", render(&gauges.lock().unwrap()))
+    let document = documents.lock().unwrap().get(path).cloned();
+    let (status, kind, body) = if path == "/metrics" || path.starts_with("/metrics?") {
+        (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(&gauges.lock().unwrap()),
+        )
+    } else if let Some(document) = document {
+        ("200 OK", "application/json", document)
     } else {
-        ("404 Not Found", "not found\n".to_string())
+        ("404 Not Found", "text/plain", "not found\n".to_string())
     };
     let mut stream = stream;
     write!(
         stream,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
