@@ -126,7 +126,7 @@ fn no_op(c: &mut Criterion) {
     // there; here on this one): what of a step's cost is the script, not the engine.
     let mut group = c.benchmark_group("no_op_script");
     group.bench_function("run", |b| {
-        let cancel = AtomicBool::new(false);
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
         b.iter(|| {
             script::run(ScriptRun {
                 source: NO_OP_SCRIPT,

@@ -194,7 +194,12 @@ fn a_breach_in_wave_2_of_the_high_risk_example_holds_wave_3_and_rolls_wave_2_bac
     assert_eq!(failures[0]["payload"]["class"], "functional");
     let breach = of_kind(&events, "evaluated")
         .into_iter()
-        .find(|event| event["payload"]["holds"] == false)
+        .find(|event| {
+            event["payload"]["holds"] == false
+                && event["payload"]["condition"]
+                    .as_str()
+                    .is_some_and(|condition| condition.starts_with("tx_success"))
+        })
         .expect("the reading that breached is logged");
     let tx_success = breach["payload"]["values"]["tx_success"]
         .as_f64()

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::packages::{Package, StandardPackage};
@@ -63,8 +62,9 @@ pub struct ScriptRun<'a> {
     /// an object map (`run`), so the script can write it as it reads in the runbook.
     pub values: &'a [(String, String)],
     pub limits: ScriptLimits,
-    /// Set from another thread (timeout, interrupt) to stop the script.
-    pub cancel: &'a AtomicBool,
+    /// Set from another thread (timeout, interrupt) to stop the script; the engine's
+    /// progress callback, which must own what it reads, looks at it between operations.
+    pub cancel: &'a Arc<AtomicBool>,
 }
 
 /// What a script that finished produced.
@@ -109,10 +109,6 @@ const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;
 const OUTPUT_FULL: u8 = 2;
 
-/// How often the watcher looks at the caller's cancel flag. The engine's progress
-/// callback must be `'static`, so it cannot borrow the caller's flag itself.
-const CANCEL_POLL: Duration = Duration::from_millis(5);
-
 /// Dotted names deeper than this are left out of scope: no script writes them, and
 /// the nested maps are built and dropped recursively.
 const MAX_NAME_DEPTH: usize = 16;
@@ -126,7 +122,7 @@ pub fn run(run: ScriptRun<'_>) -> Result<ScriptOutcome, ScriptError> {
     let limits = run.limits;
     let stop = Arc::new(AtomicU8::new(RUNNING));
     let printed = Arc::new(Mutex::new(Printed::default()));
-    let engine = engine(&limits, &stop, &printed);
+    let engine = engine(&limits, &stop, run.cancel, &printed);
 
     let ast = match catch_unwind(AssertUnwindSafe(|| engine.compile(run.source))) {
         Ok(Ok(ast)) => ast,
@@ -134,7 +130,7 @@ pub fn run(run: ScriptRun<'_>) -> Result<ScriptOutcome, ScriptError> {
         Err(panic) => return Err(engine_panic(panic.as_ref())),
     };
     let mut scope = scope(run.values);
-    let result = eval_watched(&engine, &mut scope, &ast, run.cancel, &stop);
+    let result = eval(&engine, &mut scope, &ast);
     let stopped = stop.load(Ordering::Acquire);
     let printed = std::mem::take(&mut printed.lock().unwrap_or_else(PoisonError::into_inner).lines);
 
@@ -170,7 +166,12 @@ pub(crate) static STANDARD: std::sync::LazyLock<rhai::Shared<rhai::Module>> =
     std::sync::LazyLock::new(|| StandardPackage::new().as_shared_module());
 
 /// A sandboxed engine: no I/O functions, no `eval`, no modules, every limit set.
-fn engine(limits: &ScriptLimits, stop: &Arc<AtomicU8>, printed: &Arc<Mutex<Printed>>) -> Engine {
+fn engine(
+    limits: &ScriptLimits,
+    stop: &Arc<AtomicU8>,
+    cancel: &Arc<AtomicBool>,
+    printed: &Arc<Mutex<Printed>>,
+) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(STANDARD.clone());
     engine
@@ -184,10 +185,20 @@ fn engine(limits: &ScriptLimits, stop: &Arc<AtomicU8>, printed: &Arc<Mutex<Print
         .set_max_array_size(limits.max_array_size)
         .set_max_map_size(limits.max_map_size);
 
-    let progress_stop = Arc::clone(stop);
-    engine.on_progress(move |_| match progress_stop.load(Ordering::Acquire) {
-        RUNNING => None,
-        reason => Some(Dynamic::from(rhai::INT::from(reason))),
+    let (progress_stop, progress_cancel) = (Arc::clone(stop), Arc::clone(cancel));
+    engine.on_progress(move |_| {
+        if progress_cancel.load(Ordering::Acquire) {
+            let _ = progress_stop.compare_exchange(
+                RUNNING,
+                CANCELLED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        match progress_stop.load(Ordering::Acquire) {
+            RUNNING => None,
+            reason => Some(Dynamic::from(rhai::INT::from(reason))),
+        }
     });
     let cap = limits.max_string_size;
     let (print_stop, print_out) = (Arc::clone(stop), Arc::clone(printed));
@@ -252,48 +263,21 @@ fn to_dynamic(node: Node) -> Dynamic {
     )
 }
 
-/// Evaluates `ast` while a scoped watcher thread turns the caller's cancel flag into
-/// a stop the progress callback sees. Without a watcher (the thread could not be
-/// started) the script still runs, bounded by its operations limit.
-fn eval_watched(
+/// Evaluates `ast`; a panic in the engine becomes an error, never the caller's panic.
+fn eval(
     engine: &Engine,
     scope: &mut Scope<'static>,
     ast: &rhai::AST,
-    cancel: &AtomicBool,
-    stop: &AtomicU8,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let finished = AtomicBool::new(false);
-    std::thread::scope(|threads| {
-        let watcher = std::thread::Builder::new()
-            .name("script-cancel".to_string())
-            .spawn_scoped(threads, || {
-                while !finished.load(Ordering::Acquire) {
-                    if cancel.load(Ordering::Acquire) {
-                        let _ = stop.compare_exchange(
-                            RUNNING,
-                            CANCELLED,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        );
-                        return;
-                    }
-                    std::thread::park_timeout(CANCEL_POLL);
-                }
-            });
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            engine.eval_ast_with_scope::<Dynamic>(scope, ast)
-        }));
-        finished.store(true, Ordering::Release);
-        if let Ok(watcher) = &watcher {
-            watcher.thread().unpark();
-        }
-        result.unwrap_or_else(|panic| {
-            let message = panic_text(panic.as_ref());
-            Err(Box::new(EvalAltResult::ErrorSystem(
-                "the script engine failed".to_string(),
-                message.into(),
-            )))
-        })
+    catch_unwind(AssertUnwindSafe(|| {
+        engine.eval_ast_with_scope::<Dynamic>(scope, ast)
+    }))
+    .unwrap_or_else(|panic| {
+        let message = panic_text(panic.as_ref());
+        Err(Box::new(EvalAltResult::ErrorSystem(
+            "the script engine failed".to_string(),
+            message.into(),
+        )))
     })
 }
 
@@ -395,14 +379,14 @@ fn runtime_error(mut error: Box<EvalAltResult>, stopped: u8, limits: &ScriptLimi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     fn run_with(
         source: &str,
         values: &[(String, String)],
         limits: ScriptLimits,
     ) -> Result<ScriptOutcome, ScriptError> {
-        let cancel = AtomicBool::new(false);
+        let cancel = Arc::new(AtomicBool::new(false));
         run(ScriptRun {
             source,
             values,
@@ -670,7 +654,7 @@ mod tests {
 
     #[test]
     fn cancel_before_run_stops_at_once() {
-        let cancel = AtomicBool::new(true);
+        let cancel = Arc::new(AtomicBool::new(true));
         let limits = ScriptLimits {
             max_operations: u64::MAX,
             ..ScriptLimits::default()
@@ -688,7 +672,7 @@ mod tests {
 
     #[test]
     fn cancel_from_another_thread_stops_a_running_script() {
-        let cancel = AtomicBool::new(false);
+        let cancel = Arc::new(AtomicBool::new(false));
         let limits = ScriptLimits {
             max_operations: 0,
             ..ScriptLimits::default()
