@@ -8,6 +8,7 @@ pub mod ast;
 pub mod check;
 pub mod compile;
 pub mod diagnostic;
+pub mod drill;
 pub mod engine;
 pub mod executor;
 pub mod format;
@@ -31,6 +32,7 @@ pub fn all_codes() -> Vec<Code> {
         parse::codes::ALL,
         check::codes::ALL,
         engine::codes::ALL,
+        drill::codes::ALL,
     ]
     .concat()
 }

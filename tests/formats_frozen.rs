@@ -141,6 +141,20 @@ mod mirror {
         roster: Option<BTreeMap<String, Member>>,
         seed: u64,
         engine_version: String,
+        #[serde(default, deserialize_with = "present")]
+        drill: Option<DrillMark>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct DrillMark {
+        simulated: bool,
+        #[serde(default, deserialize_with = "present")]
+        injected: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "present")]
+        probes: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "present")]
+        responders: Option<Vec<String>>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -960,11 +974,52 @@ waves roll {
     }
 }
 
+/// A drill of the demo with a fault, a probe value and a responder: the log marks it.
+fn drill_rehearsed() -> Log {
+    let scene = Session::new();
+    scene.file(
+        "drilled.rbk",
+        r#"runbook "drilled" { }
+role ops "Operators"
+probe load = command "echo 1"
+inventory pair hosts ["h1", "h2"]
+step look "Look" {
+  manual "Look at the dashboards"
+}
+gate calm "The load is low" {
+  require load < 5
+}
+step act "Act" {
+  on pair
+  run "true"
+  rollback "true"
+}
+"#,
+    );
+    scene
+        .runbook(&[
+            "drill",
+            "drilled.rbk",
+            "--inject",
+            "fail:act@h2",
+            "--probe",
+            "load=1",
+            "--respond",
+            "node=look,person=ops,after=1m",
+        ])
+        .expect(0, "the drill's failure is rolled back");
+    Log {
+        scenario: "drill rehearsed",
+        text: scene.log(&scene.run_id()),
+    }
+}
+
 /// The logs of every scenario, made once (in parallel) for the tests that read them.
 fn real_logs() -> &'static [Log] {
     static LOGS: OnceLock<Vec<Log>> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let scenarios: [fn() -> Log; 9] = [
+        let scenarios: [fn() -> Log; 10] = [
+            drill_rehearsed,
             pause_skipped,
             probes_watched,
             approvals_given,

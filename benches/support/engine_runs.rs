@@ -216,6 +216,7 @@ impl Prepared {
                 prometheus: None,
                 options: options(durability),
                 executor: &Local,
+                drill: None,
             },
             &RealClock,
         );

@@ -322,6 +322,10 @@ pub fn engine_error(error: &EngineError) -> ExitCode {
             codes::FINISHED,
             "`runbook transcript RUN` shows what happened",
         ),
+        EngineError::DrillNotResumed(_) => (
+            codes::DRILL_NOT_RESUMED,
+            "run the drill again: `runbook drill FILE` with the same --inject and --probe",
+        ),
         EngineError::SourceChanged { .. } => (
             codes::SOURCE_CHANGED,
             "compare the file with the source in the log (`runbook transcript RUN`)",

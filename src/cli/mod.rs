@@ -8,6 +8,7 @@ mod codes;
 mod completions;
 mod confirm;
 mod decide;
+mod drill;
 mod fmt;
 mod graph;
 mod launch;
@@ -67,6 +68,12 @@ enum Command {
         after_help = "Examples:\n  runbook run runbooks/demo-upgrade.rbk\n  runbook run plan.rbk -p kernel=5.14.0-427 --as alice\n  runbook run plan.rbk --output json > events.jsonl\n\nExit codes: 0 completed, 1 failed (and rolled back as its policy says), 2 usage or check error, 3 paused or waiting for a person, 4 a rollback failed."
     )]
     Run(run::Args),
+    /// Rehearse a runbook: the same engine on a virtual clock, nothing executed, faults
+    /// injected, then the scorecard against the objectives.
+    #[command(
+        after_help = "Examples:\n  runbook drill runbooks/demo-upgrade.rbk\n  runbook drill plan.rbk --inject fail:install@pay-003 --probe tx_success=0.999\n  runbook drill plan.rbk --probe tx_success=0.999 --probe tx_success=0.95@2h\n\nExit codes: 0 every objective decided was met, 1 an objective was breached, 2 usage, check or drill error, 3 stopped where nobody answers, 4 a rollback failed."
+    )]
+    Drill(drill::Args),
     /// Continue a run after a crash, an interrupt or a pause.
     #[command(
         after_help = "Examples:\n  runbook resume 20261121-140327-kernel-upgrade\n  runbook resume RUN --accept-changes   # go on with the edited runbook\n\nExit codes: as for `run`."
@@ -148,6 +155,7 @@ pub fn run() -> ExitCode {
         Command::Completions(args) => completions::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Run(args) => run::run(args),
+        Command::Drill(args) => drill::run(args),
         Command::Resume(args) => resume::run(args),
         Command::Confirm(args) => confirm::run(args),
         Command::Decide(args) => decide::run(args),

@@ -26,6 +26,10 @@ pub const FINISHED: Code = Code::error(
     "rbk::run::finished",
     "the run has finished; there is nothing to resume or answer",
 );
+pub const DRILL_NOT_RESUMED: Code = Code::error(
+    "rbk::run::drill_not_resumed",
+    "the run is a drill, which is run again rather than resumed",
+);
 pub const SOURCE_CHANGED: Code = Code::error(
     "rbk::run::source_changed",
     "the runbook was edited since the run started (resume with --accept-changes)",
@@ -67,6 +71,7 @@ pub const ALL: &[Code] = &[
     SECRET_UNAVAILABLE,
     NO_SUCH_RUN,
     FINISHED,
+    DRILL_NOT_RESUMED,
     SOURCE_CHANGED,
     LOCKED,
     NOT_WAITING,

@@ -279,6 +279,9 @@ pub struct RunStarted {
     pub roster: Option<BTreeMap<String, Member>>,
     pub seed: u64,
     pub engine_version: String,
+    /// Set when the run is a drill, with what it injected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::drill::DrillMark>,
 }
 
 /// One person of the roster, as the run recorded them.

@@ -57,6 +57,8 @@ pub enum EngineError {
     NoSuchRun(String),
     #[error("run `{run}` has already finished ({status}); there is nothing to resume")]
     Finished { run: String, status: &'static str },
+    #[error("run `{0}` is a drill: a drill is not resumed (resumed, it would run for real)")]
+    DrillNotResumed(String),
     #[error("the log of run `{0}` does not begin with the run's start")]
     NoStart(String),
     #[error(
@@ -106,7 +108,13 @@ pub struct Launch<'a> {
     pub options: Options,
     /// Where shell commands run (`executor::shell::Local` for this machine).
     pub executor: &'a dyn Executor,
+    /// A drill: marked in the log; when simulated, probes read the values it scripts
+    /// and messages are recorded, not sent.
+    pub drill: Option<&'a crate::drill::Rehearsal>,
 }
+
+/// Why a run paused when a failure policy's `pause` stopped it: a planned stop.
+pub const PAUSED_BY_POLICY: &str = "paused by a failure policy";
 
 /// How `drive` left a run, which the exit code tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +201,11 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
         params: launch.params.clone(),
         inventories: launch.inventories.clone(),
         roster: launch.roster.clone(),
-        seed: now ^ u64::from(std::process::id()).rotate_left(32),
+        seed: launch
+            .drill
+            .and_then(|drill| drill.seed)
+            .unwrap_or_else(|| now ^ u64::from(std::process::id()).rotate_left(32)),
+        drill: launch.drill.map(|drill| drill.mark.clone()),
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let mut recorder = Recorder::new(
@@ -220,6 +232,7 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
             executor: launch.executor,
             person: launch.person.clone(),
             prometheus: launch.prometheus,
+            drill: launch.drill,
         },
         recorder,
         clock,
@@ -329,6 +342,9 @@ pub fn resume(
             status: status_word(status),
         });
     }
+    if started.drill.is_some() {
+        return Err(EngineError::DrillNotResumed(run_id));
+    }
     if let (Some(roster), Some(person)) = (history.roster(), &resumption.person) {
         if !roster.contains_key(person) {
             return Err(EngineError::UnknownPerson {
@@ -382,6 +398,7 @@ pub fn resume(
             executor: resumption.executor,
             person: resumption.person.clone(),
             prometheus: resumption.prometheus,
+            drill: None,
         },
         recorder,
         clock,
@@ -422,6 +439,7 @@ struct Setting<'a> {
     executor: &'a dyn Executor,
     person: Option<String>,
     prometheus: Option<String>,
+    drill: Option<&'a crate::drill::Rehearsal>,
 }
 
 /// Runs the flow with Ctrl-C and SIGTERM caught (the first stops new work, or running
@@ -434,6 +452,7 @@ fn drive(
 ) -> Result<Ending, EngineError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .start_paused(clock.is_virtual())
         .build()
         .map_err(EngineError::Runtime)?;
     let (stop_sender, stop) = tokio::sync::watch::channel(StopLevel::Running);
@@ -469,6 +488,9 @@ fn drive(
             .flatten(),
         person: setting.person,
         prometheus_url: setting.prometheus,
+        drill: setting.drill,
+        drill_asked: RefCell::new(BTreeMap::new()),
+        drill_answered: RefCell::new(std::collections::BTreeSet::new()),
         held: std::cell::Cell::new(None),
         group: run::GroupCommit::default(),
         deliveries: RefCell::new(Some(deliveries)),
@@ -554,7 +576,7 @@ fn drive(
         Some(halt) => {
             let reason = match halt {
                 Halt::Waiting => "waiting for a person",
-                Halt::Paused => "paused by a failure policy",
+                Halt::Paused => PAUSED_BY_POLICY,
                 Halt::Interrupted => "interrupted",
                 _ => "a rollback failed: people must take over",
             };

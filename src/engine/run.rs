@@ -198,6 +198,12 @@ pub struct Run<'g> {
     pub person: Option<String>,
     /// Where `prometheus` probes are queried: `--prometheus`, else the header's.
     pub prometheus_url: Option<String>,
+    /// A drill, when the run is one.
+    pub drill: Option<&'g crate::drill::Rehearsal>,
+    /// In a drill: when each wait (by unit) began, and which responder answered
+    /// which wait (each answers every wait of its node once: each host's, say).
+    pub(super) drill_asked: RefCell<BTreeMap<String, u64>>,
+    pub(super) drill_answered: RefCell<BTreeSet<(usize, String)>>,
     /// Commands about to start, waiting for one shared sync.
     pub(super) group: GroupCommit,
     /// Set when a failure policy pauses or ends the run: no wave, and no unit of a step,

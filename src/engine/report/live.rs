@@ -467,6 +467,7 @@ mod tests {
             roster: None,
             seed: 0,
             engine_version: "0".to_string(),
+            drill: None,
         }))
     }
 

@@ -191,6 +191,7 @@ impl<'g> Run<'g> {
             }
             match self.hear(&wait, &mut listener, asked.deadline_ms()).await? {
                 Heard::Stopped => return Ok(Verdict::Halted(Halt::Interrupted)),
+                Heard::Nobody => return Ok(Verdict::Halted(Halt::Waiting)),
                 // Seen at the top of the loop.
                 Heard::TimeUp => {}
                 Heard::Answer {

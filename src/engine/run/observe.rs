@@ -61,6 +61,17 @@ impl<'g> Run<'g> {
         probe: &compile::Probe,
         scope: &Scope,
     ) -> std::result::Result<f64, String> {
+        if let Some(drill) = self.drill.filter(|drill| drill.mark.simulated) {
+            let elapsed = self
+                .now()
+                .saturating_sub(self.recorder.borrow().history.started_ms);
+            return drill.probes.read(&probe.name, elapsed).ok_or_else(|| {
+                format!(
+                    "the drill gives `{}` no value at this time (--probe {}=VALUE[@AFTER])",
+                    probe.name, probe.name
+                )
+            });
+        }
         let fill = |text: &str| self.fill_raw(&compile::segments(text, &[]), scope);
         let source = match &probe.source {
             compile::ProbeSource::Command { command } => {

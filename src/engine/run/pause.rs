@@ -82,7 +82,8 @@ impl<'g> Run<'g> {
             let look_again = self.now().saturating_add(HELD_CHECK_MS).min(pause.until_ms);
             match self.hear(&wait, &mut listener, Some(look_again)).await? {
                 Heard::Stopped => return Ok(Some(Halt::Interrupted)),
-                Heard::TimeUp => {}
+                // A pause always has its end: nobody answering is the same.
+                Heard::TimeUp | Heard::Nobody => {}
                 Heard::Answer {
                     answer,
                     actor,

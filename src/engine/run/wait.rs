@@ -44,6 +44,8 @@ pub(super) enum Heard {
     TimeUp,
     /// The run is stopping.
     Stopped,
+    /// A drill: no responder answers this wait, and it has no end of its own.
+    Nobody,
 }
 
 type Lines = mpsc::UnboundedReceiver<String>;
@@ -225,6 +227,9 @@ impl<'g> Run<'g> {
         listener: &mut Listener<'t>,
         deadline: Option<u64>,
     ) -> Result<Heard> {
+        if let Some(drill) = self.drill.filter(|drill| drill.mark.simulated) {
+            return Ok(self.hear_responders(drill, wait, deadline).await);
+        }
         loop {
             let taken = inbox::take(&self.run_dir, wait.node, wait.host, wait.key, wait.need);
             if let Some(taken) = taken {
@@ -344,5 +349,63 @@ async fn next_line(keyboard: &mut Option<MutexGuard<'_, Lines>>) -> Option<Strin
     match keyboard {
         Some(lines) => lines.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+impl Run<'_> {
+    /// A drill's people: the next responder for this wait answers when their delay,
+    /// counted from when the wait began, has passed on the drill's clock; the wait's
+    /// own deadline comes first if it is earlier. With no responder left, only the
+    /// deadline can end the wait, or nothing can (`Nobody`).
+    async fn hear_responders(
+        &self,
+        drill: &crate::drill::Rehearsal,
+        wait: &Wait<'_>,
+        deadline: Option<u64>,
+    ) -> Heard {
+        let asked = *self
+            .drill_asked
+            .borrow_mut()
+            .entry(wait.key.to_string())
+            .or_insert_with(|| self.now());
+        let next = {
+            let used = self.drill_answered.borrow();
+            drill
+                .responses
+                .iter()
+                .enumerate()
+                .filter(|(index, response)| {
+                    !used.contains(&(*index, wait.key.to_string()))
+                        && response.answers(wait.node, wait.host)
+                })
+                .min_by_key(|(_, response)| response.after_ms)
+                .map(|(index, response)| (index, response, asked.saturating_add(response.after_ms)))
+        };
+        let until = match (next, deadline) {
+            (Some((_, _, at)), Some(deadline)) => at.min(deadline),
+            (Some((_, _, at)), None) => at,
+            (None, Some(deadline)) => deadline,
+            (None, None) => return Heard::Nobody,
+        };
+        tokio::select! {
+            () = self.clock.sleep(until.saturating_sub(self.now())) => {}
+            () = self.stopped(StopLevel::NoNewWork) => return Heard::Stopped,
+        }
+        match next {
+            Some((index, response, at)) if at <= until => {
+                self.drill_answered
+                    .borrow_mut()
+                    .insert((index, wait.key.to_string()));
+                Heard::Answer {
+                    answer: response.answer(wait.need, &wait.records),
+                    actor: Actor {
+                        person: Some(response.person.clone()),
+                        os_user: None,
+                    },
+                    taken: None,
+                }
+            }
+            _ => Heard::TimeUp,
+        }
     }
 }

@@ -1,0 +1,209 @@
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use runbook::drill::{DrillMark, Fault, Rehearsal, Response, ScriptedProbes, Simulated};
+use runbook::engine::clock::VirtualClock;
+use runbook::engine::{self, Launch};
+
+use super::launch::{self, DriveArgs};
+use super::{CheckOptions, EXIT_USAGE};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The runbook to rehearse.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// A parameter's value, `name=value` (repeat for several).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// A fault, `fail|hang|fail-rollback:STEP[@HOST,...]` (repeat for several).
+    #[arg(long = "inject", value_name = "SPEC")]
+    inject: Vec<String>,
+    /// What a probe reads, `NAME=VALUE[@AFTER]`, from AFTER into the drill on
+    /// (repeat for several values and probes).
+    #[arg(long = "probe", value_name = "NAME=VALUE[@AFTER]")]
+    probes: Vec<String>,
+    /// A person's answer, `node=NAME,person=NAME[,after=DURATION][,answer=WORD][,host=HOST]`:
+    /// an approval, a manual step, a pause's end (repeat for several).
+    #[arg(long = "respond", value_name = "SPEC")]
+    respond: Vec<String>,
+    /// The seed that picks sampled hosts, so a drill picks the same ones every time.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Print the run's transcript when it ends.
+    #[arg(long)]
+    transcript: bool,
+    #[command(flatten)]
+    drive: DriveArgs,
+    #[command(flatten)]
+    check: CheckOptions,
+}
+
+/// Rehearses a runbook: the same engine on a virtual clock, nothing executed, faults
+/// injected; then the scorecard. Exit 0 when every objective was met, 1 otherwise.
+pub fn run(args: Args) -> ExitCode {
+    let faults: Vec<Fault> = match args.inject.iter().map(|spec| Fault::parse(spec)).collect() {
+        Ok(faults) => faults,
+        Err(error) => return usage(&error.to_string(), "e.g. --inject fail:install@pay-003"),
+    };
+    let mut probes = ScriptedProbes::default();
+    for given in &args.probes {
+        if let Err(error) = probes.add(given) {
+            return usage(
+                &error.to_string(),
+                "e.g. --probe tx_success=0.999 --probe tx_success=0.95@2h",
+            );
+        }
+    }
+    let responses: Vec<Response> = match args
+        .respond
+        .iter()
+        .map(|spec| Response::parse(spec))
+        .collect()
+    {
+        Ok(responses) => responses,
+        Err(error) => {
+            return usage(
+                &error.to_string(),
+                "e.g. --respond node=go,person=alice,after=2m",
+            )
+        }
+    };
+    let ready = match launch::load(&args.file, &args.check) {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let hosts = ready.outcome.context().host_lists();
+    if let Some(refused) = faults
+        .iter()
+        .find_map(|fault| unknown_target(fault, ready.graph(), &hosts))
+    {
+        return usage(
+            &refused,
+            "a fault names a step of the runbook, and hosts of its inventories",
+        );
+    }
+    let params = match launch::params(&ready, &args.params) {
+        Ok(params) => params,
+        Err(code) => return code,
+    };
+    // Nothing is executed, so no secret is read: each stands in as its own name.
+    let secrets = ready
+        .graph()
+        .secrets()
+        .iter()
+        .map(|secret| (secret.name.clone(), format!("drill-{}", secret.name)))
+        .collect();
+    let rehearsal = Rehearsal {
+        mark: DrillMark {
+            simulated: true,
+            injected: faults.iter().map(ToString::to_string).collect(),
+            probes: args.probes.clone(),
+            responders: args.respond.clone(),
+        },
+        probes,
+        responses,
+        seed: Some(args.seed),
+    };
+    let executor = Simulated::with_faults(faults);
+    let state_dir = args.drive.state.dir();
+    let mut options = args.drive.options();
+    // People are the responders: a wait none of them answers, with no end of its
+    // own, pauses the drill.
+    options.wait_for_people = true;
+    options.answer_at_terminal = false;
+    let clock = VirtualClock::starting_at(wall_clock_ms());
+    let started = engine::start(
+        Launch {
+            graph: ready.graph(),
+            source: ready.file.text(),
+            file: &args.file,
+            state_dir: &state_dir,
+            params,
+            secrets,
+            inventories: hosts,
+            roster: launch::roster(&ready),
+            person: args.drive.person.clone(),
+            prometheus: None,
+            options,
+            executor: &executor,
+            drill: Some(&rehearsal),
+        },
+        &clock,
+    );
+    match started {
+        Ok((run_id, ending)) => {
+            if args.transcript {
+                launch::print_transcript(&state_dir, &run_id);
+            }
+            let _ = launch::ending(&run_id, &ending);
+            scorecard(&state_dir, &run_id, &ending)
+        }
+        Err(error) => launch::engine_error(&error),
+    }
+}
+
+/// Prints what the drill measured against the objectives. Exit 1 when one was
+/// breached; else 3 when the drill stopped where nobody answered (or was interrupted)
+/// and 4 when a rollback failed, as for `run`; else 0, whether the run completed,
+/// failed, or was paused by its failure policy: a failure handled within the
+/// objectives is what a drill hopes to see.
+fn scorecard(state_dir: &Path, run_id: &str, ending: &engine::Ending) -> ExitCode {
+    let events = match runbook::store::read(&runbook::store::events_path(state_dir, run_id)) {
+        Ok(events) => events,
+        Err(error) => return launch::engine_error(&engine::EngineError::from(error)),
+    };
+    let card = runbook::drill::Scorecard::of(&events);
+    super::output::print_stdout(&card.render());
+    if card.breached() {
+        return ExitCode::from(1);
+    }
+    match ending {
+        engine::Ending::Paused(reason) if reason == engine::PAUSED_BY_POLICY => ExitCode::SUCCESS,
+        engine::Ending::Paused(_) | engine::Ending::RollbackFailed => {
+            ExitCode::from(ending.exit_code())
+        }
+        engine::Ending::Completed | engine::Ending::Failed => ExitCode::SUCCESS,
+    }
+}
+
+/// Why a fault could never strike: its step is not in the runbook, or a host is in
+/// none of its inventories.
+fn unknown_target(
+    fault: &Fault,
+    graph: &runbook::compile::Graph,
+    hosts: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Option<String> {
+    let is_step = graph
+        .nodes()
+        .iter()
+        .any(|node| *node.name == fault.step && node.work().is_some());
+    if !is_step {
+        return Some(format!(
+            "`{fault}`: the runbook has no step `{}`",
+            fault.step
+        ));
+    }
+    fault
+        .hosts
+        .iter()
+        .find(|host| !hosts.values().any(|list| list.contains(host)))
+        .map(|host| format!("`{fault}`: `{host}` is in none of the runbook's inventories"))
+}
+
+fn usage(message: &str, help: &str) -> ExitCode {
+    eprintln!(
+        "error[{}]: {message}\n  help: {help}",
+        runbook::drill::codes::BAD_DRILL.as_str()
+    );
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}

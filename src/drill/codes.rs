@@ -1,0 +1,10 @@
+//! The drill's diagnostics catalogue: what stops a drill from starting.
+
+use crate::diagnostic::Code;
+
+pub const BAD_DRILL: Code = Code::error(
+    "rbk::drill::bad_drill",
+    "an `--inject` fault or a `--probe` value is not written as the drill reads it",
+);
+
+pub const ALL: &[Code] = &[BAD_DRILL];

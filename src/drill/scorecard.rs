@@ -1,0 +1,152 @@
+//! What a drill measured, read from its log: when the first failure came, how long
+//! until the rollback started, until the state before the change was back, the
+//! outage; each against the plan's objectives. Then what was rolled back, what was
+//! told to whom, and how the run ended.
+
+use std::fmt::Write as _;
+
+use crate::ast::{duration_text, Word as _};
+use crate::engine::facts::{Fact, RunStatus};
+use crate::store::Event;
+
+/// One objective as the drill decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measured {
+    pub objective: String,
+    pub limit_ms: u64,
+    /// `None`: the drill ended before it could be told.
+    pub met: Option<bool>,
+    pub after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scorecard {
+    pub run: String,
+    /// Virtual time from the drill's start to its last event.
+    pub lasted_ms: u64,
+    pub injected: Vec<String>,
+    /// The first failure: after how long, and what it was.
+    pub first_failure: Option<(u64, String)>,
+    pub objectives: Vec<Measured>,
+    pub rolled_back: usize,
+    pub notices: usize,
+    pub ended: String,
+}
+
+impl Scorecard {
+    pub fn of(events: &[Event]) -> Self {
+        let mut card = Scorecard::default();
+        let start = events.first().map_or(0, |event| event.time_ms);
+        card.lasted_ms = events
+            .last()
+            .map_or(0, |event| event.time_ms.saturating_sub(start));
+        card.ended = "stopped without closing".to_string();
+        for event in events {
+            let Some(fact) = Fact::of(event) else {
+                continue;
+            };
+            match fact {
+                Fact::RunStarted(started) => {
+                    card.run = started.run;
+                    card.injected = started.drill.map(|mark| mark.injected).unwrap_or_default();
+                }
+                Fact::Failure {
+                    node,
+                    host,
+                    summary,
+                    class,
+                    ..
+                } if card.first_failure.is_none() => {
+                    let on = host.map(|host| format!(" on {host}")).unwrap_or_default();
+                    card.first_failure = Some((
+                        event.time_ms.saturating_sub(start),
+                        format!("{} failure at {node}{on}: {summary}", class.word()),
+                    ));
+                }
+                Fact::Objective {
+                    objective,
+                    limit_ms,
+                    met,
+                    after_ms,
+                } => {
+                    card.objectives.retain(|known| known.objective != objective);
+                    card.objectives.push(Measured {
+                        objective,
+                        limit_ms,
+                        met: Some(met),
+                        after_ms,
+                    });
+                }
+                Fact::RollbackStarted { units, .. } => card.rolled_back += units.len(),
+                Fact::Notice { .. } => card.notices += 1,
+                Fact::RunPaused { reason } => card.ended = format!("paused: {reason}"),
+                Fact::RunFinished { status } => {
+                    card.ended = match status {
+                        RunStatus::Completed => "completed",
+                        RunStatus::Failed => "failed",
+                        RunStatus::RollbackFailed => "a rollback failed",
+                    }
+                    .to_string();
+                }
+                _ => {}
+            }
+        }
+        card
+    }
+
+    /// Whether an objective was breached.
+    pub fn breached(&self) -> bool {
+        self.objectives
+            .iter()
+            .any(|measured| measured.met == Some(false))
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "drill {}: {} of virtual time, {}",
+            self.run,
+            duration_text(self.lasted_ms),
+            self.ended
+        );
+        if !self.injected.is_empty() {
+            let _ = writeln!(text, "  injected: {}", self.injected.join(", "));
+        }
+        match &self.first_failure {
+            Some((after, what)) => {
+                let _ = writeln!(
+                    text,
+                    "  first failure after {}: {what}",
+                    duration_text(*after)
+                );
+            }
+            None => {
+                let _ = writeln!(text, "  no failure: the failure path was not exercised");
+            }
+        }
+        for measured in &self.objectives {
+            let verdict = match measured.met {
+                Some(true) => "met",
+                Some(false) => "BREACHED",
+                None => "not decided",
+            };
+            let took = measured
+                .after_ms
+                .map(|after| format!(" after {}", duration_text(after)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "  objective {} ({}): {verdict}{took}",
+                measured.objective,
+                duration_text(measured.limit_ms)
+            );
+        }
+        let _ = writeln!(
+            text,
+            "  rolled back: {} unit(s); notices: {} (recorded, not sent)",
+            self.rolled_back, self.notices
+        );
+        text
+    }
+}

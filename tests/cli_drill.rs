@@ -1,0 +1,216 @@
+//! `runbook drill`: the same engine on a virtual clock with nothing executed. An hour's
+//! pause costs no wall time and every timestamp is the drill's own; faults make steps
+//! fail, hang or fail to roll back; probes read the values the drill scripts; nobody
+//! is paged; the scorecard measures the run against the objectives and sets the exit.
+
+mod common;
+
+use common::session::{of_kind, Session};
+use serde_json::Value;
+
+const WAVES: &str = r#"runbook "rehearsed" {
+  objective rollback_start within 5m of failure
+  objective restored within 30m of failure
+}
+inventory fleet hosts ["h1", "h2", "h3", "h4"]
+channel pager webhook "http://127.0.0.1:9/never"
+notify ops via pager on failure
+audience ops "Operators"
+waves rollout {
+  over fleet
+  stages [1, 2, 4]
+  pause 1h
+  step change {
+    timeout 10m
+    run "touch changed-{{host}}"
+    rollback "rm changed-{{host}}"
+  }
+}
+on failure functional {
+  rollback hosts
+}
+"#;
+
+fn drill(session: &Session, args: &[&str]) -> (i32, String, Vec<Value>) {
+    let mut all = vec!["drill", "plan.rbk", "--output", "quiet"];
+    all.extend_from_slice(args);
+    let ran = session.runbook(&all);
+    let run = session.run_id();
+    let events = session.events(&run);
+    session
+        .runbook(&["verify", &run])
+        .expect(0, "a drill's log is a normal, verified log");
+    (ran.code(), ran.stdout, events)
+}
+
+fn span_ms(events: &[Value]) -> u64 {
+    let time = |event: &Value| event["time_ms"].as_u64().expect("a time");
+    time(events.last().expect("events")) - time(&events[0])
+}
+
+#[test]
+fn pauses_pass_on_the_drills_clock_and_nothing_is_executed() {
+    let session = Session::new();
+    session.file("plan.rbk", WAVES);
+    let (code, card, events) = drill(&session, &[]);
+    assert_eq!(code, 0, "{card}");
+    // Two pauses of an hour, on the drill's clock.
+    assert!(span_ms(&events) >= 2 * 3_600_000, "{}", span_ms(&events));
+    for host in ["h1", "h2", "h3", "h4"] {
+        assert!(
+            !session.path(&format!("changed-{host}")).exists(),
+            "nothing runs in a drill"
+        );
+    }
+    let started = &of_kind(&events, "run_started")[0]["payload"];
+    assert_eq!(started["drill"]["simulated"], true);
+    assert_eq!(started["seed"], 1);
+    assert!(card.contains("no failure"), "{card}");
+}
+
+#[test]
+fn a_failed_host_is_rolled_back_and_measured_against_the_objectives() {
+    let session = Session::new();
+    session.file("plan.rbk", WAVES);
+    let (code, card, events) = drill(&session, &["--inject", "fail:change@h3"]);
+    assert_eq!(code, 0, "every objective met:\n{card}");
+    let failure = &of_kind(&events, "failure")[0]["payload"];
+    assert_eq!(failure["host"], "h3");
+    let undone = &of_kind(&events, "rollback_started")[0]["payload"]["units"];
+    assert_eq!(undone, &serde_json::json!(["change@h3"]));
+    let objectives: Vec<(&str, bool)> = of_kind(&events, "objective")
+        .iter()
+        .map(|event| {
+            (
+                event["payload"]["objective"].as_str().expect("a name"),
+                event["payload"]["met"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(objectives.len(), 2, "{objectives:?}");
+    assert!(objectives.iter().all(|(_, met)| *met), "{objectives:?}");
+    assert!(card.contains("objective restored (30m): met"), "{card}");
+    // Nobody is paged in a drill: the message is recorded as it would have gone.
+    let delivered = &of_kind(&events, "delivered")[0]["payload"];
+    assert_eq!(delivered["ok"], true);
+    assert_eq!(delivered["detail"], "drill: recorded, not sent");
+}
+
+#[test]
+fn a_hung_step_times_out_on_the_drills_clock() {
+    let session = Session::new();
+    session.file("plan.rbk", WAVES);
+    let (code, card, events) = drill(&session, &["--inject", "hang:change@h1"]);
+    assert_eq!(code, 0, "the rollback met the objectives:\n{card}");
+    let hung = of_kind(&events, "command_finished")
+        .into_iter()
+        .find(|event| event["payload"]["unit"] == "change@h1")
+        .expect("the hung command ended");
+    assert_eq!(hung["payload"]["exit"], "timeout", "{hung}");
+    let lasted = hung["payload"]["duration_ms"].as_u64().expect("a duration");
+    assert_eq!(
+        lasted, 600_000,
+        "stopped at its 10 minutes, on the drill's clock"
+    );
+    assert_eq!(
+        of_kind(&events, "rollback_started")[0]["payload"]["units"],
+        serde_json::json!(["change@h1"])
+    );
+}
+
+#[test]
+fn a_rollback_that_fails_in_a_drill_exits_4() {
+    let session = Session::new();
+    session.file("plan.rbk", WAVES);
+    let (code, card, events) = drill(
+        &session,
+        &[
+            "--inject",
+            "fail:change@h2",
+            "--inject",
+            "fail-rollback:change@h2",
+        ],
+    );
+    assert_eq!(code, 4, "{card}");
+    assert_eq!(
+        of_kind(&events, "rollback_finished")[0]["payload"]["succeeded"],
+        false
+    );
+    assert!(card.contains("a rollback failed"), "{card}");
+}
+
+#[test]
+fn probes_read_what_the_drill_scripts_from_the_moment_given() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "watched" { }
+probe load = prometheus "load"
+inventory fleet hosts ["h1", "h2"]
+watch calm "The load stays low" {
+  every 1m
+  during 2h
+  require load < 5
+}
+on failure functional {
+  abort
+}
+"#,
+    );
+    let (code, card, events) = drill(&session, &["--probe", "load=1", "--probe", "load=9@90m"]);
+    assert_eq!(code, 0, "no objective to breach:\n{card}");
+    let breach = of_kind(&events, "evaluated")
+        .into_iter()
+        .find(|event| event["payload"]["holds"] == false)
+        .expect("a breach");
+    assert_eq!(breach["payload"]["values"]["load"], 9.0);
+    let start = events[0]["time_ms"].as_u64().expect("a time");
+    let at = breach["time_ms"].as_u64().expect("a time") - start;
+    assert!((90 * 60_000..=91 * 60_000).contains(&at), "{at}");
+    assert!(card.contains("first failure after 1h30m"), "{card}");
+}
+
+#[test]
+fn drills_refuse_what_they_cannot_do_and_are_run_again_rather_than_resumed() {
+    let session = Session::new();
+    session.file("plan.rbk", WAVES);
+    let mut shown = String::new();
+    for inject in ["explode:change", "fail:nothing", "fail:change@h9"] {
+        let ran = session.runbook(&["drill", "plan.rbk", "--inject", inject]);
+        shown.push_str(&format!(
+            "--- --inject {inject}: exit {}\n{}",
+            ran.code(),
+            ran.stderr
+        ));
+    }
+    let ran = session.runbook(&["drill", "plan.rbk", "--probe", "load=high"]);
+    shown.push_str(&format!(
+        "--- --probe load=high: exit {}\n{}",
+        ran.code(),
+        ran.stderr
+    ));
+
+    session.file(
+        "manual.rbk",
+        r#"runbook "asks" { }
+step look "Look" {
+  manual "Look at the dashboards"
+}
+"#,
+    );
+    let paused = session.runbook(&["drill", "manual.rbk", "--output", "quiet"]);
+    assert_eq!(
+        paused.code(),
+        3,
+        "nobody answers in a drill yet: {}",
+        paused.stderr
+    );
+    let run = session.run_id();
+    let ran = session.runbook(&["resume", &run]);
+    shown.push_str(&format!(
+        "--- resume a drill: exit {}\n{}",
+        ran.code(),
+        ran.stderr.replace(&run, "RUN")
+    ));
+    insta::assert_snapshot!(shown);
+}
