@@ -214,3 +214,135 @@ step look "Look" {
     ));
     insta::assert_snapshot!(shown);
 }
+
+/// Runs a shipped scenario from `runbooks/drills/` and returns its exit, scorecard and
+/// events.
+fn shipped_drill(session: &Session, scenario: &str) -> (i32, String, Vec<Value>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("runbooks/drills")
+        .join(scenario);
+    let junit = session.path("junit.xml");
+    let ran = session.runbook(&[
+        "drill",
+        path.to_str().expect("a UTF-8 path"),
+        "--output",
+        "quiet",
+        "--junit",
+        junit.to_str().expect("a UTF-8 path"),
+    ]);
+    let run = session.run_id();
+    session
+        .runbook(&["verify", &run])
+        .expect(0, "the drill's log verifies");
+    let report = session.read("junit.xml");
+    assert!(
+        report.contains("<testsuites name=\"runbook drill\""),
+        "{report}"
+    );
+    (ran.code(), ran.stdout, session.events(&run))
+}
+
+fn objectives(events: &[Value]) -> Vec<(String, bool)> {
+    let mut decided: Vec<(String, bool)> = of_kind(events, "objective")
+        .iter()
+        .map(|event| {
+            (
+                event["payload"]["objective"]
+                    .as_str()
+                    .expect("a name")
+                    .to_string(),
+                event["payload"]["met"] == true,
+            )
+        })
+        .collect();
+    decided.sort();
+    decided
+}
+
+fn waves_started(events: &[Value]) -> Vec<u64> {
+    of_kind(events, "wave_started")
+        .iter()
+        .filter_map(|event| event["payload"]["index"].as_u64())
+        .collect()
+}
+
+#[test]
+fn the_high_risk_plan_rehearsed_a_functional_failure_in_wave_2() {
+    let session = Session::new();
+    let (code, card, events) = shipped_drill(&session, "high-functional-wave2.drill.toml");
+    assert_eq!(code, 0, "{card}");
+    assert_eq!(waves_started(&events), [0, 1], "wave 3 never starts");
+    let wave_2: Vec<String> = of_kind(&events, "wave_started")[1]["payload"]["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|host| host.as_str().expect("a host").to_string())
+        .collect();
+    let undone = &of_kind(&events, "rollback_started")[0]["payload"]["units"];
+    let undone: Vec<&str> = undone
+        .as_array()
+        .expect("units")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for host in &wave_2 {
+        assert!(
+            undone.contains(&format!("install@{host}").as_str()),
+            "{host}: {undone:?}"
+        );
+    }
+    assert_eq!(
+        objectives(&events),
+        [
+            ("alert".to_string(), true),
+            ("outage".to_string(), true),
+            ("restored".to_string(), true),
+            ("rollback_start".to_string(), true)
+        ]
+    );
+    assert_eq!(session.read("junit.xml").matches("<testcase").count(), 5);
+}
+
+#[test]
+fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_2_minutes() {
+    let session = Session::new();
+    let (code, card, events) = shipped_drill(&session, "high-severe-commander-2m.drill.toml");
+    assert_eq!(code, 0, "{card}");
+    let failure = &of_kind(&events, "failure")[0]["payload"];
+    assert_eq!(failure["class"], "severe");
+    let rollback = &of_kind(&events, "rollback_started")[0];
+    let first = of_kind(&events, "failure")[0]["time_ms"]
+        .as_u64()
+        .expect("a time");
+    assert_eq!(
+        rollback["time_ms"].as_u64().expect("a time") - first,
+        120_000,
+        "the rollback starts when the commander confirms, 2 minutes in"
+    );
+    assert_eq!(rollback["payload"]["scope"], "all");
+    assert!(objectives(&events).iter().all(|(_, met)| *met), "{card}");
+    assert_eq!(waves_started(&events), [0, 1], "the upgrade stops for good");
+    let finished = &of_kind(&events, "run_finished")[0]["payload"];
+    assert_eq!(
+        finished["status"], "failed",
+        "a severe failure ends the run"
+    );
+}
+
+#[test]
+fn the_medium_and_low_risk_plans_rehearsed_a_failed_host() {
+    for (scenario, host) in [
+        ("medium-functional.drill.toml", "stg-lin-06"),
+        ("low-functional.drill.toml", "tools-wiki-01"),
+    ] {
+        let session = Session::new();
+        let (code, card, events) = shipped_drill(&session, scenario);
+        assert_eq!(code, 0, "{scenario}: {card}");
+        assert_eq!(of_kind(&events, "failure")[0]["payload"]["host"], host);
+        assert!(!objectives(&events).is_empty(), "{scenario}: {card}");
+        assert!(
+            objectives(&events).iter().all(|(_, met)| *met),
+            "{scenario}: {card}"
+        );
+    }
+}

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use runbook::drill::{DrillMark, Fault, Rehearsal, Response, ScriptedProbes, Simulated};
+use runbook::drill::{DrillMark, Fault, Rehearsal, Response, Scenario, ScriptedProbes, Simulated};
 use runbook::engine::clock::VirtualClock;
 use runbook::engine::{self, Launch};
 
@@ -11,7 +11,7 @@ use super::{CheckOptions, EXIT_USAGE};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The runbook to rehearse.
+    /// The runbook to rehearse, or a scenario (`NAME.drill.toml`) holding a whole drill.
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// A parameter's value, `name=value` (repeat for several).
@@ -28,9 +28,13 @@ pub struct Args {
     /// an approval, a manual step, a pause's end (repeat for several).
     #[arg(long = "respond", value_name = "SPEC")]
     respond: Vec<String>,
-    /// The seed that picks sampled hosts, so a drill picks the same ones every time.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    seed: u64,
+    /// The seed that picks sampled hosts, so a drill picks the same ones every time
+    /// (the scenario's, else 1).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Also write the scorecard as a JUnit report, for CI systems.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// Print the run's transcript when it ends.
     #[arg(long)]
     transcript: bool,
@@ -43,6 +47,10 @@ pub struct Args {
 /// Rehearses a runbook: the same engine on a virtual clock, nothing executed, faults
 /// injected; then the scorecard. Exit 0 when every objective was met, 1 otherwise.
 pub fn run(args: Args) -> ExitCode {
+    let args = match with_scenario(args) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let faults: Vec<Fault> = match args.inject.iter().map(|spec| Fault::parse(spec)).collect() {
         Ok(faults) => faults,
         Err(error) => return usage(&error.to_string(), "e.g. --inject fail:install@pay-003"),
@@ -104,7 +112,7 @@ pub fn run(args: Args) -> ExitCode {
         },
         probes,
         responses,
-        seed: Some(args.seed),
+        seed: Some(args.seed.unwrap_or(1)),
     };
     let executor = Simulated::with_faults(faults);
     let state_dir = args.drive.state.dir();
@@ -138,7 +146,7 @@ pub fn run(args: Args) -> ExitCode {
                 launch::print_transcript(&state_dir, &run_id);
             }
             let _ = launch::ending(&run_id, &ending);
-            scorecard(&state_dir, &run_id, &ending)
+            scorecard(&state_dir, &run_id, &ending, args.junit.as_deref())
         }
         Err(error) => launch::engine_error(&error),
     }
@@ -149,13 +157,30 @@ pub fn run(args: Args) -> ExitCode {
 /// and 4 when a rollback failed, as for `run`; else 0, whether the run completed,
 /// failed, or was paused by its failure policy: a failure handled within the
 /// objectives is what a drill hopes to see.
-fn scorecard(state_dir: &Path, run_id: &str, ending: &engine::Ending) -> ExitCode {
+fn scorecard(
+    state_dir: &Path,
+    run_id: &str,
+    ending: &engine::Ending,
+    junit: Option<&Path>,
+) -> ExitCode {
     let events = match runbook::store::read(&runbook::store::events_path(state_dir, run_id)) {
         Ok(events) => events,
         Err(error) => return launch::engine_error(&engine::EngineError::from(error)),
     };
     let card = runbook::drill::Scorecard::of(&events);
     super::output::print_stdout(&card.render());
+    if let Some(path) = junit {
+        let written = card
+            .junit()
+            .map_err(|error| error.to_string())
+            .and_then(|xml| std::fs::write(path, xml).map_err(|error| error.to_string()));
+        if let Err(error) = written {
+            return usage(
+                &format!("cannot write the JUnit report {}: {error}", path.display()),
+                "give --junit a file in a folder that exists and can be written",
+            );
+        }
+    }
     if card.breached() {
         return ExitCode::from(1);
     }
@@ -166,6 +191,40 @@ fn scorecard(state_dir: &Path, run_id: &str, ending: &engine::Ending) -> ExitCod
         }
         engine::Ending::Completed | engine::Ending::Failed => ExitCode::SUCCESS,
     }
+}
+
+/// The arguments with a scenario file's drill under them: the file names the runbook,
+/// and its lists come before what the command line adds.
+fn with_scenario(mut args: Args) -> Result<Args, ExitCode> {
+    if !Scenario::is_scenario(&args.file) {
+        return Ok(args);
+    }
+    let scenario = Scenario::read(&args.file).map_err(|error| {
+        usage(
+            &error.to_string(),
+            "a scenario has `runbook = \"FILE\"`, and may have `as`, `seed`, `inject`, `probes`, `respond` and `[params]`",
+        )
+    })?;
+    args.file = scenario.runbook;
+    let mut params: Vec<String> = scenario
+        .params
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    params.append(&mut args.params);
+    args.params = params;
+    for (from_file, given) in [
+        (scenario.inject, &mut args.inject),
+        (scenario.probes, &mut args.probes),
+        (scenario.respond, &mut args.respond),
+    ] {
+        let added = std::mem::take(given);
+        *given = from_file;
+        given.extend(added);
+    }
+    args.seed = args.seed.or(scenario.seed);
+    args.drive.person = args.drive.person.or(scenario.person);
+    Ok(args)
 }
 
 /// Why a fault could never strike: its step is not in the runbook, or a host is in

@@ -12,12 +12,14 @@ pub mod executor;
 pub mod fault;
 pub mod probes;
 pub mod respond;
+pub mod scenario;
 pub mod scorecard;
 
 pub use executor::Simulated;
 pub use fault::{Fault, FaultKind};
 pub use probes::ScriptedProbes;
 pub use respond::Response;
+pub use scenario::Scenario;
 pub use scorecard::Scorecard;
 
 /// A drill as the engine is given it: how the log marks it, what the probes read, and

@@ -150,3 +150,52 @@ impl Scorecard {
         text
     }
 }
+
+impl Scorecard {
+    /// The scorecard as a JUnit report for CI systems: one suite for the drill, a case
+    /// per objective (failed when breached, skipped when the drill did not decide it)
+    /// and one for the run's own end.
+    pub fn junit(&self) -> Result<String, quick_junit::SerializeError> {
+        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        let mut suite = TestSuite::new(format!("drill {}", self.run));
+        for measured in &self.objectives {
+            let name = format!(
+                "objective {} ({})",
+                measured.objective,
+                duration_text(measured.limit_ms)
+            );
+            let status = match measured.met {
+                Some(true) => TestCaseStatus::success(),
+                Some(false) => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message(format!(
+                        "breached: not within {}",
+                        duration_text(measured.limit_ms)
+                    ));
+                    status
+                }
+                None => TestCaseStatus::skipped(),
+            };
+            let mut case = TestCase::new(name, status);
+            case.set_classname("runbook.drill");
+            if let Some(after) = measured.after_ms {
+                case.set_time(std::time::Duration::from_millis(after));
+            }
+            suite.add_test_case(case);
+        }
+        let ended = if self.ended == "a rollback failed" || self.ended.starts_with("stopped") {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(self.ended.clone());
+            status
+        } else {
+            TestCaseStatus::success()
+        };
+        let mut case = TestCase::new(format!("run ends: {}", self.ended), ended);
+        case.set_classname("runbook.drill");
+        suite.add_test_case(case);
+        suite.set_system_out(self.render());
+        let mut report = Report::new("runbook drill");
+        report.add_test_suite(suite);
+        report.to_string()
+    }
+}
