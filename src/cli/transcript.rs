@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use runbook::store;
-use runbook::transcript;
+use runbook::transcript::{self, Format};
 
 use super::launch::{self, StateArg};
 use super::output;
@@ -12,12 +12,17 @@ pub struct Args {
     /// The run to show.
     #[arg(value_name = "RUN")]
     run: String,
+    /// How to write it: `text` for a terminal, `md` (GitHub-flavoured Markdown), `html`
+    /// (one self-contained page, to read or print) or `json` (a stable shape, for tools).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
     #[command(flatten)]
     state: StateArg,
 }
 
-/// A readable timeline of a run, from its verified log: who started it from which
-/// runbook, then every step, command, answer, failure and rollback, to the minute.
+/// A run as its verified log tells it: who started it from which runbook, the key
+/// moments, then every step, command, answer, failure and rollback, with the probe
+/// values, objectives, notices and a post-mortem to fill in (text shows the timeline).
 pub fn run(args: Args) -> ExitCode {
     let path = match launch::existing_log(&args.state.dir(), &args.run) {
         Ok(path) => path,
@@ -25,7 +30,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     match store::read(&path) {
         Ok(events) => {
-            output::print_stdout(&transcript::render(&events));
+            output::print_stdout(&transcript::render_as(&events, args.format));
             ExitCode::SUCCESS
         }
         Err(error) => {

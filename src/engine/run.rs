@@ -216,7 +216,8 @@ pub struct Run<'g> {
     pub(super) baseline: tokio::sync::Mutex<()>,
     /// The units executing now, in any branch; a rollback waits for those it would undo.
     pub(super) running: RefCell<BTreeSet<String>>,
-    /// Woken when a unit ends or the flow is held, for whoever waits on either.
+    /// Woken when a unit ends, the flow is held or the engine logs a fact, for whoever
+    /// waits on any of them.
     pub(super) changed: tokio::sync::Notify,
     /// Taken by a failure's policy while it runs: policies of failures in different
     /// branches run one after the other, never over the same units at once.
@@ -229,11 +230,15 @@ impl<'g> Run<'g> {
     }
 
     fn note(&self, fact: Fact) -> Result<()> {
-        Ok(self.recorder.borrow_mut().note(self.now(), fact)?)
+        self.recorder.borrow_mut().note(self.now(), fact)?;
+        self.changed.notify_waiters();
+        Ok(())
     }
 
     fn commit(&self, fact: Fact) -> Result<()> {
-        Ok(self.recorder.borrow_mut().commit(self.now(), fact)?)
+        self.recorder.borrow_mut().commit(self.now(), fact)?;
+        self.changed.notify_waiters();
+        Ok(())
     }
 
     fn unit_record(&self, unit: &str) -> UnitRecord {

@@ -1,170 +1,60 @@
-//! The auditor's view of a run: a readable timeline rendered from its verified log.
-//! Richer formats (Markdown, HTML, JSON) come with the drill work; this is the text.
+//! The auditor's view of a run, from its verified log. `model` folds the events into
+//! one typed `Transcript`; each format renders that same value, so text, Markdown,
+//! HTML and JSON never disagree on what happened.
 
-use std::fmt::Write as _;
+mod html;
+mod json;
+mod markdown;
+pub mod model;
+mod text;
 
-use crate::engine::facts::{ExitRecord, Fact};
-use crate::engine::report::{clock_time, line, timestamp};
 use crate::store::Event;
+pub use model::Transcript;
 
-/// Output lines shown per command; the rest are counted, and kept in the log.
-const OUTPUT_LINES: usize = 10;
+/// How `runbook transcript` writes a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// A timeline to the second, for a terminal.
+    #[default]
+    Text,
+    /// GitHub-flavoured Markdown, for a ticket or a post-mortem document.
+    Md,
+    /// One self-contained HTML page (no scripts, no external files), to read or print.
+    Html,
+    /// The transcript's sections as JSON (a stable, versioned shape).
+    Json,
+}
 
-/// The timeline of a run's events: who started it from which runbook (its hash), then
-/// every step, command (with exit and duration, its output collapsed), answer with the
-/// person who gave it, failure and rollback, to the second, in UTC.
+/// The text transcript: what `runbook run --transcript` prints when a run ends.
 pub fn render(events: &[Event]) -> String {
-    let mut text = String::new();
-    let mut shown_output: usize = 0;
-    let mut hidden_output: usize = 0;
-    for event in events {
-        let Some(fact) = Fact::of(event) else {
-            let _ = writeln!(
-                text,
-                "{} (event {} of an unknown kind `{}`)",
-                clock_time(event.time_ms),
-                event.seq,
-                event.kind
-            );
-            continue;
-        };
-        let who = event
-            .actor
-            .as_ref()
-            .map(|actor| {
-                let person = actor.person.as_deref().unwrap_or("?");
-                match &actor.os_user {
-                    Some(user) => format!(" (by {person}, OS user {user})"),
-                    None => format!(" (by {person})"),
-                }
-            })
-            .filter(|_| {
-                event
-                    .actor
-                    .as_ref()
-                    .is_some_and(|actor| actor.person.is_some())
-            })
-            .unwrap_or_default();
-        match &fact {
-            Fact::RunStarted(started) => {
-                let _ = writeln!(text, "Run {}", started.run);
-                let _ = writeln!(text, "  runbook   {} ({})", started.runbook, started.file);
-                if let Some(title) = &started.title {
-                    let _ = writeln!(text, "  title     {title}");
-                }
-                let _ = writeln!(text, "  source    sha256 {}", started.source_sha256);
-                let _ = writeln!(
-                    text,
-                    "  started   {} on {}{who}",
-                    timestamp(event.time_ms),
-                    started.machine
-                );
-                for (name, value) in &started.params {
-                    let _ = writeln!(text, "  param     {name} = {value}");
-                }
-                for (name, hosts) in &started.inventories {
-                    let _ = writeln!(text, "  hosts     {name}: {}", hosts.join(", "));
-                }
-                let _ = writeln!(text, "\nTimeline (UTC)");
-            }
-            Fact::CommandStarted { command, .. } => {
-                flush_hidden(&mut text, &mut hidden_output);
-                shown_output = 0;
-                let _ = writeln!(
-                    text,
-                    "{}     $ {}",
-                    clock_time(event.time_ms),
-                    command.replace('\n', "\n           ")
-                );
-            }
-            Fact::Output {
-                text: piece,
-                stream,
-                ..
-            } => {
-                for output_line in piece.lines() {
-                    if shown_output < OUTPUT_LINES {
-                        let mark = if stream == "stderr" { "!" } else { "|" };
-                        let _ = writeln!(text, "           {mark} {output_line}");
-                        shown_output += 1;
-                    } else {
-                        hidden_output += 1;
-                    }
-                }
-            }
-            Fact::CommandFinished {
-                exit,
-                duration_ms,
-                full_output,
-                ..
-            } => {
-                flush_hidden(&mut text, &mut hidden_output);
-                let ended = match exit {
-                    ExitRecord::Code(code) => format!("exit {code}"),
-                    ExitRecord::Signal(signal) => format!("killed by signal {signal}"),
-                    ExitRecord::Timeout => "timed out".to_string(),
-                    ExitRecord::Interrupted => "interrupted".to_string(),
-                    ExitRecord::Error => "could not run".to_string(),
-                };
-                let file = full_output
-                    .as_deref()
-                    .map(|file| format!(", output in {file}"))
-                    .unwrap_or_default();
-                let _ = writeln!(
-                    text,
-                    "             {ended} after {}{file}",
-                    seconds(*duration_ms)
-                );
-            }
-            Fact::Confirmed { unit, values } => {
-                let entered: Vec<String> = values
-                    .iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect();
-                let _ = writeln!(
-                    text,
-                    "{} ✔ {unit} confirmed{who}{}",
-                    clock_time(event.time_ms),
-                    if entered.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", entered.join(", "))
-                    }
-                );
-            }
-            other => {
-                if let Some(shown) = line(other) {
-                    let _ = writeln!(
-                        text,
-                        "{} {}{who}",
-                        clock_time(event.time_ms),
-                        shown.replace('\n', "\n         ")
-                    );
-                }
-            }
-        }
-    }
-    flush_hidden(&mut text, &mut hidden_output);
-    if let (Some(first), Some(last)) = (events.first(), events.last()) {
-        let _ = writeln!(
-            text,
-            "\n{} events from {} to {}; the chain verifies (last hash {})",
-            events.len(),
-            timestamp(first.time_ms),
-            timestamp(last.time_ms),
-            last.hash
-        );
-    }
-    text
+    render_as(events, Format::Text)
 }
 
-fn flush_hidden(text: &mut String, hidden: &mut usize) {
-    if *hidden > 0 {
-        let _ = writeln!(text, "           … {hidden} more line(s) in the log");
-        *hidden = 0;
+pub fn render_as(events: &[Event], format: Format) -> String {
+    let transcript = Transcript::from_events(events);
+    match format {
+        Format::Text => text::render(&transcript),
+        Format::Md => markdown::render(&transcript),
+        Format::Html => html::render(&transcript),
+        Format::Json => json::render(&transcript),
     }
 }
 
-fn seconds(ms: u64) -> String {
-    format!("{}.{:03}s", ms / 1000, ms % 1000)
+/// `simulated on a virtual clock; injected fail:install@h3`: what a drill marker says.
+fn drill_words(drill: &model::Drill) -> String {
+    let mut words = vec![if drill.simulated {
+        "simulated on a virtual clock".to_string()
+    } else {
+        "run for real".to_string()
+    }];
+    if !drill.injected.is_empty() {
+        words.push(format!("injected {}", drill.injected.join(", ")));
+    }
+    if !drill.probes.is_empty() {
+        words.push(format!("probes scripted {}", drill.probes.join(", ")));
+    }
+    if !drill.responders.is_empty() {
+        words.push(format!("responders {}", drill.responders.join(", ")));
+    }
+    words.join("; ")
 }

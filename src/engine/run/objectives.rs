@@ -10,9 +10,6 @@ use crate::ast::{EventKind, ObjectiveKind, Word};
 use crate::engine::facts::Fact;
 use crate::engine::values::Scope;
 
-/// How often the engine looks whether a limit has passed.
-const CHECK_MS: u64 = 250;
-
 impl Run<'_> {
     /// Decides what can be decided now, logging each objective once. `completed`: the
     /// run has just completed, which restores whatever a failure took away.
@@ -75,16 +72,40 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Beside the flow: decides each objective as soon as it can be.
+    /// Beside the flow: decides each objective as soon as it can be, looking again
+    /// whenever the engine logs something (a failure, a rollback, a delivery) and when
+    /// the next limit passes. It never polls: a drill's virtual days cost nothing here.
     pub async fn watch_objectives(&self) {
         if self.graph.header().objectives.is_empty() {
             return std::future::pending().await;
         }
         loop {
+            let changed = self.changed.notified();
             if let Err(error) = self.judge_objectives(false) {
                 tracing::warn!(%error, "an objective could not be logged");
             }
-            self.clock.sleep(CHECK_MS).await;
+            match self.next_limit() {
+                Some(limit) => tokio::select! {
+                    () = changed => {}
+                    // Just past the limit: an objective is breached once it has passed.
+                    () = self.clock.sleep(limit.saturating_sub(self.now()).saturating_add(1)) => {}
+                },
+                None => changed.await,
+            }
         }
+    }
+
+    /// The earliest limit of an objective not yet decided, once a failure started the
+    /// clocks.
+    fn next_limit(&self) -> Option<u64> {
+        let clocks = self.recorder.borrow().history.clocks.clone();
+        let failure = clocks.failure_ms?;
+        self.graph
+            .header()
+            .objectives
+            .iter()
+            .filter(|objective| !clocks.decided.contains_key(objective.kind.word()))
+            .map(|objective| failure.saturating_add(objective.limit_ms))
+            .min()
     }
 }
