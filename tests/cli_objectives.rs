@@ -114,3 +114,43 @@ fn a_run_without_a_failure_starts_no_clock() {
     let log = session.log(&session.run_id());
     assert!(!log.contains("\"kind\":\"objective\""), "{log}");
 }
+
+/// A run that ends right after its failure, while the alert is still on its way (a
+/// slow pager): the alert's delivery, after the flow has ended, still decides the
+/// `alert` objective.
+#[test]
+fn an_alert_delivered_after_the_run_ended_still_decides_the_objective() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "late alert" {
+  objective alert within 1m of failure
+}
+audience ops "Operators"
+channel pager command "sleep 1; cat >> paged.txt"
+notify ops via pager on failure
+step act "Act" {
+  run "false"
+  irreversible "a test"
+}
+on failure functional {
+  abort
+}
+"#,
+    );
+    session
+        .runbook(&["run", "plan.rbk"])
+        .expect(1, "the run fails");
+    let events: Vec<Value> = session
+        .log(&session.run_id())
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    let alert: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["kind"] == "objective" && event["payload"]["objective"] == "alert")
+        .collect();
+    assert_eq!(alert.len(), 1, "decided once: {alert:?}");
+    assert_eq!(alert[0]["payload"]["met"], true);
+    assert!(!session.read("paged.txt").is_empty(), "the page went out");
+}

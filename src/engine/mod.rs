@@ -550,7 +550,11 @@ fn drive(
         };
         let flow_and_deliveries = async {
             let (halt, delivered) = tokio::join!(flow, run.deliver(to_deliver));
-            delivered.and(halt)
+            let halt = delivered.and(halt)?;
+            // A message delivered after the flow ended (the objectives watcher with it)
+            // may be the alert an objective waits for.
+            run.judge_objectives(halt.is_none())?;
+            Ok::<_, EngineError>(halt)
         };
         // Signals first at every turn: an interrupt that arrives as a command ends is
         // seen before the flow can begin the next step.

@@ -13,7 +13,7 @@ use crate::engine::values::Scope;
 impl Run<'_> {
     /// Decides what can be decided now, logging each objective once. `completed`: the
     /// run has just completed, which restores whatever a failure took away.
-    pub(super) fn judge_objectives(&self, completed: bool) -> Result<()> {
+    pub(in crate::engine) fn judge_objectives(&self, completed: bool) -> Result<()> {
         let now = self.now();
         for objective in &self.graph.header().objectives {
             let word = objective.kind.word();
