@@ -346,3 +346,47 @@ fn the_medium_and_low_risk_plans_rehearsed_a_failed_host() {
         );
     }
 }
+
+/// The quantified trigger holds its fire for a blip: order latency over 5 s for five
+/// minutes, shorter than the `for 10m` it must last, raises nothing, and the upgrade
+/// runs to its end; sustained (the severe scenario above), it triggers the rollback.
+#[test]
+fn a_transient_breach_of_the_high_risk_trigger_raises_nothing() {
+    let session = Session::new();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("runbooks/drills/high-functional-wave2.drill.toml");
+    let ran = session.runbook(&[
+        "drill",
+        path.to_str().expect("a UTF-8 path"),
+        "--output",
+        "quiet",
+        // The scenario's drop of the success rate is put off past the end, and order
+        // latency climbs for five minutes in wave 2 instead.
+        "--probe",
+        "tx_success=0.9995@70m",
+        "--probe",
+        "order_latency_seconds=7.5@70m",
+        "--probe",
+        "order_latency_seconds=0.8@75m",
+        "--respond",
+        "node=announce_done,person=hannah,after=1m",
+    ]);
+    assert_eq!(ran.code(), 0, "{}\n{}", ran.stdout, ran.stderr);
+    let events = session.events(&session.run_id());
+    let blips = of_kind(&events, "evaluated")
+        .into_iter()
+        .filter(|event| {
+            event["payload"]["holds"] == false
+                && event["payload"]["condition"]
+                    .as_str()
+                    .is_some_and(|condition| condition.starts_with("order_latency_seconds"))
+        })
+        .count();
+    assert!(blips >= 4, "the breach was seen at each reading: {blips}");
+    assert!(of_kind(&events, "failure").is_empty(), "{}", ran.stdout);
+    assert_eq!(waves_started(&events), [0, 1, 2, 3], "every wave ran");
+    assert_eq!(
+        of_kind(&events, "run_finished")[0]["payload"]["status"],
+        "completed"
+    );
+}
