@@ -251,6 +251,8 @@ async fn executor(turns: usize, dir: &Path) {
                 env: &[],
                 cwd: Some(dir),
                 host: None,
+                step: None,
+                undoing: false,
             },
             std::future::pending::<StopReason>(),
             |_, _| {},

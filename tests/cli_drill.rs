@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::session::{of_kind, Session};
+use common::session::{objectives, of_kind, Session};
 use serde_json::Value;
 
 const WAVES: &str = r#"runbook "rehearsed" {
@@ -78,15 +78,7 @@ fn a_failed_host_is_rolled_back_and_measured_against_the_objectives() {
     assert_eq!(failure["host"], "h3");
     let undone = &of_kind(&events, "rollback_started")[0]["payload"]["units"];
     assert_eq!(undone, &serde_json::json!(["change@h3"]));
-    let objectives: Vec<(&str, bool)> = of_kind(&events, "objective")
-        .iter()
-        .map(|event| {
-            (
-                event["payload"]["objective"].as_str().expect("a name"),
-                event["payload"]["met"] == true,
-            )
-        })
-        .collect();
+    let objectives = objectives(&events);
     assert_eq!(objectives.len(), 2, "{objectives:?}");
     assert!(objectives.iter().all(|(_, met)| *met), "{objectives:?}");
     assert!(card.contains("objective restored (30m): met"), "{card}");
@@ -240,23 +232,6 @@ fn shipped_drill(session: &Session, scenario: &str) -> (i32, String, Vec<Value>)
         "{report}"
     );
     (ran.code(), ran.stdout, session.events(&run))
-}
-
-fn objectives(events: &[Value]) -> Vec<(String, bool)> {
-    let mut decided: Vec<(String, bool)> = of_kind(events, "objective")
-        .iter()
-        .map(|event| {
-            (
-                event["payload"]["objective"]
-                    .as_str()
-                    .expect("a name")
-                    .to_string(),
-                event["payload"]["met"] == true,
-            )
-        })
-        .collect();
-    decided.sort();
-    decided
 }
 
 fn waves_started(events: &[Value]) -> Vec<u64> {

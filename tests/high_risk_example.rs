@@ -23,7 +23,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::prometheus::{Exporter, Prometheus};
-use common::session::{of_kind, Session};
+use common::session::{objectives, of_kind, Session};
 use common::webhook::Webhook;
 use serde_json::Value;
 
@@ -307,20 +307,8 @@ fn a_breach_in_wave_2_of_the_high_risk_example_holds_wave_3_and_rolls_wave_2_bac
     );
 
     // Every objective is logged, and met.
-    let objectives: Vec<(String, bool)> = of_kind(&events, "objective")
-        .iter()
-        .map(|event| {
-            (
-                event["payload"]["objective"]
-                    .as_str()
-                    .expect("a name")
-                    .to_string(),
-                event["payload"]["met"] == true,
-            )
-        })
-        .collect();
-    let mut names: Vec<&str> = objectives.iter().map(|(name, _)| name.as_str()).collect();
-    names.sort_unstable();
+    let objectives = objectives(&events);
+    let names: Vec<&str> = objectives.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["alert", "outage", "restored", "rollback_start"]);
     assert!(
         objectives.iter().all(|(_, met)| *met),

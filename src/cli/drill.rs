@@ -1,9 +1,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use runbook::drill::{DrillMark, Fault, Rehearsal, Response, Scenario, ScriptedProbes, Simulated};
-use runbook::engine::clock::VirtualClock;
+use runbook::engine::clock::{Clock as _, RealClock, VirtualClock};
 use runbook::engine::{self, Launch};
 
 use super::launch::{self, DriveArgs};
@@ -125,7 +124,8 @@ pub fn run(args: Args) -> ExitCode {
     // effects are simulated and a drill is never resumed, so its log is written
     // without one per event (the file is complete and verifiable when the drill ends).
     options.durability = runbook::store::Durability::Unsynced;
-    let clock = VirtualClock::starting_at(wall_clock_ms());
+    // The drill starts now, then its clock moves only as the run waits.
+    let clock = VirtualClock::starting_at(RealClock.now_ms());
     let started = engine::start(
         Launch {
             graph: ready.graph(),
@@ -261,12 +261,4 @@ fn usage(message: &str, help: &str) -> ExitCode {
         runbook::drill::codes::BAD_DRILL.as_str()
     );
     ExitCode::from(EXIT_USAGE)
-}
-
-fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
 }

@@ -13,9 +13,6 @@ use crate::executor::{Executor, Exit, ShellCommand, StopReason, Stream};
 /// How long a command takes on the drill's clock when nothing says otherwise.
 pub const COMMAND_TIME: Duration = Duration::from_secs(1);
 
-/// Unit keys of rollbacks begin with this (`rollback:install@h1`).
-const ROLLBACK: &str = "rollback:";
-
 #[derive(Debug, Clone, Default)]
 pub struct Simulated {
     faults: Vec<Fault>,
@@ -26,21 +23,12 @@ impl Simulated {
         Self { faults }
     }
 
-    /// The fault striking this command, from the unit the engine runs it for.
+    /// The fault striking this command: by the step it belongs to and its host.
     fn fault_for(&self, command: &ShellCommand<'_>) -> Option<FaultKind> {
-        let unit = command
-            .env
-            .iter()
-            .find(|(name, _)| name == "RUNBOOK_UNIT")
-            .map(|(_, unit)| unit.as_str())?;
-        let (unit, rollback) = match unit.strip_prefix(ROLLBACK) {
-            Some(undone) => (undone, true),
-            None => (unit, false),
-        };
-        let step = unit.split(['!', '@', '#']).next().unwrap_or(unit);
+        let step = command.step?;
         self.faults
             .iter()
-            .find(|fault| fault.strikes(step, command.host, rollback))
+            .find(|fault| fault.strikes(step, command.host, command.undoing))
             .map(|fault| fault.kind)
     }
 }

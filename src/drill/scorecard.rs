@@ -30,7 +30,40 @@ pub struct Scorecard {
     pub objectives: Vec<Measured>,
     pub rolled_back: usize,
     pub notices: usize,
-    pub ended: String,
+    pub ended: Ended,
+}
+
+/// How the drill's run ended, as its log says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Ended {
+    /// The log has no end: the engine stopped without closing it.
+    #[default]
+    NotClosed,
+    Finished(RunStatus),
+    Paused(String),
+}
+
+impl Ended {
+    /// Whether the drill got to an end its plan provides for; not when a rollback
+    /// failed or the log was left open.
+    pub fn as_planned(&self) -> bool {
+        !matches!(
+            self,
+            Ended::NotClosed | Ended::Finished(RunStatus::RollbackFailed)
+        )
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::NotClosed => f.write_str("stopped without closing"),
+            Ended::Finished(RunStatus::Completed) => f.write_str("completed"),
+            Ended::Finished(RunStatus::Failed) => f.write_str("failed"),
+            Ended::Finished(RunStatus::RollbackFailed) => f.write_str("a rollback failed"),
+            Ended::Paused(reason) => write!(f, "paused: {reason}"),
+        }
+    }
 }
 
 impl Scorecard {
@@ -40,7 +73,6 @@ impl Scorecard {
         card.lasted_ms = events
             .last()
             .map_or(0, |event| event.time_ms.saturating_sub(start));
-        card.ended = "stopped without closing".to_string();
         for event in events {
             let Some(fact) = Fact::of(event) else {
                 continue;
@@ -79,15 +111,8 @@ impl Scorecard {
                 }
                 Fact::RollbackStarted { units, .. } => card.rolled_back += units.len(),
                 Fact::Notice { .. } => card.notices += 1,
-                Fact::RunPaused { reason } => card.ended = format!("paused: {reason}"),
-                Fact::RunFinished { status } => {
-                    card.ended = match status {
-                        RunStatus::Completed => "completed",
-                        RunStatus::Failed => "failed",
-                        RunStatus::RollbackFailed => "a rollback failed",
-                    }
-                    .to_string();
-                }
+                Fact::RunPaused { reason } => card.ended = Ended::Paused(reason),
+                Fact::RunFinished { status } => card.ended = Ended::Finished(status),
                 _ => {}
             }
         }
@@ -183,12 +208,12 @@ impl Scorecard {
             }
             suite.add_test_case(case);
         }
-        let ended = if self.ended == "a rollback failed" || self.ended.starts_with("stopped") {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(self.ended.clone());
-            status
-        } else {
+        let ended = if self.ended.as_planned() {
             TestCaseStatus::success()
+        } else {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(self.ended.to_string());
+            status
         };
         let mut case = TestCase::new(format!("run ends: {}", self.ended), ended);
         case.set_classname("runbook.drill");

@@ -122,6 +122,8 @@ enum PolicyEnd {
 /// What one attempt's commands need to know.
 struct Attempt<'a> {
     key: &'a str,
+    /// The step as the runbook names it (the step a rollback undoes, for a rollback).
+    step: &'a str,
     number: u32,
     scope: &'a Scope,
     /// When the step's time is up, by the run's clock.
@@ -842,6 +844,7 @@ impl<'g> Run<'g> {
         };
         let attempt = Attempt {
             key,
+            step: &node.name,
             number,
             scope,
             deadline: work
@@ -1108,6 +1111,8 @@ impl<'g> Run<'g> {
                     script: &script,
                     env: &env,
                     cwd: Some(&self.work_dir),
+                    step: Some(attempt.step),
+                    undoing: place.phase == Phase::Rollback,
                     host: attempt.scope.host.as_deref(),
                 },
                 Box::pin(stop),

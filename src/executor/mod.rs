@@ -30,6 +30,10 @@ pub struct ShellCommand<'a> {
     /// The inventory host it is for, if any. The local executor runs every command on
     /// this machine (the host is only a value in the command); others go to the host.
     pub host: Option<&'a str>,
+    /// The step it belongs to, as people name it, and whether it undoes that step: a
+    /// label for an executor that answers by step (a drill's injected faults).
+    pub step: Option<&'a str>,
+    pub undoing: bool,
 }
 
 /// Runs shell commands somewhere and says how each ended.

@@ -254,6 +254,8 @@ mod tests {
             env: &[],
             cwd: None,
             host: None,
+            step: None,
+            undoing: false,
         }
     }
 
@@ -265,6 +267,8 @@ mod tests {
                 env,
                 cwd: None,
                 host: None,
+                step: None,
+                undoing: false,
             },
             std::future::pending(),
             |stream, bytes| match stream {
@@ -340,6 +344,8 @@ mod tests {
                 env: &[],
                 cwd: Some(folder.path()),
                 host: None,
+                step: None,
+                undoing: false,
             },
             std::future::pending(),
             |_, bytes| out.extend_from_slice(bytes),

@@ -192,6 +192,24 @@ pub fn finish(child: std::process::Child, limit: std::time::Duration) -> std::pr
     }
 }
 
+/// Each objective a run's events decided, by name, and whether it was met.
+pub fn objectives(events: &[serde_json::Value]) -> Vec<(String, bool)> {
+    let mut decided: Vec<(String, bool)> = of_kind(events, "objective")
+        .iter()
+        .map(|event| {
+            (
+                event["payload"]["objective"]
+                    .as_str()
+                    .expect("an objective's name")
+                    .to_string(),
+                event["payload"]["met"] == true,
+            )
+        })
+        .collect();
+    decided.sort();
+    decided
+}
+
 /// The events of one kind among `events`.
 pub fn of_kind<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     events
