@@ -18,6 +18,7 @@ pub mod notify;
 pub mod parse;
 pub mod pipeline;
 pub mod probe;
+pub mod replay;
 pub mod roster;
 pub mod source;
 pub mod store;
@@ -33,6 +34,7 @@ pub fn all_codes() -> Vec<Code> {
         check::codes::ALL,
         engine::codes::ALL,
         drill::codes::ALL,
+        replay::codes::ALL,
     ]
     .concat()
 }

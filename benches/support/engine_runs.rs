@@ -217,6 +217,7 @@ impl Prepared {
                 options: options(durability),
                 executor: &Local,
                 drill: None,
+                replay: None,
             },
             &RealClock,
         );
@@ -239,6 +240,7 @@ impl Prepared {
                 prometheus: None,
                 options: options(Durability::Synced),
                 executor: &Local,
+                replay: None,
             },
             &RealClock,
         );

@@ -141,6 +141,7 @@ pub fn run(args: Args) -> ExitCode {
             options,
             executor: &executor,
             drill: Some(&rehearsal),
+            replay: None,
         },
         &clock,
     );
@@ -190,7 +191,7 @@ fn scorecard(
     }
     match ending {
         engine::Ending::Paused(reason) if reason == engine::PAUSED_BY_POLICY => ExitCode::SUCCESS,
-        engine::Ending::Paused(_) | engine::Ending::RollbackFailed => {
+        engine::Ending::Paused(_) | engine::Ending::RollbackFailed | engine::Ending::Died => {
             ExitCode::from(ending.exit_code())
         }
         engine::Ending::Completed | engine::Ending::Failed => ExitCode::SUCCESS,

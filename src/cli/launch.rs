@@ -122,13 +122,21 @@ pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
             return Err(ExitCode::from(EXIT_INTERNAL));
         }
     };
-    let (file, outcome) = match loaded {
+    match loaded {
         Loaded::Unreadable(error) => {
             eprint!("{}", output::render_input_error(&error));
-            return Err(ExitCode::from(EXIT_USAGE));
+            Err(ExitCode::from(EXIT_USAGE))
         }
-        Loaded::Checked { file, outcome } => (file, outcome),
-    };
+        Loaded::Checked { file, outcome } => ready(file, outcome),
+    }
+}
+
+/// A checked runbook, ready to run when it has no error and every approval has a
+/// roster to be judged by; else its findings are shown and the command ends (exit 2).
+pub fn ready(
+    file: SourceFile,
+    outcome: Box<runbook::pipeline::Outcome>,
+) -> Result<Ready, ExitCode> {
     if outcome.has_errors() || outcome.graph().is_none() {
         eprint!("{}", output::render(&file, &outcome.diagnostics));
         eprintln!("the runbook has errors: nothing was run");
@@ -373,6 +381,9 @@ pub fn ending(run_id: &str, ending: &engine::Ending) -> ExitCode {
         ),
         engine::Ending::RollbackFailed => eprintln!(
             "run {run_id}: A ROLLBACK FAILED. People must take over: `runbook status {run_id}`, then `runbook decide` and `runbook resume {run_id}`"
+        ),
+        engine::Ending::Died => eprintln!(
+            "run {run_id} stopped where the recorded run's engine died; `runbook resume {run_id}` goes on"
         ),
     }
     ExitCode::from(ending.exit_code())

@@ -13,6 +13,7 @@ mod fmt;
 mod graph;
 mod launch;
 mod output;
+mod replay;
 mod resume;
 mod run;
 mod skip_pause;
@@ -79,6 +80,12 @@ enum Command {
         after_help = "Examples:\n  runbook resume 20261121-140327-kernel-upgrade\n  runbook resume RUN --accept-changes   # go on with the edited runbook\n\nExit codes: as for `run`."
     )]
     Resume(resume::Args),
+    /// Run a recorded run again on the outcomes it recorded, and name the first
+    /// decision that differs (with an edited runbook, where the edit bites).
+    #[command(
+        after_help = "Examples:\n  runbook replay 20261121-140327-kernel-upgrade\n  runbook replay RUN --against plan-edited.rbk\n  runbook replay RUN --keep /tmp/replays   # keep the replay's own log\n\nExit codes: 0 every decision reproduced, 1 a divergence (the first is shown), 2 the run cannot be replayed."
+    )]
+    Replay(replay::Args),
     /// Confirm a manual step a run waits for, with the values it records.
     #[command(
         after_help = "Examples:\n  runbook confirm RUN announce_window --as alice --set notice_url=https://status.example.com/1"
@@ -157,6 +164,7 @@ pub fn run() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Drill(args) => drill::run(args),
         Command::Resume(args) => resume::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Confirm(args) => confirm::run(args),
         Command::Decide(args) => decide::run(args),
         Command::Approve(args) => approve::run(args),

@@ -1,7 +1,7 @@
 //! Loading files and showing findings the same way in every command.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use runbook::diagnostic::{self, Diagnostic, JsonDiagnostic, JsonSpan, Severity};
 use runbook::parse::codes as parse_codes;
@@ -34,21 +34,29 @@ pub fn load_and_check(path: &Path, options: &CheckOptions) -> Result<Loaded, Str
         Err(error) => return Ok(Loaded::Unreadable(error)),
     };
     let stdin = path == Path::new("-");
+    // Standard input has no folder: its relative paths must not be read from wherever
+    // the command happens to run.
+    let base_dir = (!stdin)
+        .then(|| path.parent().map(Path::to_path_buf))
+        .flatten();
+    let (file, outcome) = check_loaded(file, base_dir, options)?;
+    Ok(Loaded::Checked { file, outcome })
+}
+
+/// A runbook already read, checked with its relative paths taken from `base_dir`.
+pub fn check_loaded(
+    file: SourceFile,
+    base_dir: Option<PathBuf>,
+    options: &CheckOptions,
+) -> Result<(SourceFile, Box<Outcome>), String> {
     let pipeline_options = Options {
-        // Standard input has no folder: its relative paths must not be read from
-        // wherever the command happens to run.
-        base_dir: (!stdin)
-            .then(|| path.parent().map(Path::to_path_buf))
-            .flatten(),
+        base_dir,
         roster: options.roster.clone(),
         deny_warnings: options.deny == Some(Deny::Warnings),
     };
     let outcome =
         pipeline::check_source(&file, &pipeline_options).map_err(|error| error.to_string())?;
-    Ok(Loaded::Checked {
-        file,
-        outcome: Box::new(outcome),
-    })
+    Ok((file, Box::new(outcome)))
 }
 
 /// Findings that mean the file is not a runbook at all, which is a usage problem

@@ -50,6 +50,7 @@ pub fn run(args: Args) -> ExitCode {
             prometheus: args.drive.prometheus(ready.graph()),
             options: args.drive.options(),
             executor: &Local,
+            replay: None,
         },
         &RealClock,
     );

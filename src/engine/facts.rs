@@ -282,6 +282,9 @@ pub struct RunStarted {
     /// Set when the run is a drill, with what it injected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<crate::drill::DrillMark>,
+    /// Set when the run is a replay: the run it replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
 }
 
 /// One person of the roster, as the run recorded them.
@@ -293,7 +296,7 @@ pub struct Member {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The step's own commands.

@@ -111,6 +111,9 @@ pub struct Launch<'a> {
     /// A drill: marked in the log; when simulated, probes read the values it scripts
     /// and messages are recorded, not sent.
     pub drill: Option<&'a crate::drill::Rehearsal>,
+    /// A replay: the recorded run's outcomes stand in for commands, probes, people
+    /// and deliveries, and its seed and starter are this run's.
+    pub replay: Option<&'a crate::replay::Recording>,
 }
 
 /// Why a run paused when a failure policy's `pause` stopped it: a planned stop.
@@ -126,6 +129,9 @@ pub enum Ending {
     Paused(String),
     /// A rollback failed: people take over.
     RollbackFailed,
+    /// A replay stopped its engine where the recorded run's engine died, leaving the
+    /// log without an end as that one was.
+    Died,
 }
 
 impl Ending {
@@ -134,7 +140,7 @@ impl Ending {
         match self {
             Ending::Completed => 0,
             Ending::Failed => 1,
-            Ending::Paused(_) => 3,
+            Ending::Paused(_) | Ending::Died => 3,
             Ending::RollbackFailed => 4,
         }
     }
@@ -188,7 +194,10 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
         .file
         .canonicalize()
         .unwrap_or_else(|_| launch.file.to_path_buf());
-    let started_by = launch.person.clone().or_else(os_user).unwrap_or_default();
+    let started_by = match launch.replay {
+        Some(recording) => recording.started.started_by.clone(),
+        None => launch.person.clone().or_else(os_user).unwrap_or_default(),
+    };
     let started = RunStarted {
         run: run_id.clone(),
         started_by: started_by.clone(),
@@ -202,10 +211,12 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
         inventories: launch.inventories.clone(),
         roster: launch.roster.clone(),
         seed: launch
-            .drill
-            .and_then(|drill| drill.seed)
+            .replay
+            .map(|recording| recording.started.seed)
+            .or_else(|| launch.drill.and_then(|drill| drill.seed))
             .unwrap_or_else(|| now ^ u64::from(std::process::id()).rotate_left(32)),
         drill: launch.drill.map(|drill| drill.mark.clone()),
+        replay_of: launch.replay.map(|recording| recording.started.run.clone()),
         engine_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let mut recorder = Recorder::new(
@@ -233,6 +244,7 @@ pub fn start(launch: Launch<'_>, clock: &dyn Clock) -> Result<(String, Ending), 
             person: launch.person.clone(),
             prometheus: launch.prometheus,
             drill: launch.drill,
+            replay: launch.replay,
         },
         recorder,
         clock,
@@ -320,6 +332,8 @@ pub struct Resumption<'a> {
     pub prometheus: Option<String>,
     pub options: Options,
     pub executor: &'a dyn Executor,
+    /// A replay taking its recorded run up again where that one was resumed.
+    pub replay: Option<&'a crate::replay::Recording>,
 }
 
 /// Continues a stopped run from its log.
@@ -399,6 +413,7 @@ pub fn resume(
             person: resumption.person.clone(),
             prometheus: resumption.prometheus,
             drill: None,
+            replay: resumption.replay,
         },
         recorder,
         clock,
@@ -440,6 +455,7 @@ struct Setting<'a> {
     person: Option<String>,
     prometheus: Option<String>,
     drill: Option<&'a crate::drill::Rehearsal>,
+    replay: Option<&'a crate::replay::Recording>,
 }
 
 /// Runs the flow with Ctrl-C and SIGTERM caught (the first stops new work, or running
@@ -456,6 +472,11 @@ fn drive(
         .build()
         .map_err(EngineError::Runtime)?;
     let (stop_sender, stop) = tokio::sync::watch::channel(StopLevel::Running);
+    let replayed_stops = setting
+        .replay
+        .and_then(crate::replay::Recording::segment)
+        .map(|segment| segment.stops)
+        .unwrap_or_default();
     let (deliveries, to_deliver) = run::deliveries();
     let on_interrupt = setting.options.on_interrupt;
     let run = Run {
@@ -489,6 +510,7 @@ fn drive(
         person: setting.person,
         prometheus_url: setting.prometheus,
         drill: setting.drill,
+        replay: setting.replay,
         drill_asked: RefCell::new(BTreeMap::new()),
         drill_answered: RefCell::new(std::collections::BTreeSet::new()),
         held: std::cell::Cell::new(None),
@@ -514,6 +536,7 @@ fn drive(
             let mut first = true;
             loop {
                 tokio::select! {
+                    biased;
                     _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
@@ -535,6 +558,7 @@ fn drive(
         // every message handed to it is delivered or given up.
         let flow = async {
             let halt = tokio::select! {
+                biased;
                 halt = run.main_flow() => halt,
                 () = run.periodic() => Ok(None),
                 () = run.watch_objectives() => Ok(None),
@@ -556,14 +580,45 @@ fn drive(
             run.judge_objectives(halt.is_none())?;
             Ok::<_, EngineError>(halt)
         };
+        // A replay stops its engine when and as the recorded one was stopped.
+        let replayed_interrupts = async {
+            for (at, level) in [
+                (replayed_stops.no_new_work_at, StopLevel::NoNewWork),
+                (replayed_stops.kill_at, StopLevel::Kill),
+            ] {
+                if let Some(at) = at {
+                    clock.sleep(at.saturating_sub(clock.now_ms())).await;
+                    let _ = stop_sender.send(level);
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        let replayed_death = async {
+            match replayed_stops.die_at {
+                // Everything the recorded engine logged at its last moment is logged.
+                Some(at) => {
+                    clock
+                        .sleep(at.saturating_add(1).saturating_sub(clock.now_ms()))
+                        .await
+                }
+                None => std::future::pending().await,
+            }
+        };
         // Signals first at every turn: an interrupt that arrives as a command ends is
         // seen before the flow can begin the next step.
         tokio::select! {
             biased;
-            () = signals => Ok(None),
-            halt = flow_and_deliveries => halt,
+            () = signals => Ok(Some(None)),
+            () = replayed_death => Ok(None),
+            () = replayed_interrupts => Ok(Some(None)),
+            halt = flow_and_deliveries => halt.map(Some),
         }
     })?;
+    let Some(halt) = halt else {
+        let mut recorder = run.recorder.into_inner();
+        recorder.flush()?;
+        return Ok(Ending::Died);
+    };
     let (fact, ending) = match halt {
         None => (
             Fact::RunFinished {

@@ -42,6 +42,7 @@ mod gate;
 mod objectives;
 mod observe;
 mod pause;
+mod replayed;
 mod tell;
 
 pub(super) use tell::deliveries;
@@ -202,6 +203,8 @@ pub struct Run<'g> {
     pub prometheus_url: Option<String>,
     /// A drill, when the run is one.
     pub drill: Option<&'g crate::drill::Rehearsal>,
+    /// A replay: the recorded run whose outcomes stand in for the world's.
+    pub replay: Option<&'g crate::replay::Recording>,
     /// In a drill: when each wait (by unit) began, and which responder answered
     /// which wait (each answers every wait of its node once: each host's, say).
     pub(super) drill_asked: RefCell<BTreeMap<String, u64>>,
@@ -781,8 +784,9 @@ impl<'g> Run<'g> {
                     if backoff > 0 {
                         self.recorder.borrow_mut().flush()?;
                         tokio::select! {
-                            () = self.clock.sleep(backoff) => {}
+                            biased;
                             () = self.stopped(StopLevel::NoNewWork) => {}
+                            () = self.clock.sleep(backoff) => {}
                         }
                     }
                 }
@@ -1090,6 +1094,7 @@ impl<'g> Run<'g> {
         );
         let stop = async {
             tokio::select! {
+                biased;
                 () = self.time_up(attempt.deadline) => StopReason::Timeout,
                 () = self.stopped(StopLevel::Kill) => StopReason::Interrupt,
             }
@@ -1104,21 +1109,34 @@ impl<'g> Run<'g> {
                 }
             }
         };
-        let exit = self
-            .executor
-            .run(
-                ShellCommand {
-                    script: &script,
-                    env: &env,
-                    cwd: Some(&self.work_dir),
-                    step: Some(attempt.step),
-                    undoing: place.phase == Phase::Rollback,
-                    host: attempt.scope.host.as_deref(),
-                },
-                Box::pin(stop),
-                &mut on_output,
-            )
-            .await;
+        let exit = match self.replay {
+            Some(recording) => {
+                let place = replayed::CommandPlace {
+                    unit: attempt.key,
+                    phase: place.phase,
+                    index: place.index,
+                    attempt: attempt.number,
+                };
+                self.replayed_command(recording, place, Box::pin(stop), &mut on_output)
+                    .await
+            }
+            None => {
+                self.executor
+                    .run(
+                        ShellCommand {
+                            script: &script,
+                            env: &env,
+                            cwd: Some(&self.work_dir),
+                            step: Some(attempt.step),
+                            undoing: place.phase == Phase::Rollback,
+                            host: attempt.scope.host.as_deref(),
+                        },
+                        Box::pin(stop),
+                        &mut on_output,
+                    )
+                    .await
+            }
+        };
         if let Some(error) = unlogged {
             return Err(error.into());
         }
@@ -1211,6 +1229,7 @@ impl<'g> Run<'g> {
             })
         });
         let stopped = tokio::select! {
+            biased;
             result = &mut job => Err(result),
             () = self.time_up(attempt.deadline) => Ok(ExitRecord::Timeout),
             () = self.stopped(StopLevel::Kill) => Ok(ExitRecord::Interrupted),
@@ -1284,8 +1303,9 @@ impl<'g> Run<'g> {
         };
         let left = since.saturating_add(duration_ms).saturating_sub(self.now());
         tokio::select! {
-            () = self.clock.sleep(left) => {}
+            biased;
             () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
+            () = self.clock.sleep(left) => {}
         }
         self.finish(
             &key,
@@ -1714,6 +1734,7 @@ impl<'g> Run<'g> {
                 return None;
             }
             tokio::select! {
+                biased;
                 () = changed => {}
                 () = self.stopped(StopLevel::NoNewWork) => return Some(Halt::Interrupted),
             }

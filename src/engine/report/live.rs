@@ -468,6 +468,7 @@ mod tests {
             seed: 0,
             engine_version: "0".to_string(),
             drill: None,
+            replay_of: None,
         }))
     }
 

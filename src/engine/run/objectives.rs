@@ -86,6 +86,7 @@ impl Run<'_> {
             }
             match self.next_limit() {
                 Some(limit) => tokio::select! {
+                    biased;
                     () = changed => {}
                     // Just past the limit: an objective is breached once it has passed.
                     () = self.clock.sleep(limit.saturating_sub(self.now()).saturating_add(1)) => {}

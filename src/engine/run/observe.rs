@@ -19,8 +19,8 @@ use crate::executor::quote;
 /// with the reason.
 #[derive(Debug, Default)]
 pub(super) struct Readings {
-    values: BTreeMap<String, f64>,
-    unreadable: BTreeMap<String, String>,
+    pub values: BTreeMap<String, f64>,
+    pub unreadable: BTreeMap<String, String>,
 }
 
 /// A condition that did not hold (or could not be told to), as a failure's summary.
@@ -30,8 +30,17 @@ struct Breach {
 }
 
 impl<'g> Run<'g> {
-    /// Reads the probes named, all at once.
-    pub(super) async fn read_probes(&self, names: &BTreeSet<String>, scope: &Scope) -> Readings {
+    /// Reads the probes named, all at once, for `unit` (a gate, a watch, the
+    /// baseline): a replay hands back what was read for it then.
+    pub(super) async fn read_probes(
+        &self,
+        unit: &str,
+        names: &BTreeSet<String>,
+        scope: &Scope,
+    ) -> Readings {
+        if let Some(recording) = self.replay {
+            return self.replayed_reading(recording, unit, names).await;
+        }
         let reads = names.iter().filter_map(|name| {
             let probe = self
                 .graph
@@ -223,7 +232,8 @@ impl<'g> Run<'g> {
         let scope = Scope::default();
         loop {
             let readings = tokio::select! {
-                readings = self.read_probes(&names, &scope) => readings,
+                biased;
+                readings = self.read_probes(key, &names, &scope) => readings,
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(Err(Halt::Interrupted)),
             };
             let mut breach = None;
@@ -245,8 +255,9 @@ impl<'g> Run<'g> {
             };
             self.recorder.borrow_mut().flush()?;
             tokio::select! {
-                () = self.clock.sleep(wait) => {}
+                biased;
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(Err(Halt::Interrupted)),
+                () = self.clock.sleep(wait) => {}
             }
         }
     }
@@ -297,6 +308,7 @@ impl<'g> Run<'g> {
             .any(|requirement| !baseline_names(&requirement.condition).is_empty())
         {
             tokio::select! {
+                biased;
                 taken = self.take_baseline(&node.name) => taken?,
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
             }
@@ -306,7 +318,8 @@ impl<'g> Run<'g> {
         loop {
             let now = self.now();
             let readings = tokio::select! {
-                readings = self.read_probes(&names, scope) => readings,
+                biased;
+                readings = self.read_probes(&key, &names, scope) => readings,
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
             };
             for (index, requirement) in requirements.iter().enumerate() {
@@ -372,9 +385,10 @@ impl<'g> Run<'g> {
             // A policy that pauses or ends the run ends the watching too; a resume
             // watches again for what is left of its time.
             tokio::select! {
-                () = self.clock.sleep(next.saturating_sub(after)) => {}
+                biased;
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(NodeEnd::Halted(Halt::Interrupted)),
                 held = self.until_held() => return Ok(NodeEnd::Halted(held)),
+                () = self.clock.sleep(next.saturating_sub(after)) => {}
             }
         }
     }
@@ -401,7 +415,9 @@ impl<'g> Run<'g> {
         if names.is_empty() {
             return Ok(());
         }
-        let readings = self.read_probes(&names, &Scope::default()).await;
+        let readings = self
+            .read_probes(crate::replay::BASELINE, &names, &Scope::default())
+            .await;
         self.commit(Fact::Baseline {
             taken_for: taken_for.to_string(),
             values: readings.values,

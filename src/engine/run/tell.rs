@@ -16,8 +16,8 @@ use crate::notify;
 
 /// One message for one channel, on its way.
 pub struct Delivery {
-    key: String,
-    channel: Channel,
+    pub(super) key: String,
+    pub(super) channel: Channel,
     message: notify::Message,
 }
 
@@ -295,6 +295,7 @@ impl<'g> Run<'g> {
         let mut open = true;
         while open || !running.is_empty() {
             tokio::select! {
+                biased;
                 job = jobs.recv(), if open => match job {
                     Some(job) => running.push(self.deliver_one(job)),
                     None => open = false,
@@ -308,6 +309,9 @@ impl<'g> Run<'g> {
     }
 
     async fn deliver_one(&self, job: Delivery) -> Fact {
+        if let Some(recording) = self.replay {
+            return self.replayed_delivery(recording, job).await;
+        }
         // A drill pages nobody: the message is recorded as it would have gone.
         if self.drill.is_some_and(|drill| drill.mark.simulated) {
             return Fact::Delivered {

@@ -227,6 +227,9 @@ impl<'g> Run<'g> {
         listener: &mut Listener<'t>,
         deadline: Option<u64>,
     ) -> Result<Heard> {
+        if let Some(recording) = self.replay {
+            return Ok(self.hear_recorded(recording, wait, deadline).await);
+        }
         if let Some(drill) = self.drill.filter(|drill| drill.mark.simulated) {
             return Ok(self.hear_responders(drill, wait, deadline).await);
         }
@@ -250,8 +253,9 @@ impl<'g> Run<'g> {
                 deadline.saturating_sub(self.now()).clamp(1, inbox::POLL_MS)
             });
             tokio::select! {
-                () = self.clock.sleep(poll) => {}
+                biased;
                 () = self.stopped(StopLevel::NoNewWork) => return Ok(Heard::Stopped),
+                () = self.clock.sleep(poll) => {}
                 taken = own_keyboard(self.terminal.as_ref()), if listener.keyboard.is_none() => {
                     self.say(&terminal::prompt(wait.need, wait.key));
                     listener.keyboard = Some(taken);
@@ -388,8 +392,9 @@ impl Run<'_> {
             (None, None) => return Heard::Nobody,
         };
         tokio::select! {
-            () = self.clock.sleep(until.saturating_sub(self.now())) => {}
+            biased;
             () = self.stopped(StopLevel::NoNewWork) => return Heard::Stopped,
+            () = self.clock.sleep(until.saturating_sub(self.now())) => {}
         }
         match next {
             Some((index, response, at)) if at <= until => {
