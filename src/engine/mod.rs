@@ -477,6 +477,10 @@ fn drive(
         .and_then(crate::replay::Recording::segment)
         .map(|segment| segment.stops)
         .unwrap_or_default();
+    let mut recorder = recorder;
+    if let Some(seq) = replayed_stops.die_after {
+        recorder.die_after(seq);
+    }
     let (deliveries, to_deliver) = run::deliveries();
     let on_interrupt = setting.options.on_interrupt;
     let run = Run {
@@ -593,15 +597,13 @@ fn drive(
             }
             std::future::pending::<()>().await;
         };
+        // Once the replay's engine has written what the recorded one had when it died.
         let replayed_death = async {
-            match replayed_stops.die_at {
-                // Everything the recorded engine logged at its last moment is logged.
-                Some(at) => {
-                    clock
-                        .sleep(at.saturating_add(1).saturating_sub(clock.now_ms()))
-                        .await
-                }
-                None => std::future::pending().await,
+            if replayed_stops.die_after.is_none() {
+                std::future::pending::<()>().await;
+            }
+            while !run.recorder.borrow().dead() {
+                run.changed.notified().await;
             }
         };
         // Signals first at every turn: an interrupt that arrives as a command ends is
@@ -614,10 +616,11 @@ fn drive(
             halt = flow_and_deliveries => halt.map(Some),
         }
     })?;
-    let Some(halt) = halt else {
-        let mut recorder = run.recorder.into_inner();
-        recorder.flush()?;
-        return Ok(Ending::Died);
+    let mut recorder = run.recorder.into_inner();
+    recorder.flush()?;
+    let halt = match halt {
+        Some(halt) if !recorder.dead() => halt,
+        _ => return Ok(Ending::Died),
     };
     let (fact, ending) = match halt {
         None => (
@@ -652,7 +655,6 @@ fn drive(
             )
         }
     };
-    let mut recorder = run.recorder.into_inner();
     recorder.commit(clock.now_ms(), fact)?;
     recorder.reporter().finish();
     Ok(ending)

@@ -19,6 +19,10 @@ pub struct Recorder {
     /// Test hook (`RUNBOOK_TEST_KILL_AFTER_EVENT`): the engine kills itself with SIGKILL
     /// once the event with this number is on disk, to test every crash point.
     kill_after: Option<u64>,
+    /// A replay of a run whose engine died once this event was on disk: nothing after
+    /// it is written, as nothing was, and the replay's engine stops (`dead`).
+    die_after: Option<u64>,
+    dead: bool,
 }
 
 impl Recorder {
@@ -32,7 +36,19 @@ impl Recorder {
             history,
             reporter,
             kill_after,
+            die_after: None,
+            dead: false,
         }
+    }
+
+    /// Makes this engine die, as a replay, once event `seq` is on disk.
+    pub fn die_after(&mut self, seq: u64) {
+        self.die_after = Some(seq);
+    }
+
+    /// Whether the replay's engine has died where the recorded one did.
+    pub fn dead(&self) -> bool {
+        self.dead
     }
 
     pub fn reporter(&mut self) -> &mut Reporter {
@@ -84,7 +100,18 @@ impl Recorder {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let drafts = std::mem::take(&mut self.pending);
+        let mut drafts = std::mem::take(&mut self.pending);
+        if self.dead {
+            return Ok(());
+        }
+        if let Some(last) = self.die_after {
+            let room = usize::try_from((last + 1).saturating_sub(self.history.events))
+                .unwrap_or(usize::MAX);
+            if drafts.len() >= room {
+                drafts.truncate(room);
+                self.dead = true;
+            }
+        }
         let began = std::time::Instant::now();
         let events = self.log.append_all(drafts)?;
         tracing::debug!(

@@ -68,7 +68,8 @@ pub struct RecordedDelivery {
 pub struct Stops {
     pub no_new_work_at: Option<u64>,
     pub kill_at: Option<u64>,
-    pub die_at: Option<u64>,
+    /// The last event the recorded engine wrote before it died.
+    pub die_after: Option<u64>,
 }
 
 /// How one engine's stretch of the run ended.
@@ -461,14 +462,14 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
     // Whether the current segment's engine still writes (no end logged yet).
     let mut running = false;
     let mut last_work_ms = 0;
-    let mut last_ms = 0;
+    let mut last_seq = 0;
     for (event, fact) in events.iter().zip(facts) {
         match fact {
             Fact::RunStarted(_) | Fact::RunResumed { .. } => {
                 if running {
                     if let Some(segment) = segments.last_mut() {
                         segment.end = SegmentEnd::Died;
-                        segment.stops.die_at = Some(last_ms);
+                        segment.stops.die_after = Some(last_seq);
                     }
                 }
                 running = true;
@@ -534,7 +535,7 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
             | Fact::Baseline { .. } => last_work_ms = event.time_ms,
             _ => {}
         }
-        last_ms = event.time_ms;
+        last_seq = event.seq;
     }
     for segment in &mut segments {
         // The first interrupt came before the commands it let end were stopped.

@@ -175,6 +175,32 @@ impl Session {
     }
 }
 
+/// Every run a test leaves is replayed when the test has passed: a replay on the
+/// recorded outcomes must make every decision the run made (`runbook replay`, exit 0).
+/// A run whose log does not verify (a test that tampers with it) is not replayable,
+/// and is left out.
+impl Drop for Session {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let Ok(runs) = fs::read_dir(self.path("state/runs")) else {
+            return;
+        };
+        let mut runs: Vec<String> = runs
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect();
+        runs.sort();
+        for run in runs {
+            if self.runbook(&["verify", &run]).code() != 0 {
+                continue;
+            }
+            self.runbook(&["replay", &run])
+                .expect(0, &format!("run {run} replays with no divergence"));
+        }
+    }
+}
+
 /// Waits for a spawned engine to end and returns what it printed; after `limit` it is
 /// killed and the test fails, rather than hanging on an engine that never ends.
 pub fn finish(child: std::process::Child, limit: std::time::Duration) -> std::process::Output {
