@@ -131,6 +131,57 @@ fn a_rollback_that_fails_in_a_drill_exits_4() {
     assert!(card.contains("a rollback failed"), "{card}");
 }
 
+/// `abort` (and `pause`) hold the main flow; the policy's own steps, before and after
+/// its rollback, still run, as its other actions do.
+#[test]
+fn a_policy_that_holds_the_flow_still_runs_its_own_steps() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "held" { }
+inventory fleet hosts ["h1", "h2"]
+waves rollout {
+  over fleet
+  stages [1, 2]
+  step change {
+    run "touch changed-{{host}}"
+    rollback "rm changed-{{host}}"
+  }
+}
+on failure functional {
+  abort
+  step failover "Move traffic to the standby" {
+    background
+    run "shift-traffic"
+  }
+  rollback all
+  step verify "The hosts run what they ran before" {
+    readonly
+    run "check-hosts"
+  }
+}
+"#,
+    );
+    let (code, card, events) = drill(&session, &["--inject", "fail:change@h1"]);
+    assert_eq!(code, 0, "{card}");
+    let finished: Vec<&str> = of_kind(&events, "unit_finished")
+        .iter()
+        .filter(|event| event["payload"]["outcome"]["outcome"] == "succeeded")
+        .filter_map(|event| event["payload"]["unit"].as_str())
+        .collect();
+    for step in ["failover!", "verify!"] {
+        assert!(
+            finished.iter().any(|unit| unit.starts_with(step)),
+            "{step} {finished:?}"
+        );
+    }
+    assert_eq!(waves_started(&events), [0], "the second wave never starts");
+    assert_eq!(
+        of_kind(&events, "run_finished")[0]["payload"]["status"],
+        "failed"
+    );
+}
+
 #[test]
 fn probes_read_what_the_drill_scripts_from_the_moment_given() {
     let session = Session::new();

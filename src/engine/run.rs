@@ -286,6 +286,16 @@ impl<'g> Run<'g> {
         self.changed.notify_waiters();
     }
 
+    /// The hold a unit of this scope must respect: a policy's hold stops the main flow,
+    /// not the policy's own steps (a failover, a vendor call, recovery checks), which
+    /// run as its other remaining actions do.
+    fn held_for(&self, scope: &Scope) -> Option<Halt> {
+        match scope.handler {
+            Some(_) => None,
+            None => self.held.get(),
+        }
+    }
+
     /// Resolves once a failure policy has held the flow, with how.
     async fn until_held(&self) -> Halt {
         loop {
@@ -607,7 +617,7 @@ impl<'g> Run<'g> {
             let key = unit_key(&node.id, host.as_deref(), scope);
             let scope = scope.for_host(host.clone());
             async move {
-                match halted.get().max(self.held.get()) {
+                match halted.get().max(self.held_for(&scope)) {
                     Some(halt) => Ok(UnitEnd::Halted(halt)),
                     None => {
                         let _running = Running::new(self, &key);
