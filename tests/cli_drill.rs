@@ -329,6 +329,34 @@ fn the_high_risk_plan_rehearsed_a_functional_failure_in_wave_2() {
     assert_eq!(session.read("junit.xml").matches("<testcase").count(), 5);
 }
 
+/// How long after the first failure the first event of `kind` came.
+fn after_failure(events: &[Value], kind: &str) -> u64 {
+    let time = |event: &Value| event["time_ms"].as_u64().expect("a time");
+    time(of_kind(events, kind)[0]) - time(of_kind(events, "failure")[0])
+}
+
+/// The handler steps of the high-risk plan's severe policy that finished well.
+fn recovery_steps_done(events: &[Value]) -> Vec<String> {
+    let mut done: Vec<String> = of_kind(events, "unit_finished")
+        .iter()
+        .filter(|event| event["payload"]["outcome"]["outcome"] == "succeeded")
+        .filter_map(|event| event["payload"]["unit"].as_str())
+        .filter_map(|unit| unit.split_once('!').map(|(step, _)| step.to_string()))
+        .collect();
+    done.sort();
+    done.dedup();
+    done
+}
+
+const SEVERE_POLICY_STEPS: [&str; 6] = [
+    "call_vendor",
+    "failover",
+    "return_traffic",
+    "verify_journey",
+    "verify_services",
+    "verify_versions",
+];
+
 #[test]
 fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_2_minutes() {
     let session = Session::new();
@@ -336,23 +364,69 @@ fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_2_minutes() {
     assert_eq!(code, 0, "{card}");
     let failure = &of_kind(&events, "failure")[0]["payload"];
     assert_eq!(failure["class"], "severe");
-    let rollback = &of_kind(&events, "rollback_started")[0];
-    let first = of_kind(&events, "failure")[0]["time_ms"]
-        .as_u64()
-        .expect("a time");
     assert_eq!(
-        rollback["time_ms"].as_u64().expect("a time") - first,
+        after_failure(&events, "rollback_started"),
         120_000,
         "the rollback starts when the commander confirms, 2 minutes in"
     );
-    assert_eq!(rollback["payload"]["scope"], "all");
-    assert!(objectives(&events).iter().all(|(_, met)| *met), "{card}");
+    assert_eq!(
+        of_kind(&events, "rollback_started")[0]["payload"]["scope"],
+        "all"
+    );
+    assert_eq!(
+        objectives(&events),
+        [
+            ("alert".to_string(), true),
+            ("outage".to_string(), true),
+            ("restored".to_string(), true),
+            ("rollback_start".to_string(), true)
+        ],
+        "{card}"
+    );
+    assert!(of_kind(&events, "escalated").is_empty(), "answered in time");
+    assert_eq!(recovery_steps_done(&events), SEVERE_POLICY_STEPS);
     assert_eq!(waves_started(&events), [0, 1], "the upgrade stops for good");
     let finished = &of_kind(&events, "run_finished")[0]["payload"];
     assert_eq!(
         finished["status"], "failed",
         "a severe failure ends the run"
     );
+}
+
+/// Silence never approves the full rollback: after its 3 minutes the commander's
+/// confirmation escalates and the plan keeps waiting, so a commander who answers after
+/// 40 minutes starts the rollback past the 30 the plan promises. The outage, counted
+/// until the rollback has finished, runs past its 30 minutes too; the alert went out at
+/// once and the service is back within the 2 hours allowed.
+#[test]
+fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_40_minutes() {
+    let session = Session::new();
+    let (code, card, events) = shipped_drill(&session, "high-severe-commander-40m.drill.toml");
+    assert_eq!(code, 1, "an objective was breached:\n{card}");
+    assert_eq!(
+        objectives(&events),
+        [
+            ("alert".to_string(), true),
+            ("outage".to_string(), false),
+            ("restored".to_string(), true),
+            ("rollback_start".to_string(), false)
+        ],
+        "{card}"
+    );
+    assert!(card.contains("objective rollback_start (30m): BREACHED"), "{card}");
+    assert_eq!(after_failure(&events, "escalated"), 180_000);
+    assert_eq!(
+        of_kind(&events, "escalated")[0]["payload"]["unit"],
+        "failure:business_impact#1/1",
+        "the commander's confirmation, asked again"
+    );
+    assert_eq!(
+        after_failure(&events, "rollback_started"),
+        40 * 60_000,
+        "the rollback waits for the commander"
+    );
+    assert_eq!(recovery_steps_done(&events), SEVERE_POLICY_STEPS);
+    assert_eq!(waves_started(&events), [0, 1], "the upgrade stops for good");
 }
 
 #[test]
