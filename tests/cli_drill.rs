@@ -108,6 +108,10 @@ fn a_hung_step_times_out_on_the_drills_clock() {
         of_kind(&events, "rollback_started")[0]["payload"]["units"],
         serde_json::json!(["change@h1"])
     );
+    assert!(
+        card.contains("time to detect: 10m, from the onset of hang:change@h1 (0s in)"),
+        "detected when its timeout stopped it:\n{card}"
+    );
 }
 
 #[test]
@@ -129,6 +133,10 @@ fn a_rollback_that_fails_in_a_drill_exits_4() {
         false
     );
     assert!(card.contains("a rollback failed"), "{card}");
+    assert!(
+        card.contains("time to detect: 0s, from the onset of fail:change@h2"),
+        "{card}"
+    );
 }
 
 /// `abort` (and `pause`) hold the main flow; the policy's own steps, before and after
@@ -211,6 +219,10 @@ on failure functional {
     let at = breach["time_ms"].as_u64().expect("a time") - start;
     assert!((90 * 60_000..=91 * 60_000).contains(&at), "{at}");
     assert!(card.contains("first failure after 1h30m"), "{card}");
+    assert!(
+        card.contains("time to detect: 0s, from the onset of load=9@90m (1h30m in), which broke `load < 5`, to the first failure"),
+        "read at the minute it changed:\n{card}"
+    );
 }
 
 #[test]
@@ -327,6 +339,10 @@ fn the_high_risk_plan_rehearsed_a_functional_failure_in_wave_2() {
         ]
     );
     assert_eq!(session.read("junit.xml").matches("<testcase").count(), 5);
+    assert!(
+        card.contains("time to detect: 17s, from the onset of tx_success=0.95@70m (1h10m in), which broke `tx_success >= min_tx_success`, to the first failure\n  people alerted 17s after the onset (the 5m alert objective counts from the first failure)\n"),
+        "{card}"
+    );
 }
 
 /// How long after the first failure the first event of `kind` came.
@@ -384,6 +400,10 @@ fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_2_minutes() {
         "{card}"
     );
     assert!(of_kind(&events, "escalated").is_empty(), "answered in time");
+    assert!(
+        card.contains("time to detect: 10m17s, from the onset of order_latency_seconds=7.5@70m (1h10m in), which broke `order_latency_seconds <= 5`, to the first failure"),
+        "the quantified trigger needs its 10 minutes:\n{card}"
+    );
     assert_eq!(recovery_steps_done(&events), SEVERE_POLICY_STEPS);
     assert_eq!(waves_started(&events), [0, 1], "the upgrade stops for good");
     let finished = &of_kind(&events, "run_finished")[0]["payload"];
@@ -413,7 +433,10 @@ fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_40_minutes() {
         ],
         "{card}"
     );
-    assert!(card.contains("objective rollback_start (30m): BREACHED"), "{card}");
+    assert!(
+        card.contains("objective rollback_start (30m): BREACHED"),
+        "{card}"
+    );
     assert_eq!(after_failure(&events, "escalated"), 180_000);
     assert_eq!(
         of_kind(&events, "escalated")[0]["payload"]["unit"],

@@ -10,6 +10,8 @@
 pub mod codes;
 pub mod executor;
 pub mod fault;
+pub mod logged;
+pub mod onset;
 pub mod probes;
 pub mod respond;
 pub mod scenario;

@@ -13,15 +13,17 @@ pub struct BadProbeValue {
     pub why: &'static str,
 }
 
-/// Each probe's values, by the time (ms after the run's start) they begin.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScriptedProbes {
-    values: BTreeMap<String, BTreeMap<u64, f64>>,
+/// One scripted value: what a probe reads from a moment after the run's start on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptedValue {
+    pub probe: String,
+    pub value: f64,
+    pub from_ms: u64,
 }
 
-impl ScriptedProbes {
-    /// Adds one `NAME=VALUE[@AFTER]`.
-    pub fn add(&mut self, given: &str) -> Result<(), BadProbeValue> {
+impl ScriptedValue {
+    /// Reads one `NAME=VALUE[@AFTER]`.
+    pub fn parse(given: &str) -> Result<Self, BadProbeValue> {
         let bad = |why| BadProbeValue {
             given: given.to_string(),
             why,
@@ -29,7 +31,7 @@ impl ScriptedProbes {
         let (name, rest) = given
             .split_once('=')
             .ok_or_else(|| bad("write NAME=VALUE, or NAME=VALUE@AFTER (a duration such as 30m)"))?;
-        let (value, after) = match rest.split_once('@') {
+        let (value, from_ms) = match rest.split_once('@') {
             Some((value, after)) => {
                 let after = humantime::parse_duration(after.trim())
                     .map_err(|_| bad("AFTER is a duration such as 90s, 30m or 2h"))?;
@@ -43,10 +45,28 @@ impl ScriptedProbes {
                 "NAME cannot be empty and VALUE must be a finite number",
             ));
         }
+        Ok(Self {
+            probe: name.trim().to_string(),
+            value,
+            from_ms,
+        })
+    }
+}
+
+/// Each probe's values, by the time (ms after the run's start) they begin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScriptedProbes {
+    values: BTreeMap<String, BTreeMap<u64, f64>>,
+}
+
+impl ScriptedProbes {
+    /// Adds one `NAME=VALUE[@AFTER]`.
+    pub fn add(&mut self, given: &str) -> Result<(), BadProbeValue> {
+        let scripted = ScriptedValue::parse(given)?;
         self.values
-            .entry(name.trim().to_string())
+            .entry(scripted.probe)
             .or_default()
-            .insert(after, value);
+            .insert(scripted.from_ms, scripted.value);
         Ok(())
     }
 

@@ -1,10 +1,13 @@
-//! What a drill measured, read from its log: when the first failure came, how long
-//! until the rollback started, until the state before the change was back, the
-//! outage; each against the plan's objectives. Then what was rolled back, what was
-//! told to whom, and how the run ended.
+//! What a drill measured, read from its log: when the first failure came and how
+//! long after the onset of what it detected, how long until the rollback started,
+//! until the state before the change was back, the outage; each against the plan's
+//! objectives. Then what was rolled back, what was told to whom, and how the run
+//! ended.
 
 use std::fmt::Write as _;
 
+use super::logged::{self, Logged};
+use super::onset::{Detection, Onset};
 use crate::ast::{duration_text, Word as _};
 use crate::engine::facts::{Fact, RunStatus};
 use crate::store::Event;
@@ -27,6 +30,8 @@ pub struct Scorecard {
     pub injected: Vec<String>,
     /// The first failure: after how long, and what it was.
     pub first_failure: Option<(u64, String)>,
+    /// How long the first failure took to come after the onset of what it detected.
+    pub detection: Option<Detection>,
     pub objectives: Vec<Measured>,
     pub rolled_back: usize,
     pub notices: usize,
@@ -68,19 +73,21 @@ impl std::fmt::Display for Ended {
 
 impl Scorecard {
     pub fn of(events: &[Event]) -> Self {
+        let log = logged::read(events);
         let mut card = Scorecard::default();
-        let start = events.first().map_or(0, |event| event.time_ms);
-        card.lasted_ms = events
+        let start = log.first().map_or(0, |logged| logged.time_ms);
+        card.lasted_ms = log
             .last()
-            .map_or(0, |event| event.time_ms.saturating_sub(start));
-        for event in events {
-            let Some(fact) = Fact::of(event) else {
-                continue;
-            };
+            .map_or(0, |logged| logged.time_ms.saturating_sub(start));
+        for Logged { time_ms, fact, .. } in &log {
             match fact {
                 Fact::RunStarted(started) => {
-                    card.run = started.run;
-                    card.injected = started.drill.map(|mark| mark.injected).unwrap_or_default();
+                    card.run.clone_from(&started.run);
+                    card.injected = started
+                        .drill
+                        .as_ref()
+                        .map(|mark| mark.injected.clone())
+                        .unwrap_or_default();
                 }
                 Fact::Failure {
                     node,
@@ -89,9 +96,12 @@ impl Scorecard {
                     class,
                     ..
                 } if card.first_failure.is_none() => {
-                    let on = host.map(|host| format!(" on {host}")).unwrap_or_default();
+                    let on = host
+                        .as_deref()
+                        .map(|host| format!(" on {host}"))
+                        .unwrap_or_default();
                     card.first_failure = Some((
-                        event.time_ms.saturating_sub(start),
+                        time_ms.saturating_sub(start),
                         format!("{} failure at {node}{on}: {summary}", class.word()),
                     ));
                 }
@@ -101,21 +111,23 @@ impl Scorecard {
                     met,
                     after_ms,
                 } => {
-                    card.objectives.retain(|known| known.objective != objective);
+                    card.objectives
+                        .retain(|known| known.objective != *objective);
                     card.objectives.push(Measured {
-                        objective,
-                        limit_ms,
-                        met: Some(met),
-                        after_ms,
+                        objective: objective.clone(),
+                        limit_ms: *limit_ms,
+                        met: Some(*met),
+                        after_ms: *after_ms,
                     });
                 }
                 Fact::RollbackStarted { units, .. } => card.rolled_back += units.len(),
                 Fact::Notice { .. } => card.notices += 1,
-                Fact::RunPaused { reason } => card.ended = Ended::Paused(reason),
-                Fact::RunFinished { status } => card.ended = Ended::Finished(status),
+                Fact::RunPaused { reason } => card.ended = Ended::Paused(reason.clone()),
+                Fact::RunFinished { status } => card.ended = Ended::Finished(*status),
                 _ => {}
             }
         }
+        card.detection = Detection::of(&log);
         card
     }
 
@@ -150,6 +162,9 @@ impl Scorecard {
                 let _ = writeln!(text, "  no failure: the failure path was not exercised");
             }
         }
+        if let Some(detection) = &self.detection {
+            let _ = writeln!(text, "  {}", self.time_to_detect(detection));
+        }
         for measured in &self.objectives {
             let verdict = match measured.met {
                 Some(true) => "met",
@@ -173,6 +188,40 @@ impl Scorecard {
             self.rolled_back, self.notices
         );
         text
+    }
+
+    /// From the onset to the first failure; and, as the alert objective counts from
+    /// the failure only, how long from the onset people were alerted (a second line).
+    fn time_to_detect(&self, detection: &Detection) -> String {
+        let onset = duration_text(detection.onset_ms);
+        let from = match &detection.onset {
+            Onset::Fault(fault) => format!("the onset of {fault} ({onset} in)"),
+            Onset::Probe { given, condition } => {
+                format!("the onset of {given} ({onset} in), which broke `{condition}`,")
+            }
+        };
+        let mut line = format!(
+            "time to detect: {}, from {from} to the first failure",
+            duration_text(detection.took_ms)
+        );
+        let alert = self
+            .objectives
+            .iter()
+            .find(|measured| measured.objective == "alert");
+        if let Some(Measured {
+            limit_ms,
+            after_ms: Some(after),
+            ..
+        }) = alert
+        {
+            let _ = write!(
+                line,
+                "\n  people alerted {} after the onset (the {} alert objective counts from the first failure)",
+                duration_text(detection.took_ms.saturating_add(*after)),
+                duration_text(*limit_ms)
+            );
+        }
+        line
     }
 }
 
