@@ -82,6 +82,10 @@ fn a_failed_host_is_rolled_back_and_measured_against_the_objectives() {
     assert_eq!(objectives.len(), 2, "{objectives:?}");
     assert!(objectives.iter().all(|(_, met)| *met), "{objectives:?}");
     assert!(card.contains("objective restored (30m): met"), "{card}");
+    assert!(
+        card.ends_with("  what the drill exposed: nothing\n"),
+        "{card}"
+    );
     // Nobody is paged in a drill: the message is recorded as it would have gone.
     let delivered = &of_kind(&events, "delivered")[0]["payload"];
     assert_eq!(delivered["ok"], true);
@@ -112,6 +116,10 @@ fn a_hung_step_times_out_on_the_drills_clock() {
         card.contains("time to detect: 10m, from the onset of hang:change@h1 (0s in)"),
         "detected when its timeout stopped it:\n{card}"
     );
+    assert!(
+        card.contains("what the drill exposed:\n    step change timed out on h1 after 10m\n"),
+        "{card}"
+    );
 }
 
 #[test]
@@ -135,6 +143,10 @@ fn a_rollback_that_fails_in_a_drill_exits_4() {
     assert!(card.contains("a rollback failed"), "{card}");
     assert!(
         card.contains("time to detect: 0s, from the onset of fail:change@h2"),
+        "{card}"
+    );
+    assert!(
+        card.contains("    the rollback of change on h2 failed\n"),
         "{card}"
     );
 }
@@ -260,6 +272,13 @@ step look "Look" {
         "nobody answers in a drill yet: {}",
         paused.stderr
     );
+    assert!(
+        paused.stdout.contains(
+            "what the drill exposed:\n    nobody answered the confirmation of look: the drill stopped waiting after 0s\n"
+        ),
+        "{}",
+        paused.stdout
+    );
     let run = session.run_id();
     let ran = session.runbook(&["resume", &run]);
     shown.push_str(&format!(
@@ -343,6 +362,14 @@ fn the_high_risk_plan_rehearsed_a_functional_failure_in_wave_2() {
         card.contains("time to detect: 17s, from the onset of tx_success=0.95@70m (1h10m in), which broke `tx_success >= min_tx_success`, to the first failure\n  people alerted 17s after the onset (the 5m alert objective counts from the first failure)\n"),
         "{card}"
     );
+    // The functional policy tells the executors and the business group, and the
+    // top-level lines comms; nothing goes to users about a functional failure.
+    assert!(
+        card.ends_with(
+            "  what the drill exposed:\n    audience users was told nothing from the first failure on\n"
+        ),
+        "{card}"
+    );
 }
 
 /// How long after the first failure the first event of `kind` came.
@@ -404,6 +431,12 @@ fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_2_minutes() {
         card.contains("time to detect: 10m17s, from the onset of order_latency_seconds=7.5@70m (1h10m in), which broke `order_latency_seconds <= 5`, to the first failure"),
         "the quantified trigger needs its 10 minutes:\n{card}"
     );
+    assert!(
+        card.ends_with(
+            "  what the drill exposed:\n    the longest wait for a person before the rollback started: the approval at failure:severe, answered by alice after 2m, of the 30m allowed for the rollback to start\n"
+        ),
+        "{card}"
+    );
     assert_eq!(recovery_steps_done(&events), SEVERE_POLICY_STEPS);
     assert_eq!(waves_started(&events), [0, 1], "the upgrade stops for good");
     let finished = &of_kind(&events, "run_finished")[0]["payload"];
@@ -450,6 +483,17 @@ fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_40_minutes() {
     );
     assert_eq!(recovery_steps_done(&events), SEVERE_POLICY_STEPS);
     assert_eq!(waves_started(&events), [0, 1], "the upgrade stops for good");
+    let run = of_kind(&events, "run_started")[0]["payload"]["run"]
+        .as_str()
+        .expect("a run id")
+        .to_string();
+    insta::assert_snapshot!(card.replace(&run, "RUN"));
+    // What the drill exposed is also the output of the JUnit report's run case.
+    let report = session.read("junit.xml");
+    assert!(
+        report.contains("<system-out>objective outage (30m) breached: the state before the change was back 1h1m10s after the first failure, 31m10s past its limit\n"),
+        "{report}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@
 pub mod codes;
 pub mod executor;
 pub mod fault;
+pub mod findings;
 pub mod logged;
 pub mod onset;
 pub mod probes;

@@ -1,11 +1,12 @@
 //! What a drill measured, read from its log: when the first failure came and how
 //! long after the onset of what it detected, how long until the rollback started,
 //! until the state before the change was back, the outage; each against the plan's
-//! objectives. Then what was rolled back, what was told to whom, and how the run
-//! ended.
+//! objectives. Then what was rolled back, what was told to whom, how the run ended,
+//! and what the drill exposed.
 
 use std::fmt::Write as _;
 
+use super::findings::{exposed, Finding};
 use super::logged::{self, Logged};
 use super::onset::{Detection, Onset};
 use crate::ast::{duration_text, Word as _};
@@ -36,6 +37,8 @@ pub struct Scorecard {
     pub rolled_back: usize,
     pub notices: usize,
     pub ended: Ended,
+    /// What the drill exposed, a line each.
+    pub exposed: Vec<Finding>,
 }
 
 /// How the drill's run ended, as its log says.
@@ -128,6 +131,7 @@ impl Scorecard {
             }
         }
         card.detection = Detection::of(&log);
+        card.exposed = exposed(&log);
         card
     }
 
@@ -187,6 +191,7 @@ impl Scorecard {
             "  rolled back: {} unit(s); notices: {} (recorded, not sent)",
             self.rolled_back, self.notices
         );
+        text.push_str(&self.exposed_text());
         text
     }
 
@@ -223,12 +228,24 @@ impl Scorecard {
         }
         line
     }
+
+    /// The section "what the drill exposed", a finding a line.
+    fn exposed_text(&self) -> String {
+        if self.exposed.is_empty() {
+            return "  what the drill exposed: nothing\n".to_string();
+        }
+        let mut text = "  what the drill exposed:\n".to_string();
+        for finding in &self.exposed {
+            let _ = writeln!(text, "    {finding}");
+        }
+        text
+    }
 }
 
 impl Scorecard {
     /// The scorecard as a JUnit report for CI systems: one suite for the drill, a case
     /// per objective (failed when breached, skipped when the drill did not decide it)
-    /// and one for the run's own end.
+    /// and one for the run's own end, with what the drill exposed as its output.
     pub fn junit(&self) -> Result<String, quick_junit::SerializeError> {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         let mut suite = TestSuite::new(format!("drill {}", self.run));
@@ -266,10 +283,41 @@ impl Scorecard {
         };
         let mut case = TestCase::new(format!("run ends: {}", self.ended), ended);
         case.set_classname("runbook.drill");
+        // What the drill exposed goes with the run's own case, a finding a line.
+        case.set_system_out(if self.exposed.is_empty() {
+            "the drill exposed nothing\n".to_string()
+        } else {
+            self.exposed
+                .iter()
+                .map(|finding| format!("{finding}\n"))
+                .collect()
+        });
         suite.add_test_case(case);
         suite.set_system_out(self.render());
         let mut report = Report::new("runbook drill");
         report.add_test_suite(suite);
         report.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scorecard_says_when_the_drill_exposed_nothing() {
+        let card = Scorecard {
+            run: "r".to_string(),
+            ended: Ended::Finished(RunStatus::Completed),
+            ..Scorecard::default()
+        };
+        assert!(
+            card.render()
+                .ends_with("  what the drill exposed: nothing\n"),
+            "{}",
+            card.render()
+        );
+        let junit = card.junit().expect("a report");
+        assert!(junit.contains("the drill exposed nothing"), "{junit}");
     }
 }
