@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use runbook::engine::report::OutputMode;
-use runbook::replay::{self, Recording, Replay, ReplayError};
+use runbook::replay::{self, Recording, Replay, Runbook};
 use runbook::source::SourceFile;
 
 use super::launch::{self, StateArg};
@@ -53,12 +53,14 @@ pub fn run(args: Args) -> ExitCode {
             )
         }
     };
-    let ready = match &args.against {
-        Some(file) => launch::load(file, &args.check),
-        None => recorded_runbook(&recording, &args.check),
+    // The runbook of each engine of the run: the edited file for all, or the recorded
+    // source and each edit a resume accepted.
+    let readies = match &args.against {
+        Some(file) => launch::load(file, &args.check).map(|ready| vec![ready]),
+        None => recorded_runbooks(&recording, &args.check),
     };
-    let ready = match ready {
-        Ok(ready) => ready,
+    let readies = match readies {
+        Ok(readies) => readies,
         Err(code) => return code,
     };
     let temporary;
@@ -81,23 +83,34 @@ pub fn run(args: Args) -> ExitCode {
         .against
         .clone()
         .unwrap_or_else(|| PathBuf::from(&recording.started.file));
+    let mut runbooks: Vec<Runbook<'_>> = Vec::new();
+    let mut taken = readies.iter();
+    for segment in &recording.segments {
+        let next = if runbooks.is_empty() || segment.accepted_source.is_some() {
+            taken.next()
+        } else {
+            None
+        };
+        let runbook = match (next, runbooks.last()) {
+            (Some(ready), _) => Runbook {
+                graph: ready.graph(),
+                source: ready.file.text(),
+            },
+            (None, Some(previous)) => *previous,
+            (None, None) => break,
+        };
+        runbooks.push(runbook);
+    }
     let replay = Replay {
         recording: &recording,
-        graph: ready.graph(),
-        source: ready.file.text(),
+        runbooks,
         file: &file,
         state_dir,
         output: OutputMode::Quiet,
     };
-    let replay_id = match replay::run(&replay, args.against.is_some()) {
+    let replay_id = match replay::run(&replay) {
         Ok((run_id, _)) => run_id,
-        Err(ReplayError::Engine(error)) => return launch::engine_error(&error),
-        Err(error @ ReplayError::EditedMidway { .. }) => {
-            return unreplayable(
-                &error.to_string(),
-                "give the file the run was resumed with: --against FILE",
-            )
-        }
+        Err(error) => return launch::engine_error(&error),
     };
     let replayed = match runbook::store::read(&runbook::store::events_path(state_dir, &replay_id)) {
         Ok(events) => events,
@@ -122,23 +135,33 @@ pub fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The runbook as the run recorded it, checked again beside its file's folder (where
-/// its roster and inventories were); the hosts and roster the replay uses are the
-/// recorded ones.
-fn recorded_runbook(
+/// The runbook as the run recorded it, then each edit a resume accepted, checked
+/// again beside the recorded file's folder (where its roster and inventories were);
+/// the hosts and roster the replay uses are the recorded ones.
+fn recorded_runbooks(
     recording: &Recording,
     check: &CheckOptions,
-) -> Result<launch::Ready, ExitCode> {
+) -> Result<Vec<launch::Ready>, ExitCode> {
     let started = &recording.started;
-    let file = SourceFile::new(started.file.clone(), started.source.clone());
     let base_dir = Path::new(&started.file).parent().map(Path::to_path_buf);
-    match output::check_loaded(file, base_dir, check) {
-        Ok((file, outcome)) => launch::ready(file, outcome),
-        Err(internal) => {
-            eprintln!("internal error: {internal}");
-            Err(ExitCode::from(super::EXIT_INTERNAL))
-        }
-    }
+    std::iter::once(&started.source)
+        .chain(
+            recording
+                .segments
+                .iter()
+                .filter_map(|segment| segment.accepted_source.as_ref()),
+        )
+        .map(|source| {
+            let file = SourceFile::new(started.file.clone(), source.clone());
+            match output::check_loaded(file, base_dir.clone(), check) {
+                Ok((file, outcome)) => launch::ready(file, outcome),
+                Err(internal) => {
+                    eprintln!("internal error: {internal}");
+                    Err(ExitCode::from(super::EXIT_INTERNAL))
+                }
+            }
+        })
+        .collect()
 }
 
 fn unreplayable(message: &str, help: &str) -> ExitCode {

@@ -26,52 +26,46 @@ use crate::engine::report::OutputMode;
 use crate::engine::{self, Ending, EngineError, Launch, OnInterrupt, Options, Resumption};
 use crate::store::Durability;
 
-/// What a replay runs: the recorded run, the runbook to run it with (the recorded
-/// source, or an edited one), and where the replay's own run is written.
-pub struct Replay<'a> {
-    pub recording: &'a Recording,
+/// A runbook a replay runs, checked and compiled.
+#[derive(Clone, Copy)]
+pub struct Runbook<'a> {
     pub graph: &'a Graph,
     pub source: &'a str,
+}
+
+/// What a replay runs: the recorded run, the runbook each of its engines ran (the
+/// recorded source and the edits resumes accepted, or one edited runbook for all), and
+/// where the replay's own run is written.
+pub struct Replay<'a> {
+    pub recording: &'a Recording,
+    /// One per segment of the recording, in order.
+    pub runbooks: Vec<Runbook<'a>>,
     /// The runbook's file: the recorded one, or the edited one.
     pub file: &'a Path,
     pub state_dir: &'a Path,
     pub output: OutputMode,
 }
 
-/// Why a replay could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(
-        "the run was resumed with an edited runbook (at event {seq}); replay it --against \
-         the edited file"
-    )]
-    EditedMidway { seq: u64 },
-}
-
 /// Runs the replay, engine after engine as the recorded run had them, copying in what
 /// people said to the run while no engine ran. Returns the replay's run and how its
 /// last engine ended.
-pub fn run(replay: &Replay<'_>, against_edit: bool) -> Result<(String, Ending), ReplayError> {
+pub fn run(replay: &Replay<'_>) -> Result<(String, Ending), EngineError> {
     let recording = replay.recording;
-    if !against_edit {
-        if let Some(accepted) = recording
-            .events
-            .iter()
-            .find(|event| event.kind == "changes_accepted")
-        {
-            return Err(ReplayError::EditedMidway { seq: accepted.seq });
-        }
-    }
+    let Some(first_runbook) = replay.runbooks.first().copied() else {
+        return Err(EngineError::Internal(
+            "a replay was given no runbook".to_string(),
+        ));
+    };
     let started = &recording.started;
     // Nothing is executed, so no secret is read: each stands in as its own name, and
     // the recorded output already shows each as `[secret NAME]`.
     let secrets: Vec<(String, String)> = replay
-        .graph
-        .secrets()
+        .runbooks
         .iter()
+        .flat_map(|runbook| runbook.graph.secrets())
         .map(|secret| (secret.name.clone(), format!("replay-{}", secret.name)))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
         .collect();
     let executor = Simulated::default();
     recording.enter(0);
@@ -84,8 +78,8 @@ pub fn run(replay: &Replay<'_>, against_edit: bool) -> Result<(String, Ending), 
         .and_then(|actor| actor.person.clone());
     let (run_id, mut ending) = engine::start(
         Launch {
-            graph: replay.graph,
-            source: replay.source,
+            graph: first_runbook.graph,
+            source: first_runbook.source,
             file: replay.file,
             state_dir: replay.state_dir,
             params: started.params.clone(),
@@ -110,11 +104,12 @@ pub fn run(replay: &Replay<'_>, against_edit: bool) -> Result<(String, Ending), 
         copy_between(&mut stopped, &recording.segments[index - 1])?;
         recording.enter(index);
         let clock = VirtualClock::starting_at(segment.began_ms);
+        let runbook = replay.runbooks.get(index).copied().unwrap_or(first_runbook);
         ending = engine::resume(
             stopped,
             Resumption {
-                graph: replay.graph,
-                source: replay.source,
+                graph: runbook.graph,
+                source: runbook.source,
                 secrets: secrets.clone(),
                 accept_changes: true,
                 person: segment.resumed_by.clone(),

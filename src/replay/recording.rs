@@ -79,7 +79,8 @@ pub enum SegmentEnd {
     Paused(String),
     /// The log goes on with a resume and no end before it: the engine died.
     Died,
-    /// The log ends with no end: the engine died, or still runs.
+    /// The log ends with no end: the engine died, or still runs; the replay stops where
+    /// the log does.
     Open,
 }
 
@@ -109,9 +110,63 @@ pub struct Recording {
     /// The segment being replayed now.
     current: Cell<usize>,
     commands: HashMap<CommandKey, RecordedCommand>,
-    readings: RefCell<HashMap<String, VecDeque<Reading>>>,
-    answers: RefCell<HashMap<String, VecDeque<RecordedAnswer>>>,
-    deliveries: RefCell<HashMap<(String, String), VecDeque<RecordedDelivery>>>,
+    readings: RefCell<Queues<String, Reading>>,
+    answers: RefCell<Queues<String, RecordedAnswer>>,
+    deliveries: RefCell<Queues<(String, String), RecordedDelivery>>,
+}
+
+/// Outcomes by what asks for them, each with the segment it came in, taken in order.
+/// A segment takes only its own: one the replay's engine took before it died where the
+/// recorded one had not come to it is left behind, and its next segment asks again.
+#[derive(Debug)]
+struct Queues<K, T> {
+    by_key: HashMap<K, VecDeque<(usize, T)>>,
+}
+
+impl<K, T> Default for Queues<K, T> {
+    fn default() -> Self {
+        Self {
+            by_key: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, T: Clone> Queues<K, T> {
+    fn push(&mut self, key: K, segment: usize, outcome: T) {
+        self.by_key
+            .entry(key)
+            .or_default()
+            .push_back((segment, outcome));
+    }
+
+    /// The next outcome for `key` in `segment`, without taking it; earlier segments'
+    /// leftovers are dropped.
+    fn peek<Q>(&mut self, key: &Q, segment: usize) -> Option<T>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        let queue = self.by_key.get_mut(key)?;
+        while queue.front().is_some_and(|(came_in, _)| *came_in < segment) {
+            queue.pop_front();
+        }
+        queue
+            .front()
+            .filter(|(came_in, _)| *came_in == segment)
+            .map(|(_, outcome)| outcome.clone())
+    }
+
+    fn take<Q>(&mut self, key: &Q, segment: usize) -> Option<T>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        let outcome = self.peek(key, segment)?;
+        if let Some(queue) = self.by_key.get_mut(key) {
+            queue.pop_front();
+        }
+        Some(outcome)
+    }
 }
 
 /// The reading key of the baseline, which is read once for the whole run.
@@ -140,9 +195,9 @@ impl Recording {
             segments: segments(&events, &facts, simulated),
             current: Cell::new(0),
             commands: HashMap::new(),
-            readings: RefCell::new(HashMap::new()),
-            answers: RefCell::new(HashMap::new()),
-            deliveries: RefCell::new(HashMap::new()),
+            readings: RefCell::default(),
+            answers: RefCell::default(),
+            deliveries: RefCell::default(),
             events: Vec::new(),
         };
         recording.gather(&events, &facts);
@@ -157,10 +212,15 @@ impl Recording {
         // The command each unit runs now, whose output follows.
         let mut running: HashMap<String, CommandKey> = HashMap::new();
         let mut engine_runs = false;
+        let mut segment = 0;
         for (event, fact) in events.iter().zip(facts) {
             readings.breaks_on(fact);
             match fact {
-                Fact::RunStarted(_) | Fact::RunResumed { .. } => engine_runs = true,
+                Fact::RunStarted(_) => engine_runs = true,
+                Fact::RunResumed { .. } => {
+                    engine_runs = true;
+                    segment += 1;
+                }
                 Fact::RunPaused { .. } | Fact::RunFinished { .. } => engine_runs = false,
                 Fact::CommandStarted {
                     unit,
@@ -213,17 +273,24 @@ impl Recording {
                 Fact::Waiting { unit, node, .. } => {
                     waits.insert(node.clone(), unit.clone());
                 }
+                // A pause between waves is waited on under its block's name.
+                Fact::WavePause { waves, index, .. } => {
+                    waits.insert(waves.clone(), run_wave_key(waves, *index));
+                }
                 Fact::Evaluated {
                     unit,
                     condition,
                     values,
                     unreadable,
                     ..
-                } => readings.evaluated(unit, condition, event.time_ms, values, unreadable),
+                } => {
+                    readings.evaluated(unit, condition, segment, event.time_ms, values, unreadable)
+                }
                 Fact::Baseline {
                     values, unreadable, ..
                 } => readings.push(
                     BASELINE,
+                    segment,
                     Reading {
                         at_ms: event.time_ms,
                         values: values.clone(),
@@ -236,35 +303,34 @@ impl Recording {
                     ok,
                     attempts,
                     detail,
-                } => self
-                    .deliveries
-                    .get_mut()
-                    .entry((key.clone(), channel.clone()))
-                    .or_default()
-                    .push_back(RecordedDelivery {
+                } => self.deliveries.get_mut().push(
+                    (key.clone(), channel.clone()),
+                    segment,
+                    RecordedDelivery {
                         at_ms: event.time_ms,
                         ok: *ok,
                         attempts: *attempts,
                         detail: detail.clone(),
-                    }),
+                    },
+                ),
                 _ => {}
             }
             // Answers given to a stopped run are copied in between segments; those
             // the engine heard are fed to the wait they answered.
             if engine_runs {
                 if let Some((key, answer)) = answer_of(fact, &waits) {
-                    self.answers
-                        .get_mut()
-                        .entry(key)
-                        .or_default()
-                        .push_back(RecordedAnswer {
+                    self.answers.get_mut().push(
+                        key,
+                        segment,
+                        RecordedAnswer {
                             at_ms: event.time_ms,
                             answer,
                             actor: event.actor.clone().unwrap_or(Actor {
                                 person: None,
                                 os_user: None,
                             }),
-                        });
+                        },
+                    );
                 }
             }
         }
@@ -294,27 +360,24 @@ impl Recording {
 
     /// The next reading taken for `unit` (a gate or a watch; `BASELINE`).
     pub fn next_reading(&self, unit: &str) -> Option<Reading> {
-        self.readings.borrow_mut().get_mut(unit)?.pop_front()
+        self.readings.borrow_mut().take(unit, self.current.get())
     }
 
     /// The next answer the engine heard for the wait `key`, without taking it.
     pub fn next_answer(&self, key: &str) -> Option<RecordedAnswer> {
-        self.answers.borrow().get(key)?.front().cloned()
+        self.answers.borrow_mut().peek(key, self.current.get())
     }
 
     /// Takes the answer `next_answer` showed.
     pub fn take_answer(&self, key: &str) {
-        if let Some(queue) = self.answers.borrow_mut().get_mut(key) {
-            queue.pop_front();
-        }
+        self.answers.borrow_mut().take(key, self.current.get());
     }
 
     /// How the next delivery of `key` through `channel` went.
     pub fn next_delivery(&self, key: &str, channel: &str) -> Option<RecordedDelivery> {
         self.deliveries
             .borrow_mut()
-            .get_mut(&(key.to_string(), channel.to_string()))?
-            .pop_front()
+            .take(&(key.to_string(), channel.to_string()), self.current.get())
     }
 }
 
@@ -323,9 +386,10 @@ impl Recording {
 /// the unit, begins the next reading.
 #[derive(Default)]
 struct ReadingsBuilder {
-    done: HashMap<String, VecDeque<Reading>>,
-    /// The reading being gathered for each unit, and the conditions it was used for.
-    open: HashMap<String, (Reading, Vec<String>)>,
+    done: Queues<String, Reading>,
+    /// The reading being gathered for each unit, its segment, and the conditions it
+    /// was used for.
+    open: HashMap<String, (Reading, usize, Vec<String>)>,
 }
 
 impl ReadingsBuilder {
@@ -343,6 +407,7 @@ impl ReadingsBuilder {
         &mut self,
         unit: &str,
         condition: &str,
+        segment: usize,
         at_ms: u64,
         values: &BTreeMap<String, f64>,
         unreadable: &BTreeMap<String, String>,
@@ -350,16 +415,17 @@ impl ReadingsBuilder {
         if self
             .open
             .get(unit)
-            .is_some_and(|(_, seen)| seen.iter().any(|seen| seen == condition))
+            .is_some_and(|(_, _, seen)| seen.iter().any(|seen| seen == condition))
         {
             self.close(unit);
         }
-        let (reading, seen) = self.open.entry(unit.to_string()).or_insert_with(|| {
+        let (reading, _, seen) = self.open.entry(unit.to_string()).or_insert_with(|| {
             (
                 Reading {
                     at_ms,
                     ..Reading::default()
                 },
+                segment,
                 Vec::new(),
             )
         });
@@ -368,15 +434,12 @@ impl ReadingsBuilder {
         seen.push(condition.to_string());
     }
 
-    fn push(&mut self, unit: &str, reading: Reading) {
-        self.done
-            .entry(unit.to_string())
-            .or_default()
-            .push_back(reading);
+    fn push(&mut self, unit: &str, segment: usize, reading: Reading) {
+        self.done.push(unit.to_string(), segment, reading);
     }
 
     /// Every reading, the last ones closed too.
-    fn finish(mut self) -> HashMap<String, VecDeque<Reading>> {
+    fn finish(mut self) -> Queues<String, Reading> {
         let open: Vec<String> = self.open.keys().cloned().collect();
         for unit in open {
             self.close(&unit);
@@ -385,8 +448,8 @@ impl ReadingsBuilder {
     }
 
     fn close(&mut self, unit: &str) {
-        if let Some((reading, _)) = self.open.remove(unit) {
-            self.push(unit, reading);
+        if let Some((reading, segment, _)) = self.open.remove(unit) {
+            self.push(unit, segment, reading);
         }
     }
 }
@@ -536,6 +599,13 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
             _ => {}
         }
         last_seq = event.seq;
+    }
+    // A log that ends with no end: the engine died there (or still runs), and the
+    // replay's stops where the log does.
+    if running {
+        if let Some(segment) = segments.last_mut() {
+            segment.stops.die_after = Some(last_seq);
+        }
     }
     for segment in &mut segments {
         // The first interrupt came before the commands it let end were stopped.

@@ -23,6 +23,10 @@ use crate::replay::Recording;
 /// it: longer means the run itself changed (an edited runbook), and its own time goes.
 const CATCH_UP_LIMIT_MS: u64 = 60_000;
 
+/// How long, on the replay's clock, a command the recorded run never saw end waits to
+/// be stopped as it was, before the replay gives it up.
+const NEVER_ENDED_MS: u64 = 7 * 24 * 3_600_000;
+
 /// Where a replayed command stands in the run.
 pub(super) struct CommandPlace<'a> {
     pub unit: &'a str,
@@ -77,7 +81,15 @@ impl Run<'_> {
             Some(ExitRecord::Timeout | ExitRecord::Interrupted) | None => None,
         };
         let Some(ended) = ended else {
-            return Ok(Exit::Stopped(stop.await));
+            // Stopped as the recorded one was (a timeout, an interrupt, the engine's
+            // death); a replay that parted from the run may never stop it, and must end.
+            return tokio::select! {
+                biased;
+                reason = stop => Ok(Exit::Stopped(reason)),
+                () = self.clock.sleep(NEVER_ENDED_MS) => Err(std::io::Error::other(
+                    "the recorded run never saw this command end (replay)",
+                )),
+            };
         };
         let started = self.now();
         let until = started.saturating_add(command.duration_ms).max(
