@@ -1,7 +1,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runbook::drill::{DrillMark, Fault, Rehearsal, Response, Scenario, ScriptedProbes, Simulated};
+use runbook::drill::{
+    DrillMark, Fault, Rehearsal, Response, Scenario, ScriptedProbes, Simulated, StartTime,
+};
 use runbook::engine::clock::{Clock as _, RealClock, VirtualClock};
 use runbook::engine::{self, Launch};
 
@@ -31,6 +33,11 @@ pub struct Args {
     /// (the scenario's, else 1).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// When the drill's virtual clock starts, in RFC 3339 and UTC
+    /// (`2026-03-01T02:00:00Z`): the same drill then writes the same log, run id and
+    /// timestamps every time (the scenario's, else now).
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
     /// Also write the scorecard as a JUnit report, for CI systems.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -46,9 +53,18 @@ pub struct Args {
 /// Rehearses a runbook: the same engine on a virtual clock, nothing executed, faults
 /// injected; then the scorecard. Exit 0 when every objective was met, 1 otherwise.
 pub fn run(args: Args) -> ExitCode {
-    let args = match with_scenario(args) {
-        Ok(args) => args,
+    let (args, scenario_start) = match with_scenario(args) {
+        Ok(given) => given,
         Err(code) => return code,
+    };
+    let start = match args
+        .start
+        .as_deref()
+        .map(str::parse::<StartTime>)
+        .transpose()
+    {
+        Ok(given) => given.or(scenario_start),
+        Err(error) => return usage(&error.to_string(), "e.g. --start 2026-03-01T02:00:00Z"),
     };
     let faults: Vec<Fault> = match args.inject.iter().map(|spec| Fault::parse(spec)).collect() {
         Ok(faults) => faults,
@@ -124,8 +140,9 @@ pub fn run(args: Args) -> ExitCode {
     // effects are simulated and a drill is never resumed, so its log is written
     // without one per event (the file is complete and verifiable when the drill ends).
     options.durability = runbook::store::Durability::Unsynced;
-    // The drill starts now, then its clock moves only as the run waits.
-    let clock = VirtualClock::starting_at(RealClock.now_ms());
+    // The drill starts when it was told to, else now; then its clock moves only as the
+    // run waits.
+    let clock = VirtualClock::starting_at(start.map_or_else(|| RealClock.now_ms(), StartTime::ms));
     let started = engine::start(
         Launch {
             graph: ready.graph(),
@@ -199,15 +216,16 @@ fn scorecard(
 }
 
 /// The arguments with a scenario file's drill under them: the file names the runbook,
-/// and its lists come before what the command line adds.
-fn with_scenario(mut args: Args) -> Result<Args, ExitCode> {
+/// and its lists come before what the command line adds. The scenario's start comes
+/// back beside them, for when the command line gives none.
+fn with_scenario(mut args: Args) -> Result<(Args, Option<StartTime>), ExitCode> {
     if !Scenario::is_scenario(&args.file) {
-        return Ok(args);
+        return Ok((args, None));
     }
     let scenario = Scenario::read(&args.file).map_err(|error| {
         usage(
             &error.to_string(),
-            "a scenario has `runbook = \"FILE\"`, and may have `as`, `seed`, `inject`, `probes`, `respond` and `[params]`",
+            "a scenario has `runbook = \"FILE\"`, and may have `as`, `seed`, `start`, `inject`, `probes`, `respond` and `[params]`",
         )
     })?;
     args.file = scenario.runbook;
@@ -229,7 +247,7 @@ fn with_scenario(mut args: Args) -> Result<Args, ExitCode> {
     }
     args.seed = args.seed.or(scenario.seed);
     args.drive.person = args.drive.person.or(scenario.person);
-    Ok(args)
+    Ok((args, scenario.start))
 }
 
 /// Why a fault could never strike: its step is not in the runbook, or a host is in

@@ -4,7 +4,7 @@ use crate::diagnostic::Code;
 
 pub const BAD_DRILL: Code = Code::error(
     "rbk::drill::bad_drill",
-    "an `--inject` fault or a `--probe` value is not written as the drill reads it",
+    "an `--inject` fault, a `--probe` value, a `--respond` answer or a `--start` time is not written as the drill reads it",
 );
 
 pub const ALL: &[Code] = &[BAD_DRILL];

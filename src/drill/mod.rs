@@ -17,6 +17,7 @@ pub mod probes;
 pub mod respond;
 pub mod scenario;
 pub mod scorecard;
+pub mod start;
 
 pub use executor::Simulated;
 pub use fault::{Fault, FaultKind};
@@ -24,6 +25,7 @@ pub use probes::ScriptedProbes;
 pub use respond::Response;
 pub use scenario::Scenario;
 pub use scorecard::Scorecard;
+pub use start::StartTime;
 
 /// A drill as the engine is given it: how the log marks it, what the probes read, and
 /// the seed that picks samples (so the same drill picks the same hosts).

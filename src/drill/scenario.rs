@@ -5,6 +5,7 @@
 //! runbook = "../cloud-host-upgrade-high.rbk"   # relative to this file
 //! as = "bao"
 //! seed = 7
+//! start = "2026-03-01T02:00:00Z"  # the virtual clock's start; else the wall clock
 //! inject = ["fail:install@pay-003"]
 //! probes = ["tx_success=0.9995", "tx_success=0.95@70m"]
 //! respond = ["node=go,person=alice,after=2m", "node=go,person=fang,after=3m"]
@@ -13,10 +14,13 @@
 //! ```
 //!
 //! Each list holds what the command line's `--inject`, `--probe` and `--respond` take;
-//! the command line adds to the file.
+//! the command line adds to the file. The command line's `--start`, `--seed` and `--as`
+//! win over the file's.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use super::StartTime;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +31,9 @@ pub struct Scenario {
     pub person: Option<String>,
     #[serde(default)]
     pub seed: Option<u64>,
+    /// When the drill's clock starts, so the drill writes the same log every time.
+    #[serde(default)]
+    pub start: Option<StartTime>,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
     #[serde(default)]
@@ -92,7 +99,7 @@ mod tests {
         let path = folder.path().join("quarterly.drill.toml");
         std::fs::write(
             &path,
-            "runbook = \"plan.rbk\"\nas = \"bao\"\nseed = 7\ninject = [\"fail:a@h1\"]\n[params]\nkernel = \"6\"\n",
+            "runbook = \"plan.rbk\"\nas = \"bao\"\nseed = 7\nstart = \"2026-03-01T02:00:00Z\"\ninject = [\"fail:a@h1\"]\n[params]\nkernel = \"6\"\n",
         )
         .expect("write");
         assert!(Scenario::is_scenario(&path));
@@ -100,6 +107,7 @@ mod tests {
         assert_eq!(scenario.runbook, folder.path().join("plan.rbk"));
         assert_eq!(scenario.person.as_deref(), Some("bao"));
         assert_eq!(scenario.seed, Some(7));
+        assert_eq!(scenario.start.map(StartTime::ms), Some(1_772_330_400_000));
         assert_eq!(scenario.inject, ["fail:a@h1"]);
         assert_eq!(scenario.params["kernel"], "6");
     }
@@ -113,5 +121,17 @@ mod tests {
             Scenario::read(&path),
             Err(BadScenario::Format { .. })
         ));
+    }
+
+    #[test]
+    fn a_start_that_is_no_time_is_refused_where_it_is_written() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let path = folder.path().join("late.drill.toml");
+        std::fs::write(&path, "runbook = \"plan.rbk\"\nstart = \"at dawn\"\n").expect("write");
+        let refused = Scenario::read(&path).expect_err("not a time").to_string();
+        assert!(
+            refused.contains("line 2: `at dawn` is not a start time in RFC 3339 and UTC"),
+            "{refused}"
+        );
     }
 }
