@@ -3,8 +3,10 @@
 //! refusal, waves with a pause cut short, a host that fails, a rollback, notices,
 //! objectives) shows in every format; a fixed, hash-chained log of that same run
 //! (tests/cases/transcript/, made by its `generate` script) is frozen in every format
-//! and in the JSON's shape; and the HTML is rendered by a real browser (Debian's
-//! chromium, headless), where text from the log stays text.
+//! and in the JSON's shape; a shipped drill started at a fixed time (`--start`) writes
+//! the same Markdown and HTML every time, frozen but for the machine's name, the OS user
+//! and its folder; and the HTML is rendered by a real browser (Debian's chromium,
+//! headless), where text from the log stays text.
 
 mod common;
 
@@ -15,6 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::session::{finish, wait_until, Session};
+use common::{Output, Test};
 use serde_json::Value;
 
 /// The fixture's run, in tests/cases/transcript/state.
@@ -323,7 +326,11 @@ fn a_run_made_through_the_cli_shows_in_every_format() {
     objectives.sort_unstable();
     assert_eq!(
         objectives,
-        [("alert", true), ("restored", true), ("rollback_start", true)]
+        [
+            ("alert", true),
+            ("restored", true),
+            ("rollback_start", true)
+        ]
     );
     let delivered: Vec<(&str, bool)> = json["notices"]
         .as_array()
@@ -377,16 +384,12 @@ fn chromium() -> PathBuf {
     binary
 }
 
-#[test]
-fn the_html_renders_in_a_real_browser_and_text_from_the_log_stays_text() {
+/// The DOM that headless chromium makes of an HTML page, serialised.
+fn dom_in_chromium(html: &str) -> String {
     let chromium = chromium();
     let folder = tempfile::tempdir().expect("temporary folder");
     let page = folder.path().join("transcript.html");
-    fs::write(
-        &page,
-        fixture(&["transcript", FIXTURE_RUN, "--format", "html"]),
-    )
-    .expect("write the page");
+    fs::write(&page, html).expect("write the page");
     let browser = Command::new(&chromium)
         .args(["--headless", "--no-sandbox", "--disable-gpu"])
         .arg(format!(
@@ -401,13 +404,19 @@ fn the_html_renders_in_a_real_browser_and_text_from_the_log_stays_text() {
         .spawn()
         .unwrap_or_else(|error| panic!("{} does not start: {error}", chromium.display()));
     let shown = finish(browser, Duration::from_secs(120));
-    let dom = String::from_utf8_lossy(&shown.stdout);
+    let dom = String::from_utf8_lossy(&shown.stdout).into_owned();
     assert!(
         shown.status.success() && dom.contains("</html>"),
         "chromium could not render the page ({:?})\n--- stderr\n{}",
         shown.status,
         String::from_utf8_lossy(&shown.stderr)
     );
+    dom
+}
+
+#[test]
+fn the_html_renders_in_a_real_browser_and_text_from_the_log_stays_text() {
+    let dom = dom_in_chromium(&fixture(&["transcript", FIXTURE_RUN, "--format", "html"]));
     // An element the page does not have would come from the log.
     assert!(!dom.to_lowercase().contains("<script"), "{dom}");
     assert_eq!(
@@ -463,4 +472,164 @@ fn rendered_text(dom: &str) -> String {
         .replace("&nbsp;", " ")
         .replace("&amp;", "&");
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The shipped drill of the low-risk plan (a host's check fails; it alone is restored
+/// from its snapshot), started at a fixed time, so that it writes the same log, and so
+/// the same transcripts, every time.
+const DRILL: &str = "runbooks/drills/low-functional.drill.toml";
+const DRILL_START: &str = "2026-03-01T02:00:00Z";
+const DRILL_RUN: &str = "20260301-020000-cloud-host-upgrade-low";
+
+/// Runs the drill from the repository's files (the scenario, its runbook, the
+/// runbook's inventory and roster) in a folder of its own, its state in `state`.
+fn fixed_drill() -> Output {
+    Test::new()
+        .shipped(DRILL)
+        .shipped("runbooks/cloud-host-upgrade-low.rbk")
+        .shipped("runbooks/inventory/internal-tools.txt")
+        .shipped("runbooks/roster.toml")
+        .args(["drill", DRILL, "--start", DRILL_START])
+        .args(["--state-dir", "state", "--output", "quiet"])
+        .stdout_contains(format!(
+            "drill {DRILL_RUN}: 2h2s of virtual time, completed"
+        ))
+        .run()
+}
+
+/// `runbook ARGS --state-dir` the drill's, which must exit 0: what it printed.
+fn of_the_drill(drill: &Output, args: &[&str]) -> String {
+    Test::new()
+        .args(args.iter().copied())
+        .arg("--state-dir")
+        .arg(drill.path("state").to_str().expect("a UTF-8 path"))
+        .run()
+        .stdout
+}
+
+/// Snapshot settings hiding what differs from one machine to the next, and nothing
+/// else: the machine's name, the OS user, and the drill's folder, which the log holds
+/// in the runbook's absolute path (so the chain's last hash differs with it too).
+fn machine_neutral(drill: &Output) -> insta::Settings {
+    let folder = drill.dir.path().canonicalize().expect("the drill's folder");
+    let folder = folder.to_str().expect("a UTF-8 path");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex::escape(folder), "[folder]");
+    // Markdown prose escapes what it would read as markup (the timeline's `_`, `~`...).
+    settings.add_filter(&regex::escape(&markdown_escaped(folder)), "[folder]");
+    settings.add_filter(r"(last hash (?:`|<code>))[0-9a-f]{64}", "${1}[hash]");
+    settings.add_filter(r"(\| Machine \| )[^|]+( \|)", "${1}[machine]${2}");
+    settings.add_filter(
+        r#"(<th scope="row">Machine</th><td>)[^<]+(</td>)"#,
+        "${1}[machine]${2}",
+    );
+    settings.add_filter(r"(OS user )[^\s|<]+", "${1}[os-user]");
+    // The first key moment: `run RUN started by USER on MACHINE` (no `--as`).
+    settings.add_filter(
+        r"(run \S+ started by )[^\s|<]+( on )[^\s|<]+",
+        "${1}[os-user]${2}[machine]",
+    );
+    settings
+}
+
+/// `value` as the Markdown format writes text: each character it escapes, escaped.
+fn markdown_escaped(value: &str) -> String {
+    value
+        .chars()
+        .flat_map(|c| {
+            let escaped = "\\`*_[]<>|~&!".contains(c);
+            escaped.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
+#[test]
+fn a_fixed_drill_has_golden_markdown_and_html_transcripts() {
+    let drill = fixed_drill();
+    let verified = of_the_drill(&drill, &["verify", DRILL_RUN]);
+    assert!(verified.contains("chain intact"), "{verified}");
+    let md = of_the_drill(&drill, &["transcript", DRILL_RUN, "--format", "md"]);
+    let html = of_the_drill(&drill, &["transcript", DRILL_RUN, "--format", "html"]);
+    machine_neutral(&drill).bind(|| {
+        insta::assert_snapshot!("drill_md", md);
+        insta::assert_snapshot!("drill_html", html);
+    });
+}
+
+#[test]
+fn a_fixed_drills_page_shows_the_drill_its_objectives_and_its_rollback() {
+    let drill = fixed_drill();
+    let html = of_the_drill(&drill, &["transcript", DRILL_RUN, "--format", "html"]);
+    let dom = dom_in_chromium(&html);
+    assert!(!dom.to_lowercase().contains("<script"), "{dom}");
+    let text = rendered_text(&dom);
+    for said in [
+        "Drill: 云主机安全补丁 — 内部工具 / Security patch for internal tools",
+        "Drill yes : simulated on a virtual clock; injected fail:basic_check@tools-wiki-01",
+        "Started 2026-03-01 02:00:00 UTC",
+        "Objectives Objective Limit Result Decided at (UTC) \
+         rollback_start 5m met after 0s 2026-03-01 02:03:10 \
+         restored 10m met after 1s 2026-03-01 02:03:11",
+        "Rollback started 2026-03-01 02:03:10 3m10s 0ms rollback (hosts) of 1 unit(s)",
+        "Restored 2026-03-01 02:03:11 3m11s 1s the rollback finished well",
+        "↺ undo apply on tools-wiki-01",
+        "#41: rollback:apply@tools-wiki-01 on tools-wiki-01",
+        "↺ rollback done",
+    ] {
+        assert!(
+            text.contains(said),
+            "the page does not show {said:?}:\n{text}"
+        );
+    }
+}
+
+/// A plan that only looks, whose drill ends at once: its run id is the drill's start,
+/// to the second.
+const QUICK: &str = "runbook \"quick\" { }\nstep hello {\n  readonly\n  run \"echo hello\"\n}\n";
+
+#[test]
+fn a_drill_starts_at_the_time_given_and_the_command_line_wins_over_the_scenario() {
+    let drill = |args: &[&str], run: &str| {
+        Test::new()
+            .file("plan.rbk", QUICK)
+            .file(
+                "quick.drill.toml",
+                "runbook = \"plan.rbk\"\nstart = \"2026-03-01T02:00:00Z\"\n",
+            )
+            .args(["drill", "--state-dir", "state", "--output", "quiet"])
+            .args(args.iter().copied())
+            .stdout_contains(format!("drill {run}: "))
+            .run()
+    };
+    let ran = drill(
+        &["plan.rbk", "--start", "2026-03-01T02:00:00Z"],
+        "20260301-020000-quick",
+    );
+    let log = ran.read("state/runs/20260301-020000-quick/events.jsonl");
+    let first: Value = serde_json::from_str(log.lines().next().expect("an event")).expect("JSON");
+    assert_eq!(first["time_ms"], 1_772_330_400_000_u64, "{first}");
+    drill(&["quick.drill.toml"], "20260301-020000-quick");
+    drill(
+        &["quick.drill.toml", "--start", "2027-01-02T03:04:05.678Z"],
+        "20270102-030405-quick",
+    );
+}
+
+#[test]
+fn a_start_that_is_not_an_rfc_3339_time_in_utc_is_a_usage_error() {
+    for (given, why) in [
+        ("2026-03-01", "timestamp format is invalid"),
+        ("2026-03-01T02:00:00+01:00", "timestamp format is invalid"),
+        ("2026-02-30T02:00:00Z", "numeric component is out of range"),
+    ] {
+        Test::new()
+            .file("plan.rbk", QUICK)
+            .args(["drill", "plan.rbk", "--start", given])
+            .status(2)
+            .stdout("")
+            .stderr(format!(
+                "error[rbk::drill::bad_drill]: `{given}` is not a start time in RFC 3339 and UTC: {why}\n  help: e.g. --start 2026-03-01T02:00:00Z\n"
+            ))
+            .run();
+    }
 }
