@@ -1,13 +1,14 @@
-//! The Markdown format (GitHub-flavoured), for a ticket or the post-mortem document:
-//! the header, the key moments, the full timeline, then a section per kind of thing an
-//! auditor checks. Everything from the log is user data: it is escaped so that it can
-//! neither format nor break the page (a step's output holding `|`, `*` or `<script>`).
+//! The Markdown format (GitHub-flavoured), for a ticket or the post-mortem document: how
+//! each piece of the transcript `document` walks through looks in Markdown. Everything
+//! from the log is user data: it is escaped so that it can neither format nor break
+//! the page (a step's output holding `|`, `*` or `<script>`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::model::{
-    elapsed, seconds, About, At, Command, Entry, EvaluationKind, Part, Transcript, TO_FILL_IN,
-};
+use super::document;
+use super::markup::{Cell, Look, Markup, Region, Table};
+use super::model::{Command, Transcript};
 use crate::ast::shown_escaped;
 
 /// Output lines shown per command; the rest are counted, and are in the log.
@@ -16,480 +17,199 @@ const OUTPUT_LINES: usize = 20;
 const COMMAND_CHARS: usize = 80;
 
 pub fn render(transcript: &Transcript) -> String {
-    let mut md = String::new();
-    header(&mut md, transcript);
-    key_moments(&mut md, transcript);
-    timeline(&mut md, transcript);
-    answers(&mut md, transcript);
-    commands(&mut md, transcript);
-    evaluations(&mut md, transcript);
-    objectives(&mut md, transcript);
-    notices(&mut md, transcript);
-    postmortem(&mut md, transcript);
-    if let Some(header) = &transcript.header {
-        let _ = writeln!(
-            md,
-            "## Runbook source\n\nThe runbook as the run started (sha256 {}):\n\n{}",
-            code(&header.source_sha256),
-            fenced(&header.source, "")
-        );
-    }
-    if let Some(chain) = &transcript.chain {
-        let _ = writeln!(
-            md,
-            "---\n\n{} events from {} to {}; the chain verifies (last hash {}).",
-            chain.events,
-            chain.first.time,
-            chain.last.time,
-            code(&chain.last_hash)
-        );
-    }
-    md
+    let mut markdown = Markdown::default();
+    document::write(transcript, &mut markdown);
+    markdown.out
 }
 
-fn header(md: &mut String, transcript: &Transcript) {
-    let Some(header) = &transcript.header else {
-        let _ = writeln!(
-            md,
-            "# Transcript\n\nThe log does not start with a run: it has no header.\n"
-        );
-        return;
-    };
-    let named = header.title.as_deref().unwrap_or(&header.runbook);
-    // A rehearsal must never be read as a change.
-    let drill = if header.drill.is_some() {
-        "Drill: "
-    } else {
-        ""
-    };
-    let _ = writeln!(md, "# {drill}{}\n", text(named));
-    let _ = writeln!(md, "| | |\n|---|---|");
-    let mut row = |name: &str, value: String| {
-        let _ = writeln!(md, "| {name} | {value} |");
-    };
-    row(
-        "Runbook",
-        format!(
-            "{}{} ({})",
-            cell_code(&header.runbook),
-            header
-                .title
-                .as_deref()
-                .map(|title| format!(": {}", text(title)))
-                .unwrap_or_default(),
-            cell_code(&header.file)
-        ),
-    );
-    row("Run", cell_code(&header.run));
-    let by = transcript
-        .who(header.person.as_deref(), header.os_user.as_deref())
-        .unwrap_or_else(|| header.started_by.clone());
-    row("Started by", text(&by));
-    row("Machine", text(&header.machine));
-    row(
-        "Runbook version",
-        format!("sha256 {}", cell_code(&header.source_sha256)),
-    );
-    for edit in &header.accepted_edits {
-        row(
-            "Edit accepted",
-            format!(
-                "{} UTC: sha256 {}{}",
-                edit.at.utc(),
-                cell_code(&edit.source_sha256),
-                transcript
-                    .who(edit.person.as_deref(), edit.os_user.as_deref())
-                    .map(|who| format!(", by {}", text(&who)))
-                    .unwrap_or_default()
-            ),
-        );
-    }
-    row("Started", format!("{} UTC", header.started.utc()));
-    row("Status", format!("**{}**", header.status.words()));
-    if let Some(drill) = &header.drill {
-        row(
-            "Drill",
-            format!("yes: {}", text(&super::drill_words(drill))),
-        );
-    }
-    row(
-        "Engine",
-        text(&format!("runbook {}", header.engine_version)),
-    );
-    md.push('\n');
-    if !header.params.is_empty() {
-        let _ = writeln!(md, "Parameters:\n\n| Name | Value |\n|---|---|");
-        for (name, value) in &header.params {
-            let _ = writeln!(md, "| {} | {} |", text(name), cell_code(value));
-        }
-        md.push('\n');
-    }
-    if !header.inventories.is_empty() {
-        let _ = writeln!(md, "Hosts:\n\n| Inventory | Hosts |\n|---|---|");
-        for (name, hosts) in &header.inventories {
-            let _ = writeln!(md, "| {} | {} |", text(name), text(&hosts.join(", ")));
-        }
-        md.push('\n');
-    }
-    if !header.people.is_empty() {
-        let _ = writeln!(
-            md,
-            "People, as the roster stood when the run started:\n\n| Login | Name | Roles |\n|---|---|---|"
-        );
-        for person in &header.people {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} |",
-                text(&person.login),
-                text(person.name.as_deref().unwrap_or_default()),
-                text(&person.roles.join(", "))
-            );
-        }
-        md.push('\n');
-    }
+/// The Markdown being written.
+#[derive(Debug, Default)]
+struct Markdown {
+    out: String,
+    /// Whether a table is open: in its cells a `|` ends the cell, even inside code.
+    in_table: bool,
 }
 
-fn key_moments(md: &mut String, transcript: &Transcript) {
-    let _ = writeln!(
-        md,
-        "## Key moments\n\n| Moment | Time (UTC) | Since start | Since first failure | What |\n|---|---|---|---|---|"
-    );
-    for moment in &transcript.key_moments {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            moment.moment.label(),
-            moment
-                .at
-                .as_ref()
-                .map(At::utc)
-                .unwrap_or_else(|| "—".into()),
-            moment
-                .since_start_ms
-                .map(elapsed)
-                .unwrap_or_else(|| "—".into()),
-            moment
-                .since_failure_ms
-                .map(elapsed)
-                .unwrap_or_else(|| "—".into()),
-            text(&moment.detail)
-        );
-    }
-    md.push('\n');
-}
+impl Markup for Markdown {
+    fn begin_document(&mut self, _title: &str) {}
 
-fn timeline(md: &mut String, transcript: &Transcript) {
-    let _ = writeln!(
-        md,
-        "## Timeline\n\n| Time (UTC) | What happened | By |\n|---|---|---|"
-    );
-    let mut day = "";
-    for entry in &transcript.timeline {
-        // The date once, then again only when it changes.
-        let time = if entry.at.day() == day {
-            entry.at.clock()
-        } else {
-            day = entry.at.day();
-            entry.at.utc()
+    fn end_document(&mut self) {}
+
+    fn open(&mut self, region: &Region) {
+        if let Region::Section { title, .. } = region {
+            let _ = writeln!(self.out, "## {title}\n");
+        }
+    }
+
+    fn close(&mut self, _region: &Region) {}
+
+    fn heading(&mut self, level: u8, inline: &str) {
+        let marks = "#".repeat(usize::from(level));
+        let _ = writeln!(self.out, "{marks} {inline}\n");
+    }
+
+    fn paragraph(&mut self, _look: Look, inline: &str) {
+        let _ = writeln!(self.out, "{inline}\n");
+    }
+
+    fn banner(&mut self, inline: &str) {
+        let _ = writeln!(self.out, "> {inline}\n");
+    }
+
+    fn list(&mut self, _look: Look, items: &[String]) {
+        for item in items {
+            let _ = writeln!(self.out, "- {item}");
+        }
+        self.out.push('\n');
+    }
+
+    fn table(&mut self, table: &Table) {
+        self.in_table = true;
+        let columns = match table {
+            Table::Facts => {
+                self.out.push_str("| | |\n|---|---|\n");
+                return;
+            }
+            Table::Columns(columns) => columns,
+            Table::Captioned { caption, columns } => {
+                let _ = writeln!(self.out, "{caption}:\n");
+                columns
+            }
         };
-        let by = transcript
-            .who(entry.person.as_deref(), entry.os_user.as_deref())
-            .map(|who| text(&who))
-            .unwrap_or_default();
-        let _ = writeln!(md, "| {time} | {} | {by} |", said(transcript, entry));
+        let _ = writeln!(self.out, "| {} |", columns.join(" | "));
+        let _ = writeln!(self.out, "|{}", "---|".repeat(columns.len()));
     }
-    md.push('\n');
-}
 
-/// An entry's text, with a command shown as code and numbered as in its section.
-fn said(transcript: &Transcript, entry: &Entry) -> String {
-    match entry.about {
-        About::CommandStarted { command } => match transcript.commands.get(command) {
-            Some(ran) => format!(
-                "#{}{}: {}",
-                command + 1,
-                on(ran),
-                cell_code(&shortened(&ran.command))
-            ),
-            None => text(&entry.text),
-        },
-        About::CommandFinished { command } => {
-            let bad = transcript
-                .commands
-                .get(command)
-                .is_some_and(|ran| !ran.succeeded());
-            let said = format!("#{}: {}", command + 1, text(&entry.text));
-            if bad {
-                format!("**{said}**")
+    fn row(&mut self, _anchor: Option<&str>, cells: &[Cell]) {
+        self.out.push('|');
+        for cell in cells {
+            if cell.look == Look::Bad {
+                let _ = write!(self.out, " **{}** |", cell.inline);
             } else {
-                said
+                let _ = write!(self.out, " {} |", cell.inline);
             }
         }
-        _ => text(&entry.text),
+        self.out.push('\n');
     }
-}
 
-fn answers(md: &mut String, transcript: &Transcript) {
-    let _ = writeln!(md, "## Answers\n");
-    if transcript.answers.is_empty() {
-        let _ = writeln!(
-            md,
-            "Nobody voted, confirmed, decided or cut a pause short.\n"
-        );
-        return;
+    fn end_table(&mut self) {
+        self.out.push('\n');
+        self.in_table = false;
     }
-    let _ = writeln!(
-        md,
-        "Roles are those the roster gave each person when the run started.\n\n| Time (UTC) | Person | Roles | Answer | About | Reason | Taken |\n|---|---|---|---|---|---|---|"
-    );
-    for answer in &transcript.answers {
-        let person = match (&answer.person, &answer.name) {
-            (Some(login), Some(name)) => format!("{login} ({name})"),
-            (Some(login), None) => login.clone(),
-            (None, _) => String::new(),
-        };
-        let person = match &answer.os_user {
-            Some(user) => format!("{person}, OS user {user}"),
-            None => person,
-        };
-        let mut said = answer.answer.clone();
-        if let Some(role) = &answer.role {
-            let _ = write!(said, " as {role}");
-        }
-        if let Some(decision) = answer.decision {
-            let _ = write!(said, " {}", format!("{decision:?}").to_lowercase());
-        }
-        if !answer.values.is_empty() {
-            let values: Vec<String> = answer
-                .values
-                .iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect();
-            let _ = write!(said, ": {}", values.join(", "));
-        }
-        let taken = match &answer.refused {
-            Some(why) => format!("**REFUSED**: {}", text(why)),
-            None => "yes".to_string(),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {taken} |",
-            answer.at.utc(),
-            text(&person),
-            text(&answer.roles.join(", ")),
-            text(&said),
-            text(&answer.about),
-            text(answer.reason.as_deref().unwrap_or_default()),
-        );
-    }
-    md.push('\n');
-}
 
-fn commands(md: &mut String, transcript: &Transcript) {
-    let _ = writeln!(md, "## Commands\n");
-    if transcript.commands.is_empty() {
-        let _ = writeln!(md, "No command ran.\n");
-        return;
+    fn code_block(&mut self, body: &str, info: &str) {
+        let _ = writeln!(self.out, "{}", fenced(body, info));
     }
-    let _ = writeln!(
-        md,
-        "Secrets were redacted before anything was logged. Each output shows at most its first {OUTPUT_LINES} lines, and counts the rest; the run's folder holds every output whole.\n"
-    );
-    for (number, ran) in transcript.commands.iter().enumerate() {
-        let _ = writeln!(md, "### #{}: {}{}\n", number + 1, text(&ran.unit), on(ran));
-        let ended = match ran.duration_ms {
-            Some(duration) => format!("{} after {}", ran.ended_text(), seconds(duration)),
-            None => ran.ended_text(),
-        };
-        let ended = if ran.succeeded() {
-            ended
-        } else {
-            format!("**{ended}**")
-        };
-        let _ = writeln!(
-            md,
-            "- {}: {} {}, attempt {}, started {} UTC: {ended}",
-            text(&ran.node),
-            phase_word(ran),
-            ran.number,
-            ran.attempt,
-            ran.started.utc(),
-        );
-        if let Some(file) = &ran.full_output {
-            let _ = writeln!(md, "- whole output: {} in the run's folder", code(file));
+
+    fn folded_code(&mut self, summary: &str, body: &str) {
+        let _ = writeln!(self.out, "{summary}:\n\n{}", fenced(body, ""));
+    }
+
+    fn to_fill_in(&mut self, words: &str) {
+        let _ = writeln!(self.out, "_{words}_\n");
+    }
+
+    /// Markdown draws no space: the answer is written under the heading.
+    fn writing_space(&mut self, _inline: &str) {}
+
+    fn command_summary(&mut self, summary: &str, whole_output: Option<&str>) {
+        let _ = writeln!(self.out, "- {summary}");
+        if let Some(file) = whole_output {
+            let _ = writeln!(
+                self.out,
+                "- whole output: {} in the run's folder",
+                self.code(file)
+            );
         }
-        let _ = writeln!(md, "\n{}", fenced(&ran.command, "sh"));
+        self.out.push('\n');
+    }
+
+    /// The first `OUTPUT_LINES` lines, and how many more the log holds.
+    fn output(&mut self, ran: &Command) {
         let collapsed = ran.collapsed(OUTPUT_LINES);
         if collapsed.shown.is_empty() {
-            continue;
+            return;
         }
         let shown: Vec<&str> = collapsed.shown.iter().map(|(_, line)| *line).collect();
-        let _ = writeln!(md, "{}", fenced(&shown.join("\n"), "text"));
+        let _ = writeln!(self.out, "{}", fenced(&shown.join("\n"), "text"));
         if collapsed.hidden > 0 {
-            let _ = writeln!(md, "… {} more lines in the log.\n", collapsed.hidden);
+            let _ = writeln!(self.out, "… {} more lines in the log.\n", collapsed.hidden);
         }
     }
-}
 
-fn evaluations(md: &mut String, transcript: &Transcript) {
-    let _ = writeln!(md, "## Probe values behind each decision\n");
-    if transcript.evaluations.is_empty() {
-        let _ = writeln!(md, "No condition was evaluated and no baseline read.\n");
-        return;
+    fn footer(&mut self, inline: &str) {
+        let _ = writeln!(self.out, "---\n\n{inline}");
     }
-    let _ = writeln!(
-        md,
-        "| Time (UTC) | Of | Condition | Values | Verdict |\n|---|---|---|---|---|"
-    );
-    for evaluation in &transcript.evaluations {
-        let condition = match (evaluation.kind, &evaluation.condition) {
-            (EvaluationKind::Condition, Some(condition)) => cell_code(condition),
-            _ => "baseline".to_string(),
-        };
-        let verdict = evaluation.verdict();
-        let verdict = if evaluation.holds == Some(false) || evaluation.error.is_some() {
-            format!("**{}**", text(&verdict))
+
+    fn text(&self, value: &str) -> String {
+        text(value)
+    }
+
+    fn plain(&self, words: &str) -> String {
+        words.to_string()
+    }
+
+    fn code(&self, value: &str) -> String {
+        if self.in_table {
+            cell_code(value)
         } else {
-            text(&verdict)
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {condition} | {} | {verdict} |",
-            evaluation.at.utc(),
-            text(&evaluation.of),
-            text(&evaluation.values_text()),
-        );
-    }
-    md.push('\n');
-}
-
-fn objectives(md: &mut String, transcript: &Transcript) {
-    let _ = writeln!(md, "## Objectives\n");
-    if transcript.objectives.is_empty() {
-        let _ = writeln!(
-            md,
-            "No objective was decided: the runbook sets none, or no failure started their clocks.\n"
-        );
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "| Objective | Limit | Result | Decided at (UTC) |\n|---|---|---|---|"
-    );
-    for objective in &transcript.objectives {
-        let result = if objective.met {
-            objective.result()
-        } else {
-            format!("**{}**", objective.result())
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {result} | {} |",
-            text(&objective.objective),
-            objective.limit(),
-            objective.at.utc()
-        );
-    }
-    md.push('\n');
-}
-
-fn notices(md: &mut String, transcript: &Transcript) {
-    let _ = writeln!(md, "## Notices\n");
-    if transcript.notices.is_empty() {
-        let _ = writeln!(md, "No notice was sent.\n");
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "| Time (UTC) | To | Channel | Message | Delivery |\n|---|---|---|---|---|"
-    );
-    for notice in &transcript.notices {
-        let outcome = if notice.delivered() {
-            text(&notice.outcome())
-        } else {
-            format!("**{}**", text(&notice.outcome()))
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {outcome} |",
-            notice.at.utc(),
-            text(&notice.audience),
-            text(notice.channel.as_deref().unwrap_or("log")),
-            text(&notice.message),
-        );
-    }
-    md.push('\n');
-}
-
-fn postmortem(md: &mut String, transcript: &Transcript) {
-    let postmortem = &transcript.postmortem;
-    let _ = writeln!(
-        md,
-        "## Post-mortem ({TO_FILL_IN})\n\n> **{}.** Nothing below is a conclusion: the prompts come from the log, the answers are yours to write.\n",
-        capitalised(TO_FILL_IN)
-    );
-    let _ = writeln!(md, "### What failed\n");
-    if postmortem.failures.is_empty() {
-        let _ = writeln!(md, "The log has no failure.\n");
-    } else {
-        for failure in &postmortem.failures {
-            let _ = writeln!(md, "- {} UTC: {}", failure.at.utc(), text(&failure.text()));
+            code(value)
         }
-        md.push('\n');
     }
-    part(md, "Root cause", &postmortem.root_cause);
-    let _ = writeln!(
-        md,
-        "### Corrective actions\n\n_{}_\n\n| Action | Owner | Due |\n|---|---|---|",
-        capitalised(TO_FILL_IN)
-    );
-    for action in &postmortem.corrective_actions {
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} |",
-            text(&action.action),
-            text(&action.owner),
-            text(&action.due)
-        );
-    }
-    md.push('\n');
-    part(md, "What went well", &postmortem.went_well);
-    part(md, "What went badly", &postmortem.went_badly);
-}
 
-fn part(md: &mut String, title: &str, part: &Part) {
-    let _ = writeln!(md, "### {title}\n\n_{}_\n", capitalised(TO_FILL_IN));
-    if !part.prompts.is_empty() {
-        let _ = writeln!(md, "Prompts from the log:\n");
-        for prompt in &part.prompts {
-            let _ = writeln!(md, "- {}", text(prompt));
+    fn strong(&self, inline: &str) -> String {
+        format!("**{inline}**")
+    }
+
+    fn outcome(&self, good: bool, inline: &str) -> String {
+        if good {
+            inline.to_string()
+        } else {
+            self.strong(inline)
         }
-        md.push('\n');
     }
-}
 
-fn capitalised(words: &str) -> String {
-    let mut chars = words.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
+    fn status(&self, _good: bool, words: &str) -> String {
+        self.strong(words)
+    }
 
-fn on(ran: &Command) -> String {
-    ran.host
-        .as_deref()
-        .map(|host| format!(" on {}", text(host)))
-        .unwrap_or_default()
-}
+    fn drill_yes(&self) -> String {
+        "yes".to_string()
+    }
 
-fn phase_word(ran: &Command) -> &'static str {
-    use crate::engine::facts::Phase;
-    match ran.phase {
-        Phase::Run => "command",
-        Phase::Verify => "verification",
-        Phase::Remedy => "remedy",
-        Phase::Rollback => "rollback command",
+    fn command_reference(&self, number: usize) -> String {
+        format!("#{number}")
+    }
+
+    /// Its first line, cut to `COMMAND_CHARS`: its section has it whole.
+    fn command_excerpt(&self, command: &str) -> String {
+        self.code(&shortened(command))
+    }
+
+    fn command_ended(&self, number: usize, said: &str, failed: bool) -> String {
+        self.outcome(
+            !failed,
+            &format!("{}: {said}", self.command_reference(number)),
+        )
+    }
+
+    fn entered_values(&self, values: &BTreeMap<String, String>) -> String {
+        if values.is_empty() {
+            return String::new();
+        }
+        let values: Vec<String> = values
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        format!(": {}", values.join(", "))
+    }
+
+    fn blank(&self) -> String {
+        String::new()
+    }
+
+    fn outputs_shown(&self) -> String {
+        format!("Each output shows at most its first {OUTPUT_LINES} lines, and counts the rest; the run's folder holds every output whole.")
     }
 }
 

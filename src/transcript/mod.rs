@@ -1,10 +1,13 @@
 //! The auditor's view of a run, from its verified log. `model` folds the events into
 //! one typed `Transcript`; each format renders that same value, so text, Markdown,
-//! HTML and JSON never disagree on what happened.
+//! HTML and JSON never disagree on what happened. Markdown and HTML share one walk of
+//! it (`document`), each a `Markup` saying how the pieces look.
 
+mod document;
 mod html;
 mod json;
 mod markdown;
+mod markup;
 pub mod model;
 mod text;
 
