@@ -209,6 +209,14 @@ fn decided(event: &Event, wording: Wording) -> Value {
         _ => &[],
     };
     if let Value::Object(map) = &mut payload {
+        // What a rollback undoes is the decision; the order of units that ended at the
+        // same moment is how branches happened to interleave (each undo's own thread
+        // keeps its order).
+        if event.kind == "rollback_started" {
+            if let Some(Value::Array(units)) = map.get_mut("units") {
+                units.sort_by_key(Value::to_string);
+            }
+        }
         if ignored == ["*"] {
             map.clear();
         } else {

@@ -589,14 +589,14 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
                     segment.stops.kill_at = Some(kill);
                 }
             }
-            Fact::UnitStarted { .. }
-            | Fact::CommandStarted { .. }
-            | Fact::Waiting { .. }
-            | Fact::WaveStarted { .. }
-            | Fact::WavePause { .. }
-            | Fact::Evaluated { .. }
-            | Fact::Baseline { .. } => last_work_ms = event.time_ms,
-            _ => {}
+            // What an interrupt lets end by itself may come after it; anything else the
+            // engine did (began work, heard an answer, decided) came before it.
+            Fact::CommandFinished { .. }
+            | Fact::Output { .. }
+            | Fact::UnitFinished { .. }
+            | Fact::Delivered { .. }
+            | Fact::Objective { .. } => {}
+            _ => last_work_ms = event.time_ms,
         }
         last_seq = event.seq;
     }
