@@ -30,6 +30,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The shipped functional-failure drill of the high-risk plan, run in a session that
+/// holds a copy of the shipped runbooks; its run's id.
+fn drilled(session: &Session) -> String {
+    with_shipped_runbooks(session);
+    session
+        .runbook(&[
+            "drill",
+            "runbooks/drills/high-functional-wave2.drill.toml",
+            "--output",
+            "quiet",
+        ])
+        .expect(0, "the drill passes");
+    session.run_id()
+}
+
 /// The report with what changes from run to run (the run's id and the clock's start)
 /// left out.
 fn stable(report: &str, run: &str) -> String {
@@ -45,16 +60,7 @@ fn stable(report: &str, run: &str) -> String {
 #[test]
 fn a_drill_replays_with_every_decision_made_again() {
     let session = Session::new();
-    with_shipped_runbooks(&session);
-    session
-        .runbook(&[
-            "drill",
-            "runbooks/drills/high-functional-wave2.drill.toml",
-            "--output",
-            "quiet",
-        ])
-        .expect(0, "the drill passes");
-    let run = session.run_id();
+    let run = drilled(&session);
     let events = session.events(&run);
     let replayed = session.runbook(&["replay", &run]);
     replayed.expect(0, "the replay makes every decision again");
@@ -71,16 +77,7 @@ fn a_drill_replays_with_every_decision_made_again() {
 #[test]
 fn an_edited_threshold_diverges_at_the_reading_it_decides_otherwise() {
     let session = Session::new();
-    with_shipped_runbooks(&session);
-    session
-        .runbook(&[
-            "drill",
-            "runbooks/drills/high-functional-wave2.drill.toml",
-            "--output",
-            "quiet",
-        ])
-        .expect(0, "the drill passes");
-    let run = session.run_id();
+    let run = drilled(&session);
     let events = session.events(&run);
     // The business watch's threshold, lowered below what the drill's probe reads when
     // transactions fail (0.95): the edited plan sees nothing wrong there.
@@ -120,16 +117,7 @@ fn an_edited_threshold_diverges_at_the_reading_it_decides_otherwise() {
 #[test]
 fn the_same_runbook_edited_in_wording_only_diverges_nowhere() {
     let session = Session::new();
-    with_shipped_runbooks(&session);
-    session
-        .runbook(&[
-            "drill",
-            "runbooks/drills/high-functional-wave2.drill.toml",
-            "--output",
-            "quiet",
-        ])
-        .expect(0, "the drill passes");
-    let run = session.run_id();
+    let run = drilled(&session);
     // A condition written another way decides the same: no decision changes.
     let plan = session.read("runbooks/cloud-host-upgrade-high.rbk");
     session.file(

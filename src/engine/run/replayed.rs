@@ -14,7 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use super::observe::Readings;
 use super::tell::Delivery;
 use super::wait::{Heard, Wait};
-use super::{Run, StopLevel};
+use super::Run;
 use crate::engine::facts::{ExitRecord, Fact, Phase};
 use crate::executor::{Exit, StopReason, Stream};
 use crate::replay::Recording;
@@ -137,17 +137,13 @@ impl Run<'_> {
         deadline: Option<u64>,
     ) -> Heard {
         let next = recording.next_answer(wait.key);
-        let until = match (&next, deadline) {
-            (Some(next), Some(deadline)) => next.at_ms.min(deadline),
-            (Some(next), None) => next.at_ms,
-            (None, Some(deadline)) => deadline,
-            (None, None) => return Heard::Nobody,
+        let until = match self
+            .sleep_until_answer(next.as_ref().map(|next| next.at_ms), deadline)
+            .await
+        {
+            Ok(until) => until,
+            Err(heard) => return heard,
         };
-        tokio::select! {
-            biased;
-            () = self.stopped(StopLevel::NoNewWork) => return Heard::Stopped,
-            () = self.clock.sleep(until.saturating_sub(self.now())) => {}
-        }
         match next {
             Some(next) if next.at_ms <= until => {
                 recording.take_answer(wait.key);

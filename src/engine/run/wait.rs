@@ -357,6 +357,27 @@ async fn next_line(keyboard: &mut Option<MutexGuard<'_, Lines>>) -> Option<Strin
 }
 
 impl Run<'_> {
+    /// Sleeps until the earlier of the moment an answer comes and the wait's deadline,
+    /// and returns it; `Nobody` when neither can come, `Stopped` when the run stops
+    /// first. (A drill's responders and a replay's recorded people answer this way.)
+    pub(super) async fn sleep_until_answer(
+        &self,
+        answer_at: Option<u64>,
+        deadline: Option<u64>,
+    ) -> std::result::Result<u64, Heard> {
+        let until = match (answer_at, deadline) {
+            (Some(at), Some(deadline)) => at.min(deadline),
+            (Some(at), None) => at,
+            (None, Some(deadline)) => deadline,
+            (None, None) => return Err(Heard::Nobody),
+        };
+        tokio::select! {
+            biased;
+            () = self.stopped(StopLevel::NoNewWork) => Err(Heard::Stopped),
+            () = self.clock.sleep(until.saturating_sub(self.now())) => Ok(until),
+        }
+    }
+
     /// A drill's people: the next responder for this wait answers when their delay,
     /// counted from when the wait began, has passed on the drill's clock; the wait's
     /// own deadline comes first if it is earlier. With no responder left, only the
@@ -385,17 +406,13 @@ impl Run<'_> {
                 .min_by_key(|(_, response)| response.after_ms)
                 .map(|(index, response)| (index, response, asked.saturating_add(response.after_ms)))
         };
-        let until = match (next, deadline) {
-            (Some((_, _, at)), Some(deadline)) => at.min(deadline),
-            (Some((_, _, at)), None) => at,
-            (None, Some(deadline)) => deadline,
-            (None, None) => return Heard::Nobody,
+        let until = match self
+            .sleep_until_answer(next.map(|(_, _, at)| at), deadline)
+            .await
+        {
+            Ok(until) => until,
+            Err(heard) => return heard,
         };
-        tokio::select! {
-            biased;
-            () = self.stopped(StopLevel::NoNewWork) => return Heard::Stopped,
-            () = self.clock.sleep(until.saturating_sub(self.now())) => {}
-        }
         match next {
             Some((index, response, at)) if at <= until => {
                 self.drill_answered
