@@ -54,12 +54,9 @@ struct Candidate {
 }
 
 pub fn compare(recorded: &[Event], replayed: &[Event]) -> Comparison {
-    let mut threads: HashMap<String, VecDeque<(&Event, Value)>> = HashMap::new();
+    let mut threads: HashMap<String, VecDeque<&Event>> = HashMap::new();
     for event in recorded {
-        threads
-            .entry(thread(event))
-            .or_default()
-            .push_back((event, decided(event, Wording::Ignored)));
+        threads.entry(thread(event)).or_default().push_back(event);
     }
     // The recorded event the replay reproduced last, in the replay's order: where
     // something the replay did beyond its thread is placed.
@@ -72,26 +69,20 @@ pub fn compare(recorded: &[Event], replayed: &[Event]) -> Comparison {
         if parted.contains(&key) {
             continue;
         }
-        let said = decided(event, Wording::Ignored);
         let queue = threads.entry(key.clone()).or_default();
         match queue.front() {
-            Some((_, expected)) if *expected == said => {
-                if let Some((original, _)) = queue.pop_front() {
-                    last_matched = Some(original);
-                }
+            Some(original) if same_decision(original, event) => {
+                last_matched = queue.pop_front();
                 matched += 1;
             }
-            Some((original, _)) => {
+            Some(original) => {
                 candidates.push(Candidate {
                     position: original.seq * 2,
                     divergence: Divergence {
                         recorded: Some((*original).clone()),
                         replayed: Some(event.clone()),
                         after: None,
-                        changes: changes(
-                            &decided(original, Wording::Kept),
-                            &decided(event, Wording::Kept),
-                        ),
+                        changes: changes(&decided(original), &decided(event)),
                     },
                 });
                 parted.insert(key);
@@ -115,7 +106,7 @@ pub fn compare(recorded: &[Event], replayed: &[Event]) -> Comparison {
         if parted.contains(key) {
             continue;
         }
-        if let Some((original, _)) = queue.front() {
+        if let Some(original) = queue.front() {
             candidates.push(Candidate {
                 position: original.seq * 2,
                 divergence: Divergence {
@@ -178,20 +169,9 @@ fn thread(event: &Event) -> String {
     }
 }
 
-/// Whether an event's wording (a condition as written, a summary, a message) counts:
-/// it does not for whether a decision changed, and it does to explain one that did.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wording {
-    Ignored,
-    Kept,
-}
-
-/// What an event says that a replay must say again: its kind, who said it, and its
-/// payload without the fields that only tell time or place (and, unless kept, the
-/// runbook's wording).
-fn decided(event: &Event, wording: Wording) -> Value {
-    let mut payload = event.payload.clone();
-    let ignored: &[&str] = match event.kind.as_str() {
+/// The payload fields of a kind that only tell time or place.
+fn placing(kind: &str) -> &'static [&'static str] {
+    match kind {
         // Where and when the run was kept; the runbook it ran is compared event by
         // event, as what it made the run do.
         "run_started" | "run_resumed" | "changes_accepted" => &["*"],
@@ -199,15 +179,67 @@ fn decided(event: &Event, wording: Wording) -> Value {
         "wave_pause" => &["until_ms"],
         "objective" => &["after_ms"],
         _ => &[],
-    };
-    let worded: &[&str] = match (wording, event.kind.as_str()) {
-        (Wording::Kept, _) => &[],
-        (_, "evaluated") => &["condition"],
-        (_, "unit_finished" | "failure") => &["summary"],
-        (_, "notice") => &["message"],
-        (_, "waiting") => &["text"],
+    }
+}
+
+/// The payload fields of a kind that hold the runbook's wording.
+fn wording(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "evaluated" => &["condition"],
+        "unit_finished" | "failure" => &["summary"],
+        "notice" => &["message"],
+        "waiting" => &["text"],
         _ => &[],
+    }
+}
+
+/// Whether the replay's event makes the recorded one's decision: the same kind, said
+/// by the same person, with the same payload but for time, place and wording. Checked
+/// in place, as nearly every event of a replay is the same.
+fn same_decision(recorded: &Event, replayed: &Event) -> bool {
+    let person = |event: &Event| event.actor.as_ref().and_then(|actor| actor.person.clone());
+    if recorded.kind != replayed.kind || person(recorded) != person(replayed) {
+        return false;
+    }
+    let skipped = placing(&recorded.kind);
+    if skipped == ["*"] {
+        return true;
+    }
+    let (Value::Object(before), Value::Object(after)) = (&recorded.payload, &replayed.payload)
+    else {
+        return recorded.payload == replayed.payload;
     };
+    let counts = |field: &&String| {
+        !skipped.contains(&field.as_str()) && !wording(&recorded.kind).contains(&field.as_str())
+    };
+    let same_field = |field: &String| match (before.get(field), after.get(field)) {
+        (Some(Value::Array(old)), Some(Value::Array(new)))
+            if recorded.kind == "rollback_started" =>
+        {
+            as_set(old) == as_set(new)
+        }
+        (old, new) => old == new,
+    };
+    before
+        .keys()
+        .chain(after.keys())
+        .filter(counts)
+        .all(same_field)
+}
+
+/// A list's items in a stable order, for lists whose order is not a decision.
+fn as_set(items: &[Value]) -> Vec<String> {
+    let mut items: Vec<String> = items.iter().map(Value::to_string).collect();
+    items.sort();
+    items
+}
+
+/// What an event says, as one value to diff where a replay parted from the run: its
+/// kind, who said it, and its payload without the fields that only tell time or place.
+/// The wording stays, to explain the decision that changed.
+fn decided(event: &Event) -> Value {
+    let mut payload = event.payload.clone();
+    let ignored = placing(&event.kind);
     if let Value::Object(map) = &mut payload {
         // What a rollback undoes is the decision; the order of units that ended at the
         // same moment is how branches happened to interleave (each undo's own thread
@@ -220,7 +252,7 @@ fn decided(event: &Event, wording: Wording) -> Value {
         if ignored == ["*"] {
             map.clear();
         } else {
-            for field in ignored.iter().chain(worded) {
+            for field in ignored {
                 map.remove(*field);
             }
         }
