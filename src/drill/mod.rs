@@ -6,6 +6,10 @@
 //! What the world does in a drill is written on the command line: faults
 //! (`--inject fail:STEP@HOST`), and what each probe reads from which moment on
 //! (`--probe NAME=VALUE@AFTER`).
+//!
+//! A drill run for real (`--real`, a game day) runs the same runbook on the inventory
+//! it names (a staging one) on the real clock: real commands, probes, people and
+//! messages; only the commands an injected fault strikes are not run (`Injected`).
 
 pub mod codes;
 pub mod executor;
@@ -19,7 +23,7 @@ pub mod scenario;
 pub mod scorecard;
 pub mod start;
 
-pub use executor::Simulated;
+pub use executor::{Injected, Simulated};
 pub use fault::{Fault, FaultKind};
 pub use probes::ScriptedProbes;
 pub use respond::Response;
