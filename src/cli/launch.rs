@@ -330,9 +330,13 @@ pub fn engine_error(error: &EngineError) -> ExitCode {
             codes::FINISHED,
             "`runbook transcript RUN` shows what happened",
         ),
-        EngineError::DrillNotResumed(_) => (
+        EngineError::DrillNotResumed { simulated: true, .. } => (
             codes::DRILL_NOT_RESUMED,
             "run the drill again: `runbook drill FILE` with the same --inject and --probe",
+        ),
+        EngineError::DrillNotResumed { simulated: false, .. } => (
+            codes::DRILL_NOT_RESUMED,
+            "run the drill again: `runbook drill FILE --real` with the same --inject",
         ),
         EngineError::SourceChanged { .. } => (
             codes::SOURCE_CHANGED,

@@ -26,7 +26,9 @@ pub struct Measured {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scorecard {
     pub run: String,
-    /// Virtual time from the drill's start to its last event.
+    /// Run for real (`--real`): on the real clock, with messages really sent.
+    pub real: bool,
+    /// Time from the drill's start to its last event, on the drill's clock.
     pub lasted_ms: u64,
     pub injected: Vec<String>,
     /// The first failure: after how long, and what it was.
@@ -86,6 +88,7 @@ impl Scorecard {
             match fact {
                 Fact::RunStarted(started) => {
                     card.run.clone_from(&started.run);
+                    card.real = started.drill.as_ref().is_some_and(|mark| !mark.simulated);
                     card.injected = started
                         .drill
                         .as_ref()
@@ -146,9 +149,10 @@ impl Scorecard {
         let mut text = String::new();
         let _ = writeln!(
             text,
-            "drill {}: {} of virtual time, {}",
+            "drill {}: {} of {} time, {}",
             self.run,
             duration_text(self.lasted_ms),
+            if self.real { "real" } else { "virtual" },
             self.ended
         );
         if !self.injected.is_empty() {
@@ -188,8 +192,14 @@ impl Scorecard {
         }
         let _ = writeln!(
             text,
-            "  rolled back: {} unit(s); notices: {} (recorded, not sent)",
-            self.rolled_back, self.notices
+            "  rolled back: {} unit(s); notices: {}{}",
+            self.rolled_back,
+            self.notices,
+            if self.real {
+                ""
+            } else {
+                " (recorded, not sent)"
+            }
         );
         text.push_str(&self.exposed_text());
         text

@@ -57,8 +57,13 @@ pub enum EngineError {
     NoSuchRun(String),
     #[error("run `{run}` has already finished ({status}); there is nothing to resume")]
     Finished { run: String, status: &'static str },
-    #[error("run `{0}` is a drill: a drill is not resumed (resumed, it would run for real)")]
-    DrillNotResumed(String),
+    /// A drill is run again rather than resumed. `simulated`: resumed, it would run for
+    /// real; else (a drill run for real) its injected faults would strike no more.
+    #[error(
+        "run `{run}` is a drill: a drill is not resumed (resumed, {})",
+        if *simulated { "it would run for real" } else { "its injected faults would no longer strike" }
+    )]
+    DrillNotResumed { run: String, simulated: bool },
     #[error("the log of run `{0}` does not begin with the run's start")]
     NoStart(String),
     #[error(
@@ -356,8 +361,11 @@ pub fn resume(
             status: status_word(status),
         });
     }
-    if started.drill.is_some() {
-        return Err(EngineError::DrillNotResumed(run_id));
+    if let Some(mark) = &started.drill {
+        return Err(EngineError::DrillNotResumed {
+            run: run_id,
+            simulated: mark.simulated,
+        });
     }
     if let (Some(roster), Some(person)) = (history.roster(), &resumption.person) {
         if !roster.contains_key(person) {
