@@ -2,10 +2,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use runbook::drill::{
-    DrillMark, Fault, Rehearsal, Response, Scenario, ScriptedProbes, Simulated, StartTime,
+    DrillMark, Fault, Injected, Rehearsal, Response, Scenario, ScriptedProbes, Simulated, StartTime,
 };
-use runbook::engine::clock::{Clock as _, RealClock, VirtualClock};
+use runbook::engine::clock::{Clock, RealClock, VirtualClock};
 use runbook::engine::{self, Launch};
+use runbook::executor::shell::Local;
+use runbook::executor::Executor;
 
 use super::launch::{self, DriveArgs};
 use super::{CheckOptions, EXIT_USAGE};
@@ -38,6 +40,13 @@ pub struct Args {
     /// timestamps every time (the scenario's, else now).
     #[arg(long, value_name = "TIME")]
     start: Option<String>,
+    /// Run the drill for real (a game day): the runbook's commands on the inventories
+    /// it names (a staging one), on the real clock, with real probes, people and
+    /// messages, and its secrets read as `run` reads them. The injected faults still
+    /// strike: a command they strike is not run. `--probe`, `--respond` and `--start`
+    /// do not go with it.
+    #[arg(long)]
+    real: bool,
     /// Also write the scorecard as a JUnit report, for CI systems.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -51,8 +60,13 @@ pub struct Args {
 }
 
 /// Rehearses a runbook: the same engine on a virtual clock, nothing executed, faults
-/// injected; then the scorecard. Exit 0 when every objective was met, 1 otherwise.
+/// injected; or, with `--real`, the real executor, clock, probes, people and messages,
+/// with only the struck commands not run. Then the scorecard. Exit 0 when every
+/// objective was met, 1 otherwise.
 pub fn run(args: Args) -> ExitCode {
+    if let Some(code) = refused_with_real(&args) {
+        return code;
+    }
     let (args, scenario_start) = match with_scenario(args) {
         Ok(given) => given,
         Err(code) => return code,
@@ -111,16 +125,24 @@ pub fn run(args: Args) -> ExitCode {
         Ok(params) => params,
         Err(code) => return code,
     };
-    // Nothing is executed, so no secret is read: each stands in as its own name.
-    let secrets = ready
-        .graph()
-        .secrets()
-        .iter()
-        .map(|secret| (secret.name.clone(), format!("drill-{}", secret.name)))
-        .collect();
+    let secrets = if args.real {
+        let base_dir = args.file.parent().unwrap_or(Path::new("."));
+        match launch::secrets(&ready, base_dir) {
+            Ok(secrets) => secrets,
+            Err(code) => return code,
+        }
+    } else {
+        // Nothing is executed, so no secret is read: each stands in as its own name.
+        ready
+            .graph()
+            .secrets()
+            .iter()
+            .map(|secret| (secret.name.clone(), format!("drill-{}", secret.name)))
+            .collect()
+    };
     let rehearsal = Rehearsal {
         mark: DrillMark {
-            simulated: true,
+            simulated: !args.real,
             injected: faults.iter().map(ToString::to_string).collect(),
             probes: args.probes.clone(),
             responders: args.respond.clone(),
@@ -129,20 +151,31 @@ pub fn run(args: Args) -> ExitCode {
         responses,
         seed: Some(args.seed.unwrap_or(1)),
     };
-    let executor = Simulated::with_faults(faults);
     let state_dir = args.drive.state.dir();
     let mut options = args.drive.options();
-    // People are the responders: a wait none of them answers, with no end of its
-    // own, pauses the drill.
-    options.wait_for_people = true;
-    options.answer_at_terminal = false;
-    // A sync makes an event durable before the effect it announces starts; a drill's
-    // effects are simulated and a drill is never resumed, so its log is written
-    // without one per event (the file is complete and verifiable when the drill ends).
-    options.durability = runbook::store::Durability::Unsynced;
-    // The drill starts when it was told to, else now; then its clock moves only as the
-    // run waits.
-    let clock = VirtualClock::starting_at(start.map_or_else(|| RealClock.now_ms(), StartTime::ms));
+    let (simulated, injected, virtual_clock);
+    let (executor, clock, prometheus): (&dyn Executor, &dyn Clock, _) = if args.real {
+        // A game day: everything is real but the struck commands. People answer as in
+        // `run`, and the log is synced per event, as the effects it announces are real.
+        injected = Injected::over(&Local, faults);
+        (&injected, &RealClock, args.drive.prometheus(ready.graph()))
+    } else {
+        simulated = Simulated::with_faults(faults);
+        // People are the responders: a wait none of them answers, with no end of its
+        // own, pauses the drill.
+        options.wait_for_people = true;
+        options.answer_at_terminal = false;
+        // A sync makes an event durable before the effect it announces starts; a
+        // drill's effects are simulated and a drill is never resumed, so its log is
+        // written without one per event (the file is complete and verifiable when the
+        // drill ends).
+        options.durability = runbook::store::Durability::Unsynced;
+        // The drill starts when it was told to, else now; then its clock moves only as
+        // the run waits.
+        virtual_clock =
+            VirtualClock::starting_at(start.map_or_else(|| RealClock.now_ms(), StartTime::ms));
+        (&simulated, &virtual_clock, None)
+    };
     let started = engine::start(
         Launch {
             graph: ready.graph(),
@@ -154,23 +187,42 @@ pub fn run(args: Args) -> ExitCode {
             inventories: hosts,
             roster: launch::roster(&ready),
             person: args.drive.person.clone(),
-            prometheus: None,
+            prometheus,
             options,
-            executor: &executor,
+            executor,
             drill: Some(&rehearsal),
             replay: None,
         },
-        &clock,
+        clock,
     );
     match started {
         Ok((run_id, ending)) => {
             if args.transcript {
                 launch::print_transcript(&state_dir, &run_id);
             }
-            let _ = launch::ending(&run_id, &ending);
+            say_ending(&run_id, &ending, args.real);
             scorecard(&state_dir, &run_id, &ending, args.junit.as_deref())
         }
         Err(error) => launch::engine_error(&error),
+    }
+}
+
+/// The line saying how the drill ended, as `run` says it, except that a drill is run
+/// again rather than resumed.
+fn say_ending(run_id: &str, ending: &engine::Ending, real: bool) {
+    match ending {
+        engine::Ending::Paused(reason) => eprintln!(
+            "drill {run_id} stopped ({reason}); a drill is not resumed: run it again"
+        ),
+        engine::Ending::RollbackFailed if real => eprintln!(
+            "drill {run_id}: A ROLLBACK FAILED on real hosts. People must take over: `runbook transcript {run_id}` says what was and was not undone"
+        ),
+        engine::Ending::RollbackFailed => eprintln!(
+            "drill {run_id}: a rollback failed; see `runbook transcript {run_id}`"
+        ),
+        _ => {
+            let _ = launch::ending(run_id, ending);
+        }
     }
 }
 
@@ -215,6 +267,44 @@ fn scorecard(
     }
 }
 
+/// Why a drill run for real takes no scripted probe values, responders or start time:
+/// the world, the people and the clock are real.
+const REAL_PROBES: &str = "a real drill's probes read the real world";
+const REAL_PEOPLE: &str = "in a real drill, real people answer";
+const REAL_CLOCK: &str = "a real drill runs on the real clock";
+
+/// What a drill run for real cannot be given on the command line.
+fn refused_with_real(args: &Args) -> Option<ExitCode> {
+    if !args.real {
+        return None;
+    }
+    let (option, why, help) = if !args.probes.is_empty() {
+        (
+            "--probe",
+            REAL_PROBES,
+            "drop --probe; to read a staging Prometheus, give --prometheus URL",
+        )
+    } else if !args.respond.is_empty() {
+        (
+            "--respond",
+            REAL_PEOPLE,
+            "drop --respond; people answer at the terminal, or with `runbook approve`, `confirm` and `decide` (give --wait when not at one)",
+        )
+    } else if args.start.is_some() {
+        (
+            "--start",
+            REAL_CLOCK,
+            "drop --start: a real drill starts when it is run",
+        )
+    } else {
+        return None;
+    };
+    Some(usage(
+        &format!("`{option}` cannot be given with `--real`: {why}"),
+        help,
+    ))
+}
+
 /// The arguments with a scenario file's drill under them: the file names the runbook,
 /// and its lists come before what the command line adds. The scenario's start comes
 /// back beside them, for when the command line gives none.
@@ -228,6 +318,22 @@ fn with_scenario(mut args: Args) -> Result<(Args, Option<StartTime>), ExitCode> 
             "a scenario has `runbook = \"FILE\"`, and may have `as`, `seed`, `start`, `inject`, `probes`, `respond` and `[params]`",
         )
     })?;
+    if args.real {
+        let scripted = [
+            (!scenario.probes.is_empty(), "probes", REAL_PROBES),
+            (!scenario.respond.is_empty(), "respond", REAL_PEOPLE),
+            (scenario.start.is_some(), "start", REAL_CLOCK),
+        ];
+        if let Some((_, key, why)) = scripted.into_iter().find(|(given, ..)| *given) {
+            return Err(usage(
+                &format!(
+                    "{} has `{key}`, which a drill run with `--real` cannot take: {why}",
+                    args.file.display()
+                ),
+                "run this scenario without --real, or keep one without `probes`, `respond` and `start` for the real drill",
+            ));
+        }
+    }
     args.file = scenario.runbook;
     let mut params: Vec<String> = scenario
         .params

@@ -70,9 +70,10 @@ enum Command {
     )]
     Run(run::Args),
     /// Rehearse a runbook: the same engine on a virtual clock, nothing executed, faults
-    /// injected, then the scorecard against the objectives.
+    /// injected (or, with --real, run for real on a staging inventory, faults injected),
+    /// then the scorecard against the objectives.
     #[command(
-        after_help = "Examples:\n  runbook drill runbooks/demo-upgrade.rbk\n  runbook drill plan.rbk --inject fail:install@pay-003 --probe tx_success=0.999\n  runbook drill plan.rbk --probe tx_success=0.999 --probe tx_success=0.95@2h\n\nExit codes: 0 every objective decided was met, 1 an objective was breached, 2 usage, check or drill error, 3 stopped where nobody answers, 4 a rollback failed."
+        after_help = "Examples:\n  runbook drill runbooks/demo-upgrade.rbk\n  runbook drill plan.rbk --inject fail:install@pay-003 --probe tx_success=0.999\n  runbook drill plan.rbk --probe tx_success=0.999 --probe tx_success=0.95@2h\n  runbook drill staging.rbk --real --inject fail:install@stg-002\n\nExit codes: 0 every objective decided was met, 1 an objective was breached, 2 usage, check or drill error, 3 stopped where nobody answers, 4 a rollback failed."
     )]
     Drill(drill::Args),
     /// Continue a run after a crash, an interrupt or a pause.
