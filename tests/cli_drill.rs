@@ -446,6 +446,85 @@ fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_2_minutes() {
     );
 }
 
+/// The first event of `kind` whose unit (or key) begins with `unit_prefix`: its place
+/// in the log and its time.
+fn first_of(events: &[Value], kind: &str, unit_prefix: &str) -> (u64, u64) {
+    let event = of_kind(events, kind)
+        .into_iter()
+        .find(|event| {
+            event["payload"]["unit"]
+                .as_str()
+                .or_else(|| event["payload"]["key"].as_str())
+                .is_some_and(|unit| unit.starts_with(unit_prefix))
+        })
+        .unwrap_or_else(|| panic!("no {kind} of {unit_prefix}"));
+    (
+        event["seq"].as_u64().expect("a seq"),
+        event["time_ms"].as_u64().expect("a time"),
+    )
+}
+
+/// The severe policy's `background` steps start when the policy reaches them and run
+/// beside its rollback: traffic is on the standby cluster from the moment the rollback
+/// starts, long before it ends, and the vendor's ticket, recorded 10 minutes after the
+/// call began, is in the management notice sent once traffic is back.
+#[test]
+fn the_high_risk_plans_failover_and_vendor_call_run_beside_the_severe_rollback() {
+    let session = Session::new();
+    let (code, card, events) = shipped_drill(&session, "high-severe-commander-2m.drill.toml");
+    assert_eq!(code, 0, "{card}");
+    let (rollback_started, rollback_start) = first_of(&events, "rollback_started", "failure:");
+    let (rollback_finished, rollback_end) = first_of(&events, "rollback_finished", "failure:");
+    let (failover_started, failover_start) = first_of(&events, "unit_started", "failover!");
+    let (failover_finished, _) = first_of(&events, "unit_finished", "failover!");
+    let (vendor_started, vendor_start) = first_of(&events, "unit_started", "call_vendor!");
+    let (vendor_finished, vendor_end) = first_of(&events, "unit_finished", "call_vendor!");
+    // Both start before the rollback, at the moment it starts, as the policy lists them.
+    assert!(
+        vendor_started < failover_started && failover_started < rollback_started,
+        "{vendor_started} {failover_started} {rollback_started}"
+    );
+    assert_eq!(
+        (vendor_start, failover_start),
+        (rollback_start, rollback_start)
+    );
+    assert!(
+        failover_finished < rollback_finished,
+        "the failover is done while the rollback goes on"
+    );
+    assert_eq!(
+        vendor_end - vendor_start,
+        10 * 60_000,
+        "alice answers in 10m"
+    );
+    assert!(vendor_finished < rollback_finished && vendor_end < rollback_end);
+    // The rollback did not wait for them: it starts when the commander confirms, and
+    // the policy's own steps are not among what it undoes.
+    assert_eq!(after_failure(&events, "rollback_started"), 120_000);
+    let undone = of_kind(&events, "rollback_started")[0]["payload"]["units"].to_string();
+    assert!(!undone.contains('!'), "{undone}");
+    let (return_started, _) = first_of(&events, "unit_started", "return_traffic!");
+    assert!(vendor_finished < return_started);
+    let restored = of_kind(&events, "notice")
+        .into_iter()
+        .find(|event| {
+            event["payload"]["message"].as_str().is_some_and(|message| {
+                message.starts_with("Payment restored after a severe failure")
+            })
+        })
+        .expect("the management notice");
+    assert_eq!(
+        restored["payload"]["message"],
+        "Payment restored after a severe failure; vendor ticket (drill)."
+    );
+    // The run ends with its policy, once every step of it has ended.
+    let finished = of_kind(&events, "run_finished")[0]["seq"]
+        .as_u64()
+        .expect("a seq");
+    assert!(vendor_finished < finished && failover_finished < finished);
+    assert_eq!(recovery_steps_done(&events), SEVERE_POLICY_STEPS);
+}
+
 /// Silence never approves the full rollback: after its 3 minutes the commander's
 /// confirmation escalates and the plan keeps waiting, so a commander who answers after
 /// 40 minutes starts the rollback past the 30 the plan promises. The outage, counted

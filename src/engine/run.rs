@@ -120,6 +120,22 @@ enum PolicyEnd {
     Halt(Halt),
 }
 
+/// The `background` steps a failure policy has started and that have not ended.
+type Background<'a> = RefCell<FuturesUnordered<Boxed<'a, NodeEnd>>>;
+
+/// The next of a policy's background steps to end. Pending while none runs: only the
+/// policy's actions start one, and they are polled first, in the same turn.
+fn next_background<'a, 'b>(
+    background: &'b Background<'a>,
+) -> impl Future<Output = Result<NodeEnd>> + use<'a, 'b> {
+    std::future::poll_fn(
+        move |cx| match background.borrow_mut().poll_next_unpin(cx) {
+            std::task::Poll::Ready(Some(end)) => std::task::Poll::Ready(end),
+            std::task::Poll::Ready(None) | std::task::Poll::Pending => std::task::Poll::Pending,
+        },
+    )
+}
+
 /// What one attempt's commands need to know.
 struct Attempt<'a> {
     key: &'a str,
@@ -1456,12 +1472,44 @@ impl<'g> Run<'g> {
     }
 
     /// A failure's policy, action by action. Without a policy for its class, the run
-    /// rolls back everything it did and ends failed.
+    /// rolls back everything it did and ends failed. A `background` step starts when the
+    /// policy reaches it and runs beside the actions after it (a failover beside the
+    /// rollback); the policy ends once its actions and every step it started have, as a
+    /// flow ends once its branches have, however early its actions stopped.
     async fn handle_failure(&self, mut failure: Failure) -> Result<PolicyEnd> {
         self.record_failure(&failure)?;
         if let Some(summary) = self.recorder.borrow().history.failures.get(&failure.key) {
             failure.summary.clone_from(summary);
         }
+        let background: Background<'_> = RefCell::new(FuturesUnordered::new());
+        let mut actions = std::pin::pin!(self.policy_actions(&failure, &background));
+        let mut acted: Option<PolicyEnd> = None;
+        let mut halt: Option<Halt> = None;
+        while acted.is_none() || !background.borrow().is_empty() {
+            // The actions first: a step they start is polled in the same turn.
+            tokio::select! {
+                biased;
+                end = &mut actions, if acted.is_none() => acted = Some(end?),
+                end = next_background(&background) => {
+                    if let Some(stop) = self.handler_end(end?)? {
+                        halt = halt.max(Some(stop));
+                    }
+                }
+            }
+        }
+        if let Some(PolicyEnd::Halt(stop)) = acted {
+            halt = halt.max(Some(stop));
+        }
+        Ok(halt.map_or(PolicyEnd::Continue, PolicyEnd::Halt))
+    }
+
+    /// A policy's actions in order; a `background` step is handed to `background`,
+    /// which runs it beside the actions that follow.
+    async fn policy_actions<'a>(
+        &'a self,
+        failure: &Failure,
+        background: &Background<'a>,
+    ) -> Result<PolicyEnd> {
         let default_actions = [
             Action::Rollback {
                 scope: RollbackScope::All,
@@ -1475,20 +1523,19 @@ impl<'g> Run<'g> {
             .find(|policy| policy.class == failure.class)
             .map_or(&default_actions, |policy| &policy.actions);
         let mut halt: Option<Halt> = None;
-        let mut background = Vec::new();
         for (index, action) in actions.iter().enumerate() {
             let key = format!("{}/{index}", failure.key);
             match action {
-                Action::Continue => self.policy_action(&key, &failure, "continue")?,
+                Action::Continue => self.policy_action(&key, failure, "continue")?,
                 Action::Pause => {
                     if !self.marked(&key) {
-                        self.policy_action(&key, &failure, "pause")?;
+                        self.policy_action(&key, failure, "pause")?;
                         halt = halt.max(Some(Halt::Paused));
                         self.hold(Halt::Paused);
                     }
                 }
                 Action::Abort => {
-                    self.policy_action(&key, &failure, "abort")?;
+                    self.policy_action(&key, failure, "abort")?;
                     halt = halt.max(Some(Halt::Aborted));
                     self.hold(Halt::Aborted);
                 }
@@ -1497,14 +1544,13 @@ impl<'g> Run<'g> {
                     let units = match logged {
                         Some(units) => units,
                         None => {
-                            if let Some(stop) = self.let_undoable_units_end(*scope, &failure).await
-                            {
+                            if let Some(stop) = self.let_undoable_units_end(*scope, failure).await {
                                 return Ok(PolicyEnd::Halt(stop));
                             }
-                            self.rollback_units(*scope, &failure)
+                            self.rollback_units(*scope, failure)
                         }
                     };
-                    if let Some(stop) = self.saga(&key, scope.word(), units, &failure).await? {
+                    if let Some(stop) = self.saga(&key, scope.word(), units, failure).await? {
                         return Ok(PolicyEnd::Halt(stop));
                     }
                 }
@@ -1533,7 +1579,12 @@ impl<'g> Run<'g> {
                         ..Scope::default()
                     };
                     if *in_background {
-                        background.push((handler, scope));
+                        background
+                            .borrow_mut()
+                            .push(Box::pin(async move { self.node(handler, &scope).await }));
+                        // It starts now, before the next action: the policy is polled
+                        // again once the step has begun.
+                        tokio::task::yield_now().await;
                     } else {
                         let end = self.node(handler, &scope).await?;
                         if let Some(stop) = self.handler_end(end)? {
@@ -1570,15 +1621,6 @@ impl<'g> Run<'g> {
                         gate::Verdict::Halted(stop) => return Ok(PolicyEnd::Halt(stop)),
                     }
                 }
-            }
-        }
-        let mut running: FuturesUnordered<_> = background
-            .iter()
-            .map(|(handler, scope)| self.node(handler, scope))
-            .collect();
-        while let Some(end) = running.next().await {
-            if let Some(stop) = self.handler_end(end?)? {
-                halt = halt.max(Some(stop));
             }
         }
         Ok(halt.map_or(PolicyEnd::Continue, PolicyEnd::Halt))
