@@ -419,3 +419,91 @@ waves roll {
         ran.stdout
     );
 }
+
+/// A policy's `background` step starts when the policy reaches it and runs beside the
+/// actions after it: here the failover goes on until the check, which comes after the
+/// rollback, has seen it running. The policy, and the run with it, ends only once the
+/// failover has. Its rollback neither waits for the failover nor undoes it.
+#[test]
+fn a_background_step_of_a_policy_runs_beside_the_actions_after_it() {
+    let session = Session::new();
+    session.file(
+        "plan.rbk",
+        r#"runbook "beside" { }
+step change "Change something" {
+  run "touch changed"
+  rollback "rm changed"
+}
+step broken "A step that fails" {
+  readonly
+  run "exit 1"
+}
+on failure functional {
+  abort
+  step failover "Move traffic away until the check is done" {
+    background
+    timeout 30s
+    run "touch failover-began; while [ ! -f checked ]; do sleep 0.02; done"
+    rollback "touch failover-undone"
+  }
+  rollback all
+  step check "Checked while the failover runs" {
+    timeout 30s
+    run "for i in $(seq 500); do [ -f failover-began ] && break; sleep 0.02; done; test -f failover-began && test ! -f changed && touch checked"
+    irreversible "only a marker for the test"
+  }
+}
+"#,
+    );
+    let ran = session.runbook(&["run", "plan.rbk", "--output", "plain"]);
+    ran.expect(1, "the policy aborts the run");
+    let run = session.run_id();
+    let events = session.events(&run);
+    let seq = |kind: &str, unit: &str| {
+        events
+            .iter()
+            .find(|event| {
+                event["kind"] == kind
+                    && event["payload"]["unit"]
+                        .as_str()
+                        .or_else(|| event["payload"]["key"].as_str())
+                        .is_some_and(|name| name.starts_with(unit))
+            })
+            .and_then(|event| event["seq"].as_u64())
+            .unwrap_or_else(|| panic!("no {kind} of {unit}:\n{}", ran.stdout))
+    };
+    let failover_started = seq("unit_started", "failover!");
+    let failover_finished = seq("unit_finished", "failover!");
+    assert!(failover_started < seq("rollback_started", "failure:broken#1/"));
+    assert!(seq("rollback_finished", "failure:broken#1/") < seq("unit_started", "check!"));
+    assert!(seq("unit_finished", "check!") < failover_finished);
+    let finished = common::session::of_kind(&events, "run_finished");
+    assert!(failover_finished < finished[0]["seq"].as_u64().expect("a seq"));
+    assert_eq!(finished[0]["payload"]["status"], "failed");
+    let outcomes: Vec<_> = common::session::of_kind(&events, "unit_finished")
+        .iter()
+        .map(|event| {
+            (
+                event["payload"]["unit"].as_str().unwrap_or_default(),
+                event["payload"]["outcome"]["outcome"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("change", "succeeded"),
+            ("broken", "failed"),
+            ("rollback:change", "succeeded"),
+            ("check!failure:broken#1", "succeeded"),
+            ("failover!failure:broken#1", "succeeded"),
+        ]
+    );
+    assert!(!session.path("changed").exists(), "the change was undone");
+    assert!(
+        !session.path("failover-undone").exists(),
+        "the policy's rollback leaves its own failover alone"
+    );
+}

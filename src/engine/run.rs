@@ -1692,7 +1692,7 @@ impl<'g> Run<'g> {
 
     /// The units a rollback of `scope` undoes, newest first: those that succeeded (and
     /// the failed one, which may have changed something before it failed), whose step
-    /// has a rollback not yet run.
+    /// has a rollback not yet run; never the policy's own steps.
     fn rollback_units(&self, scope: RollbackScope, failure: &Failure) -> Vec<String> {
         let mut units = Vec::new();
         if self.undoable(&failure.unit) {
@@ -1706,6 +1706,7 @@ impl<'g> Run<'g> {
             }
             if self.undoable(unit)
                 && self.in_rollback_scope(scope, failure, unit)
+                && !own_step(unit, failure)
                 && !rolled_back(history, unit)
             {
                 units.push(unit.clone());
@@ -1779,6 +1780,7 @@ impl<'g> Run<'g> {
             let changed = self.changed.notified();
             let busy = self.running.borrow().iter().any(|unit| {
                 *unit != failure.unit
+                    && !own_step(unit, failure)
                     && self.undoable(unit)
                     && self.in_rollback_scope(scope, failure, unit)
             });
@@ -1955,6 +1957,15 @@ impl Drop for Running<'_, '_> {
         self.run.running.borrow_mut().remove(&self.key);
         self.run.changed.notify_waiters();
     }
+}
+
+/// Whether `unit` is one of the steps of `failure`'s own policy (`NODE!FAILURE`, on a
+/// host after `@`). The policy's rollback neither waits for nor undoes them: they are
+/// its recovery, and a `background` one (a failover) runs beside the rollback.
+fn own_step(unit: &str, failure: &Failure) -> bool {
+    unit.split_once('!')
+        .and_then(|(_, handler)| handler.strip_prefix(&*failure.key))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
 }
 
 fn rolled_back(history: &super::history::History, unit: &str) -> bool {
