@@ -7,7 +7,7 @@ use std::fs;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::session::{Ran, Session};
+use common::session::{finish, Ran, Session};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -270,4 +270,57 @@ step t "After it" {
     );
     let log = fs::read_to_string(scene.log_path(&run)).expect("log");
     assert!(!log.contains("\"kind\":\"waiting\""), "nobody was asked");
+}
+
+/// Ctrl-C while a policy's background step runs beside the policy's next step: as in
+/// the main flow, both commands may finish, the policy starts nothing after them, and
+/// it ends (the run pausing) only once the background step has; the resume runs what
+/// was left, and neither step again.
+#[test]
+fn ctrl_c_lets_a_policys_background_step_finish_and_resume_goes_on_after_it() {
+    let scene = scene(
+        r#"runbook "beside" { }
+step broken "A step that fails" {
+  readonly
+  run "exit 1"
+}
+on failure functional {
+  step failover "Move traffic away" {
+    background
+    run "touch failover-began; while [ ! -f go ]; do sleep 0.02; done; sleep 0.2; echo failover >> ledger"
+    irreversible "traffic comes back by hand"
+  }
+  step hold "Hold until the test says go" {
+    run "touch hold-began; while [ ! -f go ]; do sleep 0.02; done; echo hold >> ledger"
+    irreversible "only a ledger line"
+  }
+  step after "After the interrupt" {
+    run "echo after >> ledger"
+    irreversible "only a ledger line"
+  }
+}
+"#,
+    );
+    let mut engine = scene.spawn(&["run", "plan.rbk", "--output", "plain"]);
+    wait_for_file(&scene, "failover-began", &mut engine);
+    wait_for_file(&scene, "hold-began", &mut engine);
+    interrupt(&engine);
+    // The engine takes the signal at once; the commands go on until they are let go.
+    std::thread::sleep(Duration::from_millis(200));
+    fs::write(scene.path("go"), "").expect("go");
+    let ended = finish(engine, PATIENCE);
+    assert_eq!(ended.status.code(), Some(3), "{}", text(&ended.stderr));
+    assert!(
+        text(&ended.stderr).contains("paused (interrupted)"),
+        "{}",
+        text(&ended.stderr)
+    );
+    // The failover, which ends last, ended before the engine did.
+    assert_eq!(scene.read("ledger"), "hold\nfailover\n");
+
+    let run = scene.run_id();
+    let resumed = scene.runbook(&["resume", &run]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(scene.read("ledger"), "hold\nfailover\nafter\n", "each once");
+    assert_eq!(scene.runbook(&["verify", &run]).status.code(), Some(0));
 }

@@ -257,3 +257,78 @@ fn every_crash_point_resumes_to_the_uninterrupted_ending() {
     // A kill just after a non-idempotent command was announced leaves it for a person.
     assert!(decisions > 0, "no crash point asked for a decision");
 }
+
+/// A policy whose `background` step runs beside the step after it.
+const BESIDE: &str = r#"runbook "beside" { }
+step broken "A step that fails" {
+  readonly
+  run "exit 1"
+}
+on failure functional {
+  step failover "Move traffic away" {
+    background
+    run "echo failover >> ledger"
+    irreversible "traffic comes back by hand"
+  }
+  step check "Checked beside the failover" {
+    readonly
+    run "echo check >> checks"
+  }
+}
+"#;
+
+/// An engine killed once a policy's background step has announced its command: the
+/// resume does not run that command again on its own (it is not idempotent), while the
+/// policy's other step goes on; a person decides, and the step runs once.
+#[test]
+fn a_background_step_the_engine_died_in_is_not_run_again_without_asking() {
+    let clean = Session::new();
+    clean.file("plan.rbk", BESIDE);
+    clean
+        .runbook(&["run", "plan.rbk"])
+        .expect(0, "the policy continues and the run completes");
+    let run = clean.run_id();
+    let events = store::read(&clean.log_path(&run)).expect("the log reads");
+    let announced = events
+        .iter()
+        .find(|event| {
+            matches!(Fact::of(event), Some(Fact::CommandStarted { unit, .. })
+                if unit.starts_with("failover!"))
+        })
+        .expect("the failover's command")
+        .seq;
+
+    let session = Session::new();
+    session.file("plan.rbk", BESIDE);
+    let seq = announced.to_string();
+    let killed = session.runbook_with(
+        &["run", "plan.rbk"],
+        &[("RUNBOOK_TEST_KILL_AFTER_EVENT", &seq)],
+    );
+    assert_eq!(killed.code(), -1, "killed after event {seq}");
+    let run = session.run_id();
+    assert_eq!(
+        session.read("ledger"),
+        "",
+        "killed before the command began"
+    );
+    session
+        .runbook(&["resume", &run])
+        .expect(3, "the failover waits for a decision");
+    assert_eq!(session.read("ledger"), "", "not run again without asking");
+    assert_eq!(
+        session.read("checks"),
+        "check\n",
+        "the policy went on beside it"
+    );
+    let status = session.runbook(&["status", &run]).stdout;
+    assert!(status.contains("runbook decide"), "{status}");
+    session
+        .runbook(&["decide", &run, "failover", "retry", "--as", "tester"])
+        .expect(0, "decided");
+    session
+        .runbook(&["resume", &run])
+        .expect(0, "the run completes");
+    assert_eq!(session.read("ledger"), "failover\n", "once");
+    assert_eq!(session.read("checks"), "check\n", "done once");
+}
