@@ -427,6 +427,12 @@ fn the_high_risk_plan_rehearsed_a_severe_failure_confirmed_after_2_minutes() {
         "{card}"
     );
     assert!(of_kind(&events, "escalated").is_empty(), "answered in time");
+    // P7: the commander confirms within the 3 minutes the plan gives, and the
+    // automated rollback starts at once.
+    assert!(
+        card.contains("  confirmation failure:severe (3m): met, approved by alice after 2m; the rollback started 0s after it\n"),
+        "{card}"
+    );
     assert!(
         card.contains("time to detect: 10m17s, from the onset of order_latency_seconds=7.5@70m (1h10m in), which broke `order_latency_seconds <= 5`, to the first failure"),
         "the quantified trigger needs its 10 minutes:\n{card}"

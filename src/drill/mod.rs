@@ -12,6 +12,7 @@
 //! messages; only the commands an injected fault strikes are not run (`Injected`).
 
 pub mod codes;
+pub mod confirmation;
 pub mod executor;
 pub mod fault;
 pub mod findings;

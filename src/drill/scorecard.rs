@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use super::confirmation::Confirmation;
 use super::findings::{exposed, Finding};
 use super::logged::{self, Logged};
 use super::onset::{Detection, Onset};
@@ -36,6 +37,9 @@ pub struct Scorecard {
     /// How long the first failure took to come after the onset of what it detected.
     pub detection: Option<Detection>,
     pub objectives: Vec<Measured>,
+    /// Each failure policy's approval: how long it took against its time, and how soon
+    /// the rollback followed.
+    pub confirmations: Vec<Confirmation>,
     pub rolled_back: usize,
     pub notices: usize,
     pub ended: Ended,
@@ -134,15 +138,20 @@ impl Scorecard {
             }
         }
         card.detection = Detection::of(&log);
+        card.confirmations = Confirmation::all(&log);
         card.exposed = exposed(&log);
         card
     }
 
-    /// Whether an objective was breached.
+    /// Whether an objective, or the time a policy gives its confirmation, was breached.
     pub fn breached(&self) -> bool {
         self.objectives
             .iter()
             .any(|measured| measured.met == Some(false))
+            || self
+                .confirmations
+                .iter()
+                .any(|confirmation| confirmation.met() == Some(false))
     }
 
     pub fn render(&self) -> String {
@@ -189,6 +198,9 @@ impl Scorecard {
                 measured.objective,
                 duration_text(measured.limit_ms)
             );
+        }
+        for confirmation in &self.confirmations {
+            let _ = writeln!(text, "  {}", confirmation.line());
         }
         let _ = writeln!(
             text,
@@ -282,6 +294,20 @@ impl Scorecard {
             if let Some(after) = measured.after_ms {
                 case.set_time(std::time::Duration::from_millis(after));
             }
+            suite.add_test_case(case);
+        }
+        for confirmation in &self.confirmations {
+            let status = match confirmation.met() {
+                Some(true) => TestCaseStatus::success(),
+                Some(false) => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message(confirmation.line());
+                    status
+                }
+                None => TestCaseStatus::skipped(),
+            };
+            let mut case = TestCase::new(format!("confirmation {}", confirmation.node), status);
+            case.set_classname("runbook.drill");
             suite.add_test_case(case);
         }
         let ended = if self.ended.as_planned() {
