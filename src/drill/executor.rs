@@ -101,9 +101,12 @@ fn struck<'a>(
                 None => std::future::pending().await,
             }
         };
+        // Biased as the engine's own selects: a stop at the instant the command would
+        // end wins, the same way in a drill and in its replay.
         tokio::select! {
-            () = ran => Ok(exit),
+            biased;
             reason = stop => Ok(Exit::Stopped(reason)),
+            () = ran => Ok(exit),
         }
     }
     .boxed_local()
@@ -123,8 +126,9 @@ impl Executor for Nothing {
     ) -> LocalBoxFuture<'a, std::io::Result<Exit>> {
         async move {
             tokio::select! {
-                () = tokio::time::sleep(COMMAND_TIME) => Ok(Exit::Code(0)),
+                biased;
                 reason = stop => Ok(Exit::Stopped(reason)),
+                () = tokio::time::sleep(COMMAND_TIME) => Ok(Exit::Code(0)),
             }
         }
         .boxed_local()
