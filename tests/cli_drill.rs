@@ -93,6 +93,37 @@ fn a_failed_host_is_rolled_back_and_measured_against_the_objectives() {
 }
 
 #[test]
+fn a_fault_on_a_wave_strikes_that_waves_hosts_only() {
+    let session = Session::new();
+    session.file("plan.rbk", WAVES);
+    let (code, card, events) = drill(&session, &["--inject", "fail:change@wave:2"]);
+    assert_eq!(code, 0, "every objective met:\n{card}");
+    // The second wave's hosts, as the engine split the fleet.
+    let second = &of_kind(&events, "wave_started")
+        .into_iter()
+        .find(|event| event["payload"]["index"] == 1)
+        .expect("a second wave")["payload"]["hosts"];
+    let second: Vec<&Value> = second.as_array().expect("hosts").iter().collect();
+    assert!(second.len() > 1, "{second:?}");
+    let struck: Vec<&Value> = of_kind(&events, "command_finished")
+        .iter()
+        .filter(|event| event["payload"]["exit"]["code"] == 1)
+        .map(|event| &event["payload"]["unit"])
+        .collect();
+    let expected: Vec<Value> = second
+        .iter()
+        .map(|host| Value::from(format!("change@{}", host.as_str().expect("a host"))))
+        .collect();
+    assert_eq!(struck, expected.iter().collect::<Vec<_>>(), "{card}");
+    // The drill's mark says which hosts the wave was.
+    let hosts: Vec<&str> = second.iter().filter_map(|host| host.as_str()).collect();
+    assert_eq!(
+        events[0]["payload"]["drill"]["injected"],
+        serde_json::json!([format!("fail:change@{}", hosts.join(","))])
+    );
+}
+
+#[test]
 fn a_hung_step_times_out_on_the_drills_clock() {
     let session = Session::new();
     session.file("plan.rbk", WAVES);
@@ -242,7 +273,12 @@ fn drills_refuse_what_they_cannot_do_and_are_run_again_rather_than_resumed() {
     let session = Session::new();
     session.file("plan.rbk", WAVES);
     let mut shown = String::new();
-    for inject in ["explode:change", "fail:nothing", "fail:change@h9"] {
+    for inject in [
+        "explode:change",
+        "fail:nothing",
+        "fail:change@h9",
+        "fail:change@wave:9",
+    ] {
         let ran = session.runbook(&["drill", "plan.rbk", "--inject", inject]);
         shown.push_str(&format!(
             "--- --inject {inject}: exit {}\n{}",

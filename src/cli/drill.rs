@@ -80,7 +80,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(given) => given.or(scenario_start),
         Err(error) => return usage(&error.to_string(), "e.g. --start 2026-03-01T02:00:00Z"),
     };
-    let faults: Vec<Fault> = match args.inject.iter().map(|spec| Fault::parse(spec)).collect() {
+    let mut faults: Vec<Fault> = match args.inject.iter().map(|spec| Fault::parse(spec)).collect() {
         Ok(faults) => faults,
         Err(error) => return usage(&error.to_string(), "e.g. --inject fail:install@pay-003"),
     };
@@ -112,6 +112,14 @@ pub fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     let hosts = ready.outcome.context().host_lists();
+    for fault in &mut faults {
+        if let Err(refused) = in_waves(fault, ready.graph(), &hosts) {
+            return usage(
+                &refused,
+                "`@wave:N` names a wave of the waves block the step is in, from 1",
+            );
+        }
+    }
     if let Some(refused) = faults
         .iter()
         .find_map(|fault| unknown_target(fault, ready.graph(), &hosts))
@@ -358,6 +366,52 @@ fn with_scenario(mut args: Args) -> Result<(Args, Option<StartTime>), ExitCode> 
 
 /// Why a fault could never strike: its step is not in the runbook, or a host is in
 /// none of its inventories.
+/// A fault on a wave (`fail:install@wave:2`) made a fault on that wave's hosts: the
+/// waves block the step is in, split over its inventory as the engine splits it.
+fn in_waves(
+    fault: &mut Fault,
+    graph: &runbook::compile::Graph,
+    hosts: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<(), String> {
+    let mut named = Vec::new();
+    for target in std::mem::take(&mut fault.hosts) {
+        let Some(number) = target.strip_prefix("wave:") else {
+            named.push(target);
+            continue;
+        };
+        let block = graph.nodes().iter().find_map(|node| match &node.kind {
+            runbook::compile::NodeKind::Waves {
+                over, stages, body, ..
+            } if body.iter().any(|name| **name == fault.step) => Some((over, stages)),
+            _ => None,
+        });
+        let Some((over, stages)) = block else {
+            return Err(format!(
+                "`{target}`: step `{}` is in no waves block",
+                fault.step
+            ));
+        };
+        let fleet = hosts.get(&**over).cloned().unwrap_or_default();
+        let ranges = runbook::engine::waves::plan(fleet.len(), stages);
+        let wave = number
+            .parse::<usize>()
+            .ok()
+            .and_then(|number| ranges.get(number.checked_sub(1)?))
+            .ok_or_else(|| {
+                format!(
+                    "`{target}`: the waves over `{over}` are numbered 1 to {}",
+                    ranges.len()
+                )
+            })?;
+        if wave.is_empty() {
+            return Err(format!("`{target}`: that wave has no hosts"));
+        }
+        named.extend(fleet[wave.clone()].iter().cloned());
+    }
+    fault.hosts = named;
+    Ok(())
+}
+
 fn unknown_target(
     fault: &Fault,
     graph: &runbook::compile::Graph,
