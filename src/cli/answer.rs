@@ -171,10 +171,7 @@ fn log_directly(stopped: &mut Stopped, given: &Given<'_>, clock: &dyn Clock) -> 
 }
 
 fn refused(message: &str, help: &str) -> ExitCode {
-    eprintln!(
-        "error[{}]: {message}\n  help: {help}",
-        codes::REFUSED.as_str()
-    );
+    super::output::coded_error(codes::REFUSED, message, help);
     ExitCode::from(EXIT_FINDINGS)
 }
 

@@ -435,9 +435,6 @@ fn unknown_target(
 }
 
 fn usage(message: &str, help: &str) -> ExitCode {
-    eprintln!(
-        "error[{}]: {message}\n  help: {help}",
-        runbook::drill::codes::BAD_DRILL.as_str()
-    );
+    super::output::coded_error(runbook::drill::codes::BAD_DRILL, message, help);
     ExitCode::from(EXIT_USAGE)
 }

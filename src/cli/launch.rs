@@ -369,7 +369,7 @@ pub fn engine_error(error: &EngineError) -> ExitCode {
             "nothing was lost: the log holds everything up to its last complete line; fix the cause and `runbook resume RUN`",
         ),
     };
-    eprintln!("error[{}]: {error}\n  help: {help}", code.as_str());
+    output::coded_error(code, &error.to_string(), help);
     ExitCode::from(EXIT_USAGE)
 }
 

@@ -110,3 +110,8 @@ pub fn print_stdout(text: &str) {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
 }
+
+/// A coded error of a command (not a finding in a file), with its hint, on stderr.
+pub fn coded_error(code: runbook::diagnostic::Code, message: &str, help: &str) {
+    eprintln!("error[{}]: {message}\n  help: {help}", code.as_str());
+}

@@ -131,9 +131,10 @@ pub fn run(args: Args) -> ExitCode {
         );
     }
     if comparison.divergence.is_some() {
-        eprintln!(
-            "error[{}]: the replay parted from the run\n  help: the decision above is where the runbook (or this build) now does otherwise",
-            replay::codes::DIVERGED.as_str()
+        output::coded_error(
+            replay::codes::DIVERGED,
+            "the replay parted from the run",
+            "the decision above is where the runbook (or this build) now does otherwise",
         );
         return ExitCode::from(EXIT_FINDINGS);
     }
@@ -170,9 +171,6 @@ fn recorded_runbooks(
 }
 
 fn unreplayable(message: &str, help: &str) -> ExitCode {
-    eprintln!(
-        "error[{}]: {message}\n  help: {help}",
-        replay::codes::UNREPLAYABLE.as_str()
-    );
+    output::coded_error(replay::codes::UNREPLAYABLE, message, help);
     ExitCode::from(EXIT_USAGE)
 }

@@ -123,6 +123,11 @@ pub struct Launch<'a> {
 
 /// Why a run paused when a failure policy's `pause` stopped it: a planned stop.
 pub const PAUSED_BY_POLICY: &str = "paused by a failure policy";
+/// Why a run paused when it needed a person and was told not to wait (or, in a drill,
+/// nobody was to answer). A replay reads it back from the log.
+pub const WAITING_FOR_A_PERSON: &str = "waiting for a person";
+/// Why a run paused after Ctrl-C or SIGTERM. A replay reads it back from the log.
+pub const INTERRUPTED: &str = "interrupted";
 
 /// How `drive` left a run, which the exit code tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -645,9 +650,9 @@ fn drive(
         ),
         Some(halt) => {
             let reason = match halt {
-                Halt::Waiting => "waiting for a person",
+                Halt::Waiting => WAITING_FOR_A_PERSON,
                 Halt::Paused => PAUSED_BY_POLICY,
-                Halt::Interrupted => "interrupted",
+                Halt::Interrupted => INTERRUPTED,
                 _ => "a rollback failed: people must take over",
             };
             let ending = if halt == Halt::RollbackFailed {

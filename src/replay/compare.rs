@@ -40,7 +40,6 @@ pub struct Divergence {
 #[derive(Debug, Clone)]
 pub struct Comparison {
     pub recorded: usize,
-    pub replayed: usize,
     /// Events reproduced before the first divergence, or all of them.
     pub matched: usize,
     pub divergence: Option<Divergence>,
@@ -132,7 +131,6 @@ pub fn compare(recorded: &[Event], replayed: &[Event]) -> Comparison {
     };
     Comparison {
         recorded: recorded.len(),
-        replayed: replayed.len(),
         matched,
         divergence: first.map(|candidate| candidate.divergence),
     }

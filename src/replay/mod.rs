@@ -16,7 +16,7 @@ mod report;
 use std::path::Path;
 
 pub use compare::{compare, Change, Comparison, Divergence};
-pub use recording::{Recording, Segment, SegmentEnd, Unreplayable, BASELINE};
+pub use recording::{Recording, Segment, Unreplayable, BASELINE};
 
 use crate::compile::Graph;
 use crate::drill::Simulated;

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::engine::facts::{Decision, ExitRecord, Fact, Phase, RunStarted, RunStatus};
+use crate::engine::facts::{Decision, ExitRecord, Fact, Phase, RunStarted};
 use crate::engine::inbox::Answer;
 use crate::engine::run_wave_key;
 use crate::store::{Actor, Event};
@@ -72,18 +72,6 @@ pub struct Stops {
     pub die_after: Option<u64>,
 }
 
-/// How one engine's stretch of the run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SegmentEnd {
-    Finished(RunStatus),
-    Paused(String),
-    /// The log goes on with a resume and no end before it: the engine died.
-    Died,
-    /// The log ends with no end: the engine died, or still runs; the replay stops where
-    /// the log does.
-    Open,
-}
-
 /// One engine's stretch of the run: from its start or a resume to where it stopped,
 /// then what people added while no engine ran.
 #[derive(Debug, Clone)]
@@ -93,7 +81,6 @@ pub struct Segment {
     pub resumed_by: Option<String>,
     /// The edited runbook a resume took (`--accept-changes`).
     pub accepted_source: Option<String>,
-    pub end: SegmentEnd,
     /// Whether the engine waited for people (`--wait`) or paused at the first wait.
     pub waits_for_people: bool,
     pub stops: Stops,
@@ -530,8 +517,9 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
         match fact {
             Fact::RunStarted(_) | Fact::RunResumed { .. } => {
                 if running {
+                    // The log goes on with a resume and no end before it: the engine
+                    // died after its last event.
                     if let Some(segment) = segments.last_mut() {
-                        segment.end = SegmentEnd::Died;
                         segment.stops.die_after = Some(last_seq);
                     }
                 }
@@ -546,7 +534,6 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
                     began_ms: event.time_ms,
                     resumed_by,
                     accepted_source: accepted.take(),
-                    end: SegmentEnd::Open,
                     waits_for_people: true,
                     stops: Stops::default(),
                     between: Vec::new(),
@@ -554,20 +541,15 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
                 last_work_ms = event.time_ms;
             }
             Fact::ChangesAccepted { source, .. } => accepted = Some(source.clone()),
-            Fact::RunFinished { status } => {
-                running = false;
-                if let Some(segment) = segments.last_mut() {
-                    segment.end = SegmentEnd::Finished(*status);
-                }
-            }
+            Fact::RunFinished { .. } => running = false,
             Fact::RunPaused { reason } => {
                 running = false;
                 if let Some(segment) = segments.last_mut() {
-                    segment.end = SegmentEnd::Paused(reason.clone());
                     // A real engine that waits for people never pauses for one: this
                     // one was told not to wait (`--no-wait`, or no terminal).
-                    segment.waits_for_people = simulated || reason != "waiting for a person";
-                    if reason == "interrupted" {
+                    segment.waits_for_people =
+                        simulated || reason != crate::engine::WAITING_FOR_A_PERSON;
+                    if reason == crate::engine::INTERRUPTED {
                         segment.stops.no_new_work_at = Some(last_work_ms.saturating_add(1));
                     }
                 }
