@@ -247,6 +247,7 @@ async fn executor(turns: usize, dir: &Path) {
     for _ in 0..turns {
         let exit = shell::run(
             ShellCommand {
+                run_id: "",
                 script: "/bin/true",
                 env: &[],
                 cwd: Some(dir),

@@ -292,10 +292,7 @@ impl InventoryLoader<'_, '_> {
                 return None;
             }
             seen.insert(host, name.span);
-            hosts.push(Host {
-                name: host.to_string(),
-                labels: BTreeMap::new(),
-            });
+            hosts.push(Host::named(host));
         }
         Some(Inventory { hosts })
     }

@@ -6,7 +6,7 @@ use runbook::drill::{
 };
 use runbook::engine::clock::{Clock, RealClock, VirtualClock};
 use runbook::engine::{self, Launch};
-use runbook::executor::shell::Local;
+use runbook::executor::fleet::Fleet;
 use runbook::executor::Executor;
 
 use super::launch::{self, DriveArgs};
@@ -133,8 +133,17 @@ pub fn run(args: Args) -> ExitCode {
         Ok(params) => params,
         Err(code) => return code,
     };
+    let base_dir = args.file.parent().unwrap_or(Path::new("."));
+    // A game day reaches the hosts as a run would; a simulated drill reaches nothing.
+    let fleet = if args.real {
+        match launch::fleet(&ready, base_dir, &args.drive) {
+            Ok(fleet) => fleet,
+            Err(code) => return code,
+        }
+    } else {
+        Fleet::local()
+    };
     let secrets = if args.real {
-        let base_dir = args.file.parent().unwrap_or(Path::new("."));
         match launch::secrets(&ready, base_dir) {
             Ok(secrets) => secrets,
             Err(code) => return code,
@@ -165,7 +174,7 @@ pub fn run(args: Args) -> ExitCode {
     let (executor, clock, prometheus): (&dyn Executor, &dyn Clock, _) = if args.real {
         // A game day: everything is real but the struck commands. People answer as in
         // `run`, and the log is synced per event, as the effects it announces are real.
-        injected = Injected::over(&Local, faults);
+        injected = Injected::over(&fleet, faults);
         (&injected, &RealClock, args.drive.prometheus(ready.graph()))
     } else {
         simulated = Simulated::with_faults(faults);

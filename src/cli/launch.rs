@@ -12,6 +12,8 @@ use runbook::diagnostic::{Code, Diagnostic};
 use runbook::engine::facts::Member;
 use runbook::engine::report::OutputMode;
 use runbook::engine::{self, codes, EngineError, OnInterrupt, Options};
+use runbook::executor::fleet::{Fleet, FleetError};
+use runbook::executor::ssh::Shipment;
 use runbook::source::SourceFile;
 use runbook::store::{Durability, StoreError};
 
@@ -72,6 +74,10 @@ pub struct DriveArgs {
     /// (a drill's, a staging one); else RUNBOOK_PROMETHEUS_URL.
     #[arg(long, value_name = "URL")]
     pub prometheus: Option<String>,
+    /// Hosts reached over SSH whose key is not in known_hosts yet: add the key and go
+    /// on (logged), instead of refusing the host. A key that changed is always refused.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
 impl DriveArgs {
@@ -129,6 +135,42 @@ pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
         }
         Loaded::Checked { file, outcome } => ready(file, outcome),
     }
+}
+
+/// Where the run's commands go: each inventory host as its inventory says (over SSH,
+/// with the runbook's shipped files copied first), the rest on this machine.
+pub fn fleet(ready: &Ready, base_dir: &Path, drive: &DriveArgs) -> Result<Fleet, ExitCode> {
+    let inventories = &ready.outcome.context().inventories;
+    let remote = inventories.values().any(|inventory| {
+        inventory
+            .hosts
+            .iter()
+            .any(|host| host.reach != runbook::inventory::Reach::Local)
+    });
+    if !remote {
+        return Ok(Fleet::local());
+    }
+    let shipment = match Shipment::read(base_dir, &[]) {
+        Ok(shipment) => shipment,
+        Err(error) => {
+            output::coded_error(
+                codes::REMOTE_SETUP,
+                &format!("cannot read a shipped file: {error}"),
+                "a file the runbook ships must stay readable from `check` until the run starts",
+            );
+            return Err(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    Fleet::new(inventories, shipment, drive.accept_new_host_keys).map_err(|error| {
+        let help = match error {
+            FleetError::Conflict { .. } => {
+                "give the host the same `connection`, `address` and `ssh` settings in every inventory that lists it"
+            }
+            FleetError::Setup(_) => "ssh needs a private folder under /tmp for its connections",
+        };
+        output::coded_error(codes::REMOTE_SETUP, &error.to_string(), help);
+        ExitCode::from(EXIT_USAGE)
+    })
 }
 
 /// A checked runbook, ready to run when it has no error and every approval has a

@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use runbook::engine::clock::RealClock;
 use runbook::engine::{self, Launch};
-use runbook::executor::shell::Local;
 
 use super::launch::{self, DriveArgs};
 use super::CheckOptions;
@@ -40,6 +39,10 @@ pub fn run(args: Args) -> ExitCode {
         Ok(secrets) => secrets,
         Err(code) => return code,
     };
+    let fleet = match launch::fleet(&ready, base_dir, &args.drive) {
+        Ok(fleet) => fleet,
+        Err(code) => return code,
+    };
     let state_dir = args.drive.state.dir();
     let started = engine::start(
         Launch {
@@ -54,7 +57,7 @@ pub fn run(args: Args) -> ExitCode {
             person: args.drive.person.clone(),
             prometheus: args.drive.prometheus(ready.graph()),
             options: args.drive.options(),
-            executor: &Local,
+            executor: &fleet,
             replay: None,
             drill: None,
         },

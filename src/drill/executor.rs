@@ -69,6 +69,14 @@ impl Executor for Injected<'_> {
             Some(kind) => struck(kind, self.failing_takes, stop, on_output),
         }
     }
+
+    fn remote(&self) -> Option<crate::executor::RemoteAccess> {
+        self.real.remote()
+    }
+
+    fn close(&self) -> LocalBoxFuture<'_, ()> {
+        self.real.close()
+    }
 }
 
 /// What a struck command does instead of running: says it was injected, then fails
@@ -192,6 +200,7 @@ mod tests {
 
     fn command<'a>(script: &'a str, host: &'a str, undoing: bool) -> ShellCommand<'a> {
         ShellCommand {
+            run_id: "",
             script,
             env: &[],
             cwd: None,

@@ -64,6 +64,11 @@ pub const LOG_FAILED: Code = Code::error(
     "the run's log or folder cannot be written or read",
 );
 
+pub const REMOTE_SETUP: Code = Code::error(
+    "rbk::run::remote_setup",
+    "the hosts reached over SSH cannot be set up: one host reached two ways, a shipped file unreadable, or no private folder for ssh",
+);
+
 pub const ALL: &[Code] = &[
     UNKNOWN_PARAM,
     MISSING_PARAM,
@@ -81,4 +86,5 @@ pub const ALL: &[Code] = &[
     OTHER_VERSION,
     LOG_BROKEN,
     LOG_FAILED,
+    REMOTE_SETUP,
 ];

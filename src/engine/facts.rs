@@ -23,6 +23,9 @@ use crate::store::{Draft, Event};
 )]
 pub enum Fact {
     RunStarted(Box<RunStarted>),
+    /// The hosts this engine reaches over SSH, how, and the files it copies to them:
+    /// written after `run_started` or `run_resumed` when any host is remote.
+    RemoteAccess(Box<crate::executor::RemoteAccess>),
     /// An engine took the run up again after it stopped.
     RunResumed {
         source_sha256: String,
@@ -315,6 +318,10 @@ pub enum ExitRecord {
     Interrupted,
     /// The command could not be started, or a script failed to run.
     Error,
+    /// Its host could not be reached (over SSH): it never started.
+    Unreachable,
+    /// The connection to its host was lost while it ran: it may have run in part.
+    ConnectionLost,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

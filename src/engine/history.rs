@@ -163,6 +163,8 @@ impl History {
                 self.started = Some((**started).clone());
             }
             Fact::RunResumed { .. } => self.paused = None,
+            // Where commands ran: for the transcript, nothing the run decides by.
+            Fact::RemoteAccess(_) => {}
             Fact::ChangesAccepted { source_sha256, .. } => {
                 self.source_sha256 = source_sha256.clone();
             }

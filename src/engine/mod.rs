@@ -548,6 +548,9 @@ fn drive(
             signal(SignalKind::terminate()).map_err(EngineError::Runtime)?,
         )
     };
+    if let Some(access) = run.executor.remote() {
+        run.note(Fact::RemoteAccess(Box::new(access)))?;
+    }
     let halt = runtime.block_on(async {
         let signals = async {
             let mut first = true;
@@ -621,13 +624,15 @@ fn drive(
         };
         // Signals first at every turn: an interrupt that arrives as a command ends is
         // seen before the flow can begin the next step.
-        tokio::select! {
+        let halt = tokio::select! {
             biased;
             () = signals => Ok(Some(None)),
             () = replayed_death => Ok(None),
             () = replayed_interrupts => Ok(Some(None)),
             halt = flow_and_deliveries => halt.map(Some),
-        }
+        };
+        run.executor.close().await;
+        halt
     })?;
     let mut recorder = run.recorder.into_inner();
     recorder.flush()?;

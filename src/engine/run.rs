@@ -250,7 +250,7 @@ impl<'g> Run<'g> {
         self.clock.now_ms()
     }
 
-    fn note(&self, fact: Fact) -> Result<()> {
+    pub(super) fn note(&self, fact: Fact) -> Result<()> {
         self.recorder.borrow_mut().note(self.now(), fact)?;
         self.changed.notify_waiters();
         Ok(())
@@ -1150,6 +1150,7 @@ impl<'g> Run<'g> {
                 self.executor
                     .run(
                         ShellCommand {
+                            run_id: &self.run_id,
                             script: &script,
                             env: &env,
                             cwd: Some(&self.work_dir),
@@ -1179,6 +1180,15 @@ impl<'g> Run<'g> {
             Ok(Exit::Stopped(StopReason::Interrupt)) => Ended::new(
                 ExitRecord::Interrupted,
                 "stopped by an interrupt".to_string(),
+            ),
+            Ok(Exit::Unreachable) => Ended::new(
+                ExitRecord::Unreachable,
+                "the host could not be reached; the command did not start".to_string(),
+            ),
+            Ok(Exit::ConnectionLost) => Ended::new(
+                ExitRecord::ConnectionLost,
+                "the connection to the host was lost while the command ran; it may have run in part"
+                    .to_string(),
             ),
             Err(error) => Ended::new(
                 ExitRecord::Error,

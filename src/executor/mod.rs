@@ -7,14 +7,18 @@
 //! the engine runs them itself wherever it is (`script`).
 
 pub mod brief;
+pub mod fleet;
 pub mod quote;
 pub mod redact;
 pub mod script;
 pub mod shell;
+pub mod ssh;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
 
 pub use shell::{Exit, StopReason, Stream};
 
@@ -22,6 +26,8 @@ pub use shell::{Exit, StopReason, Stream};
 /// it is shown; the engine has announced it in the log before handing it over.
 #[derive(Debug, Clone, Copy)]
 pub struct ShellCommand<'a> {
+    /// The run it belongs to: a remote executor keeps the run's files under it.
+    pub run_id: &'a str,
     pub script: &'a str,
     /// Added to the engine's own environment.
     pub env: &'a [(String, String)],
@@ -36,6 +42,30 @@ pub struct ShellCommand<'a> {
     pub undoing: bool,
 }
 
+/// Which hosts an executor reaches remotely, and how: logged when an engine starts,
+/// so an auditor knows where each command ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteAccess {
+    /// Each host reached over SSH, as `user@address:port`, and its jump host.
+    pub ssh: BTreeMap<String, String>,
+    /// Whether host keys not yet known were accepted (`--accept-new-host-keys`).
+    pub accept_new_host_keys: bool,
+    /// The files copied to each of those hosts before its first command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shipped: Vec<ShippedFile>,
+}
+
+/// A file of the runbook's folder copied to remote hosts, and its content's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedFile {
+    /// Relative to the runbook's folder, and to the run's folder on each host.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
 /// Runs shell commands somewhere and says how each ended.
 pub trait Executor {
     /// Runs `command` until it ends or `stop` resolves (then it is stopped, with
@@ -47,4 +77,15 @@ pub trait Executor {
         stop: LocalBoxFuture<'a, StopReason>,
         on_output: &'a mut dyn FnMut(Stream, &[u8]),
     ) -> LocalBoxFuture<'a, std::io::Result<Exit>>;
+
+    /// The hosts this executor reaches remotely; `None` when every command runs here.
+    fn remote(&self) -> Option<RemoteAccess> {
+        None
+    }
+
+    /// Lets go of what the executor holds open between commands (connections), once
+    /// an engine is done with it.
+    fn close(&self) -> LocalBoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }

@@ -45,6 +45,10 @@ pub enum Exit {
     Signal(i32),
     /// We stopped it, and its whole process group.
     Stopped(StopReason),
+    /// The host it was for could not be reached: it never started.
+    Unreachable,
+    /// The connection to its host was lost while it ran: it may have run in part.
+    ConnectionLost,
 }
 
 impl Exit {
@@ -54,11 +58,11 @@ impl Exit {
 }
 
 /// Time a stopped group gets between SIGTERM and SIGKILL.
-const GRACE: Duration = Duration::from_secs(2);
+pub(super) const GRACE: Duration = Duration::from_secs(2);
 /// Once the command has exited, how long output still held open by something it left
 /// running in the background is read before the pipes are let go.
-const DRAIN: Duration = Duration::from_millis(500);
-const READ_BUFFER: usize = 8 * 1024;
+pub(super) const DRAIN: Duration = Duration::from_millis(500);
+pub(super) const READ_BUFFER: usize = 8 * 1024;
 
 /// Runs commands on this machine: through `sh -c`, or directly when `sh` would only
 /// start one program (`plain_words`).
@@ -197,7 +201,7 @@ const SHELL_WORDS: &[&str] = &[
 
 /// Reads from a pipe that is still open; a closed one never resolves, so `select!`
 /// waits on the other branches.
-async fn read_some<R: AsyncReadExt + Unpin>(
+pub(super) async fn read_some<R: AsyncReadExt + Unpin>(
     pipe: &mut Option<R>,
     buffer: &mut [u8],
 ) -> std::io::Result<usize> {
@@ -220,7 +224,7 @@ fn deliver<R>(
     }
 }
 
-fn exit_of(status: std::process::ExitStatus) -> Exit {
+pub(super) fn exit_of(status: std::process::ExitStatus) -> Exit {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),
@@ -250,6 +254,7 @@ mod tests {
 
     fn command(script: &str) -> ShellCommand<'_> {
         ShellCommand {
+            run_id: "",
             script,
             env: &[],
             cwd: None,
@@ -263,6 +268,7 @@ mod tests {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let exit = run(
             ShellCommand {
+                run_id: "",
                 script,
                 env,
                 cwd: None,
@@ -340,6 +346,7 @@ mod tests {
         let mut out = Vec::new();
         let exit = run(
             ShellCommand {
+                run_id: "",
                 script: "./plain-script",
                 env: &[],
                 cwd: Some(folder.path()),

@@ -12,6 +12,14 @@
 //! or (any extension but `.toml`) a plain list: one host name a line, `#` comments,
 //! blank lines ignored. `where label = "value"` in a runbook narrows an inventory with
 //! [`Inventory::select`].
+//!
+//! A TOML inventory also says how its hosts are reached (`reach`): on this machine, the
+//! default, or over SSH (`connection = "ssh"`, with an `ssh` table of settings in
+//! `[defaults]` or on a host, and bastions under `[jumps.NAME]`).
+
+mod reach;
+
+pub use reach::{Jump, JumpHost, Reach, SshTarget, DEFAULT_CONNECT_TIMEOUT};
 
 use crate::source::data_file::{self, toml_message, DataFileError};
 use std::collections::BTreeMap;
@@ -33,6 +41,18 @@ pub struct Inventory {
 pub struct Host {
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    pub reach: Reach,
+}
+
+impl Host {
+    /// A host reached on this machine, with no labels.
+    pub fn named(name: &str) -> Self {
+        Host {
+            name: name.to_string(),
+            labels: BTreeMap::new(),
+            reach: Reach::Local,
+        }
+    }
 }
 
 /// One `where` condition: `label = "value"` (`equal`) or `label != "value"`. A host
@@ -64,6 +84,8 @@ struct InventoryFile {
     defaults: Defaults,
     #[serde(default)]
     hosts: Vec<HostEntry>,
+    #[serde(default)]
+    jumps: BTreeMap<String, reach::JumpEntry>,
 }
 
 #[derive(Default, Deserialize)]
@@ -71,6 +93,9 @@ struct InventoryFile {
 struct Defaults {
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    connection: Option<reach::Connection>,
+    #[serde(default)]
+    ssh: reach::SshEntry,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +104,10 @@ struct HostEntry {
     name: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    address: Option<String>,
+    connection: Option<reach::Connection>,
+    #[serde(default)]
+    ssh: reach::SshEntry,
 }
 
 const HOST_NAME_RULE: &str =
@@ -105,27 +134,42 @@ impl Inventory {
         } else {
             Self::parse_list(&text)
         };
-        parsed.map_err(|message| InventoryError::Invalid {
+        let mut inventory = parsed.map_err(|message| InventoryError::Invalid {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        for host in &mut inventory.hosts {
+            if let Reach::Ssh(target) = &mut host.reach {
+                target.resolve_paths(folder);
+            }
+        }
+        Ok(inventory)
     }
 
     pub fn parse_toml(text: &str) -> Result<Self, String> {
         let file: InventoryFile =
             toml::from_str(text).map_err(|error| toml_message(text, &error))?;
-        let hosts = file
-            .hosts
-            .into_iter()
-            .map(|entry| {
-                let mut labels = file.defaults.labels.clone();
-                labels.extend(entry.labels);
-                Host {
-                    name: entry.name,
-                    labels,
-                }
-            })
-            .collect();
+        let mut hosts = Vec::with_capacity(file.hosts.len());
+        for (index, entry) in file.hosts.into_iter().enumerate() {
+            let mut labels = file.defaults.labels.clone();
+            labels.extend(entry.labels);
+            let reach = reach::reach_of(
+                reach::ReachEntry {
+                    name: &entry.name,
+                    address: entry.address.as_deref(),
+                    connection: entry.connection.or(file.defaults.connection),
+                    ssh: entry.ssh.over(&file.defaults.ssh),
+                },
+                &file.jumps,
+            )
+            .map_err(|why| format!("host {}: {why}", index + 1))?;
+            hosts.push(Host {
+                name: entry.name,
+                labels,
+                reach,
+            });
+        }
         Self::from_hosts(hosts)
     }
 
@@ -142,10 +186,7 @@ impl Inventory {
                     index + 1
                 ));
             }
-            hosts.push(Host {
-                name: name.to_string(),
-                labels: BTreeMap::new(),
-            });
+            hosts.push(Host::named(name));
         }
         Self::from_hosts(hosts)
     }
@@ -317,6 +358,71 @@ name = "web-001"
         let error =
             Inventory::parse_toml("[[hosts]]\nname = \"a\"\nlabels = { rack = 4 }\n").unwrap_err();
         assert!(error.starts_with("line 3:"), "{error}");
+    }
+
+    const FLEET: &str = r#"
+[defaults]
+connection = "ssh"
+ssh = { user = "deploy", identity = "keys/id", jump = "bastion", connect_timeout = "5s" }
+
+[jumps.bastion]
+address = "10.0.0.1"
+port = 2222
+
+[[hosts]]
+name = "pay-001"
+address = "10.1.0.1"
+ssh = { port = 2201, user = "root" }
+
+[[hosts]]
+name = "pay-002"
+ssh = { jump = "ops@gw.example:22" }
+
+[[hosts]]
+name = "console"
+connection = "local"
+"#;
+
+    #[test]
+    fn ssh_settings_merge_key_by_key_and_paths_are_the_inventorys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fleet.toml");
+        std::fs::write(&path, FLEET).unwrap();
+        let inventory = Inventory::load(&path).unwrap();
+        let Reach::Ssh(first) = &inventory.hosts[0].reach else {
+            panic!("pay-001 is reached over SSH");
+        };
+        assert_eq!(first.destination(), "root@10.1.0.1:2201 via bastion");
+        assert_eq!(first.identity.as_deref(), Some(dir.path().join("keys/id").as_path()));
+        assert_eq!(first.connect_timeout, std::time::Duration::from_secs(5));
+        let Some(Jump::Named(bastion)) = &first.jump else {
+            panic!("the bastion is a [jumps] entry");
+        };
+        assert_eq!((bastion.address.as_str(), bastion.port), ("10.0.0.1", Some(2222)));
+        let Reach::Ssh(second) = &inventory.hosts[1].reach else {
+            panic!("pay-002 is reached over SSH");
+        };
+        assert_eq!(second.destination(), "deploy@pay-002 via ops@gw.example:22");
+        assert_eq!(inventory.hosts[2].reach, Reach::Local);
+    }
+
+    #[test]
+    fn ssh_values_that_could_add_options_are_refused_without_being_echoed() {
+        for (entry, why) in [
+            ("ssh = { user = \"-oProxyCommand=x\" }", "`ssh.user` is not a user name"),
+            ("ssh = { identity = \"a\\nProxyCommand x\" }", "`ssh.identity` must be a path"),
+            ("ssh = { jump = \"x y\" }", "`ssh.jump` is neither"),
+            ("address = \"a b\"", "`address` is not a host name"),
+            ("ssh = { connect_timeout = \"0s\" }", "`ssh.connect_timeout` must be"),
+            ("ssh = { port = 0 }", "`ssh.port` must be a port"),
+        ] {
+            let text = format!("[[hosts]]\nname = \"a\"\nconnection = \"ssh\"\n{entry}\n");
+            let error = Inventory::parse_toml(&text).unwrap_err();
+            assert!(error.starts_with(&format!("host 1: {why}")), "{entry}: {error}");
+        }
+        let local = "[[hosts]]\nname = \"a\"\naddress = \"10.0.0.1\"\n";
+        let error = Inventory::parse_toml(local).unwrap_err();
+        assert!(error.contains("only used with `connection = \"ssh\"`"), "{error}");
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub fn line(fact: &Fact) -> Option<String> {
             started.run, started.runbook, started.file
         ),
         Fact::RunResumed { .. } => "run resumed".to_string(),
+        Fact::RemoteAccess(access) => {
+            let keys = if access.accept_new_host_keys {
+                "; host keys not yet known are accepted (--accept-new-host-keys)"
+            } else {
+                ""
+            };
+            format!("{} host(s) reached over SSH{keys}", access.ssh.len())
+        }
         Fact::ChangesAccepted { .. } => "the edited runbook was accepted".to_string(),
         Fact::UnitStarted {
             unit,

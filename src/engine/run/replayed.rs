@@ -75,6 +75,8 @@ impl Run<'_> {
         let ended = match command.exit {
             Some(ExitRecord::Code(code)) => Some(Ok(Exit::Code(code))),
             Some(ExitRecord::Signal(signal)) => Some(Ok(Exit::Signal(signal))),
+            Some(ExitRecord::Unreachable) => Some(Ok(Exit::Unreachable)),
+            Some(ExitRecord::ConnectionLost) => Some(Ok(Exit::ConnectionLost)),
             Some(ExitRecord::Error) => Some(Err(std::io::Error::other(
                 "it could not be started in the recorded run (replay)",
             ))),

@@ -93,6 +93,8 @@ pub fn exit_text(exit: ExitRecord) -> String {
         ExitRecord::Timeout => "timed out".to_string(),
         ExitRecord::Interrupted => "interrupted".to_string(),
         ExitRecord::Error => "could not run".to_string(),
+        ExitRecord::Unreachable => "host unreachable".to_string(),
+        ExitRecord::ConnectionLost => "connection lost".to_string(),
     }
 }
 

@@ -1,0 +1,110 @@
+//! The executor of a real run: each command goes where its host is reached, as the
+//! inventories say: over SSH (`ssh::Ssh`) or on this machine (`shell::Local`, also for
+//! commands that are for no host).
+
+use std::collections::BTreeMap;
+
+use futures_util::future::LocalBoxFuture;
+
+use super::shell::{Exit, Local, StopReason, Stream};
+use super::ssh::{Shipment, Ssh};
+use super::{Executor, RemoteAccess, ShellCommand};
+use crate::inventory::{Inventory, Reach, SshTarget};
+
+pub struct Fleet {
+    ssh: Option<Ssh>,
+}
+
+/// Why a fleet cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// Two inventories name the same host and say different things of reaching it.
+    #[error("host `{host}` is reached one way in inventory `{first}` and another in `{second}`")]
+    Conflict {
+        host: String,
+        first: String,
+        second: String,
+    },
+    #[error("cannot set up SSH: {0}")]
+    Setup(#[from] std::io::Error),
+}
+
+impl Fleet {
+    /// Every command on this machine.
+    pub fn local() -> Self {
+        Fleet { ssh: None }
+    }
+
+    /// The hosts of these inventories (by the runbook's names for them) reached as
+    /// they say; `shipment` is copied to each host reached over SSH.
+    pub fn new(
+        inventories: &BTreeMap<String, Inventory>,
+        shipment: Shipment,
+        accept_new_host_keys: bool,
+    ) -> Result<Self, FleetError> {
+        let mut reached: BTreeMap<&str, (&str, &Reach)> = BTreeMap::new();
+        for (inventory, hosts) in inventories {
+            for host in &hosts.hosts {
+                match reached.get(host.name.as_str()) {
+                    Some((first, reach)) if *reach != &host.reach => {
+                        return Err(FleetError::Conflict {
+                            host: host.name.clone(),
+                            first: first.to_string(),
+                            second: inventory.clone(),
+                        })
+                    }
+                    Some(_) => {}
+                    None => {
+                        reached.insert(&host.name, (inventory, &host.reach));
+                    }
+                }
+            }
+        }
+        let targets: BTreeMap<String, SshTarget> = reached
+            .into_iter()
+            .filter_map(|(name, (_, reach))| match reach {
+                Reach::Ssh(target) => Some((name.to_string(), (**target).clone())),
+                Reach::Local => None,
+            })
+            .collect();
+        if targets.is_empty() {
+            return Ok(Fleet::local());
+        }
+        Ok(Fleet {
+            ssh: Some(Ssh::new(targets, shipment, accept_new_host_keys)?),
+        })
+    }
+
+    /// Whether any host is reached over SSH.
+    pub fn is_remote(&self) -> bool {
+        self.ssh.is_some()
+    }
+}
+
+impl Executor for Fleet {
+    fn run<'a>(
+        &'a self,
+        command: ShellCommand<'a>,
+        stop: LocalBoxFuture<'a, StopReason>,
+        on_output: &'a mut dyn FnMut(Stream, &[u8]),
+    ) -> LocalBoxFuture<'a, std::io::Result<Exit>> {
+        match (&self.ssh, command.host) {
+            (Some(ssh), Some(host)) if ssh.reaches(host) => {
+                Box::pin(ssh.run(command, stop, on_output))
+            }
+            _ => Local.run(command, stop, on_output),
+        }
+    }
+
+    fn remote(&self) -> Option<RemoteAccess> {
+        self.ssh.as_ref().map(Ssh::access)
+    }
+
+    fn close(&self) -> LocalBoxFuture<'_, ()> {
+        Box::pin(async {
+            if let Some(ssh) = &self.ssh {
+                ssh.close().await;
+            }
+        })
+    }
+}

@@ -1,0 +1,299 @@
+//! The SSH executor: each host's commands run on the host, through the system OpenSSH
+//! client, one multiplexed connection per host (`link`), in a session every command
+//! gets from a fixed wrapper (`remote`), with settings from the inventories written to
+//! one ssh_config file (`config`), and the runbook's shipped files copied to the host
+//! first (`upload`).
+//!
+//! The system client rather than an SSH library: it is how operators reach their
+//! fleet today, it reads their keys, agent, known_hosts and `~/.ssh/config` (bastions
+//! included), and it is what Ansible uses too. docs/design.md says more.
+
+mod config;
+mod link;
+mod remote;
+mod upload;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::shell::{exit_of, read_some, Exit, StopReason, Stream, DRAIN, GRACE, READ_BUFFER};
+use super::{RemoteAccess, ShellCommand, ShippedFile};
+use crate::inventory::SshTarget;
+use link::{Link, State};
+
+pub use upload::Shipment;
+
+/// Logins under way at once, at most: sshd's default `MaxStartups` drops connections
+/// beyond 10 that have not logged in yet, and a bastion sees every one of them.
+const LOGINS_AT_ONCE: usize = 10;
+/// How long a stopped command's connection gets to end after its wrapper has been
+/// told (its own grace before SIGKILL is `GRACE`).
+const STOP_SLACK: Duration = Duration::from_secs(3);
+
+/// Runs the commands of hosts reached over SSH.
+pub struct Ssh {
+    /// Private (0700): the ssh_config, the control sockets, the masters' errors.
+    /// Held so that it is removed with the executor.
+    _folder: tempfile::TempDir,
+    config: PathBuf,
+    targets: BTreeMap<String, SshTarget>,
+    links: BTreeMap<String, Link>,
+    logins: tokio::sync::Semaphore,
+    shipment: Shipment,
+    accept_new_host_keys: bool,
+    /// Makes each command's end line different from the last.
+    commands: Cell<u64>,
+}
+
+impl Ssh {
+    /// An executor for these hosts (by inventory name). Writes the run's ssh_config;
+    /// connects to nothing yet.
+    pub fn new(
+        targets: BTreeMap<String, SshTarget>,
+        shipment: Shipment,
+        accept_new_host_keys: bool,
+    ) -> std::io::Result<Self> {
+        // Control sockets need a short path (a socket's name is at most 107 bytes), so
+        // the folder is in /tmp rather than under a run folder of any length.
+        let folder = tempfile::Builder::new()
+            .prefix("runbook-ssh-")
+            .tempdir_in(short_temp_dir())?;
+        let user_config = home_ssh_config();
+        let text = config::text(&targets, accept_new_host_keys, user_config.as_deref());
+        let config = folder.path().join("ssh_config");
+        std::fs::write(&config, text)?;
+        let links = targets
+            .keys()
+            .enumerate()
+            .map(|(index, name)| (name.clone(), Link::new(name, folder.path(), index)))
+            .collect();
+        Ok(Ssh {
+            _folder: folder,
+            config,
+            targets,
+            links,
+            logins: tokio::sync::Semaphore::new(LOGINS_AT_ONCE),
+            shipment,
+            accept_new_host_keys,
+            commands: Cell::new(0),
+        })
+    }
+
+    /// Whether this executor runs `host`'s commands.
+    pub fn reaches(&self, host: &str) -> bool {
+        self.targets.contains_key(host)
+    }
+
+    /// What the log says of these hosts.
+    pub fn access(&self) -> RemoteAccess {
+        RemoteAccess {
+            ssh: self
+                .targets
+                .iter()
+                .map(|(name, target)| (name.clone(), target.destination()))
+                .collect(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            shipped: self
+                .shipment
+                .files()
+                .iter()
+                .map(|file| ShippedFile {
+                    path: file.path.clone(),
+                    sha256: file.sha256.clone(),
+                    bytes: file.content.len() as u64,
+                })
+                .collect(),
+        }
+    }
+
+    pub async fn close(&self) {
+        for link in self.links.values() {
+            link.close().await;
+        }
+    }
+
+    /// Connects to the host and copies the shipped files there, unless done already.
+    /// `Err(Ok(why))`: unreachable; `Err(Err(error))`: reached, but the files could
+    /// not be put in place.
+    async fn ready(
+        &self,
+        link: &Link,
+        target: &SshTarget,
+        run_id: &str,
+    ) -> Result<(), Result<String, std::io::Error>> {
+        let mut state = link.state.lock().await;
+        if !state.alive() {
+            let _login = self.logins.acquire().await;
+            link.connect(&mut state, &self.config, target.connect_timeout)
+                .await
+                .map_err(Ok)?;
+        }
+        if let State::Up { shipped, .. } = &mut *state {
+            if !*shipped && !self.shipment.is_empty() {
+                self.shipment
+                    .copy(&self.config, link, run_id, target.connect_timeout)
+                    .await?;
+                *shipped = true;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn run(
+        &self,
+        command: ShellCommand<'_>,
+        mut stop: LocalBoxFuture<'_, StopReason>,
+        on_output: &mut dyn FnMut(Stream, &[u8]),
+    ) -> std::io::Result<Exit> {
+        let host = command.host.unwrap_or_default();
+        let (Some(link), Some(target)) = (self.links.get(host), self.targets.get(host)) else {
+            return Err(std::io::Error::other(format!(
+                "`{host}` is not a host reached over SSH"
+            )));
+        };
+        let ready = tokio::select! {
+            biased;
+            reason = &mut stop => return Ok(Exit::Stopped(reason)),
+            ready = self.ready(link, target, command.run_id) => ready,
+        };
+        match ready {
+            Ok(()) => {}
+            Err(Ok(why)) => {
+                on_output(Stream::Stderr, format!("{why}\n").as_bytes());
+                return Ok(Exit::Unreachable);
+            }
+            Err(Err(error)) => return Err(error),
+        }
+        let folder = (!self.shipment.is_empty()).then(|| upload::run_folder(command.run_id));
+        let (payload, end) = remote::payload(command.env, command.script, || {
+            let number = self.commands.get() + 1;
+            self.commands.set(number);
+            format!("runbook-end-{}-{number}", std::process::id())
+        });
+        let mut child = Command::new("ssh")
+            .arg("-F")
+            .arg(&self.config)
+            .args(["-T", "-o", "ControlMaster=no", "-S"])
+            .arg(&link.socket)
+            .arg("--")
+            .arg(&link.alias)
+            .arg(remote::command_line(&end, folder.as_deref()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut stdin = child.stdin.take();
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let mut markers = remote::Markers::new();
+        let mut on_stdout = |bytes: &[u8], on_output: &mut dyn FnMut(Stream, &[u8])| {
+            let shown = markers.take(bytes);
+            if !shown.is_empty() {
+                on_output(Stream::Stdout, &shown);
+            }
+        };
+        let (mut out_buffer, mut err_buffer) = (vec![0; READ_BUFFER], vec![0; READ_BUFFER]);
+        let time_limit = async {
+            match target.command_timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(time_limit);
+        // The command goes in on standard input, which then stays open: closing it
+        // is what stops the command on the host.
+        let write = async {
+            if let Some(stdin) = stdin.as_mut() {
+                let _ = stdin.write_all(payload.as_bytes()).await;
+                let _ = stdin.flush().await;
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::pin!(write);
+        let ended = loop {
+            tokio::select! {
+                biased;
+                reason = &mut stop => break Err(reason),
+                () = &mut time_limit => break Err(StopReason::Timeout),
+                read = read_some(&mut stdout, &mut out_buffer) => match read {
+                    Ok(0) | Err(_) => stdout = None,
+                    Ok(length) => on_stdout(&out_buffer[..length], on_output),
+                },
+                read = read_some(&mut stderr, &mut err_buffer) => match read {
+                    Ok(0) | Err(_) => stderr = None,
+                    Ok(length) => on_output(Stream::Stderr, &err_buffer[..length]),
+                },
+                status = child.wait() => break Ok(status?),
+                () = &mut write => {}
+            }
+        };
+        let exit = match ended {
+            Ok(status) => exit_of(status),
+            Err(reason) => {
+                // The wrapper stops the command's process group once its input closes.
+                drop(stdin.take());
+                if tokio::time::timeout(GRACE + STOP_SLACK, child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                }
+                Exit::Stopped(reason)
+            }
+        };
+        drop(stdin);
+        let drained = async {
+            while stdout.is_some() || stderr.is_some() {
+                tokio::select! {
+                    read = read_some(&mut stdout, &mut out_buffer) => match read {
+                        Ok(0) | Err(_) => stdout = None,
+                        Ok(length) => on_stdout(&out_buffer[..length], on_output),
+                    },
+                    read = read_some(&mut stderr, &mut err_buffer) => match read {
+                        Ok(0) | Err(_) => stderr = None,
+                        Ok(length) => on_output(Stream::Stderr, &err_buffer[..length]),
+                    },
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN, drained).await;
+        let rest = markers.finish();
+        if !rest.is_empty() {
+            on_output(Stream::Stdout, &rest);
+        }
+        // ssh's own failures end it with 255 too: the wrapper's markers tell them apart.
+        Ok(match exit {
+            Exit::Code(255) if !markers.started() => Exit::Unreachable,
+            Exit::Code(255) if !markers.ended_255() => Exit::ConnectionLost,
+            exit => exit,
+        })
+    }
+}
+
+/// `/tmp` where it exists: `$TMPDIR` may be long enough to push a control socket's
+/// path past what a socket can be named.
+fn short_temp_dir() -> PathBuf {
+    let tmp = Path::new("/tmp");
+    if tmp.is_dir() {
+        tmp.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// The user's own ssh config, which plain `ssh` would read.
+fn home_ssh_config() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    let config = Path::new(&home).join(".ssh").join("config");
+    config.is_file().then_some(config)
+}
