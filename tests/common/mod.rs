@@ -5,6 +5,7 @@
 
 pub mod prometheus;
 pub mod session;
+pub mod sshd;
 pub mod webhook;
 
 use std::fs;
