@@ -34,6 +34,9 @@ pub struct UnitRecord {
     pub confirmed: Option<BTreeMap<String, String>>,
     /// A person was asked, and has not answered yet.
     pub waiting: Option<Need>,
+    /// A command of it got to where it runs (it ended other than `unreachable`): only
+    /// then can it have changed anything there.
+    pub reached: bool,
 }
 
 impl UnitRecord {
@@ -452,6 +455,7 @@ impl History {
                 // A command an interrupt stopped may have run in part, as much as one
                 // the engine died in: it stays in flight until a person decides.
                 record.in_flight = (*exit == ExitRecord::Interrupted).then_some((*phase, *index));
+                record.reached |= *exit != ExitRecord::Unreachable;
                 if *exit == ExitRecord::Code(0) {
                     record.succeeded.push((*phase, *index));
                 }

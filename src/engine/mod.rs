@@ -548,7 +548,14 @@ fn drive(
             signal(SignalKind::terminate()).map_err(EngineError::Runtime)?,
         )
     };
-    if let Some(access) = run.executor.remote() {
+    // A replay reaches no host: it logs what the recorded engine reached.
+    let remote = match run.replay {
+        Some(recording) => recording
+            .segment()
+            .and_then(|segment| segment.remote.clone()),
+        None => run.executor.remote(),
+    };
+    if let Some(access) = remote {
         run.note(Fact::RemoteAccess(Box::new(access)))?;
     }
     let halt = runtime.block_on(async {

@@ -1705,7 +1705,7 @@ impl<'g> Run<'g> {
     /// has a rollback not yet run; never the policy's own steps.
     fn rollback_units(&self, scope: RollbackScope, failure: &Failure) -> Vec<String> {
         let mut units = Vec::new();
-        if self.undoable(&failure.unit) {
+        if self.undoable(&failure.unit) && self.may_have_changed(&failure.unit) {
             units.push(failure.unit.clone());
         }
         let recorder = self.recorder.borrow();
@@ -1723,6 +1723,17 @@ impl<'g> Run<'g> {
             }
         }
         units
+    }
+
+    /// Whether `unit` may have changed something: a unit whose host was never reached
+    /// (every command of it `unreachable`) has nothing to undo, and undoing it would
+    /// only fail to reach the host again.
+    fn may_have_changed(&self, unit: &str) -> bool {
+        self.recorder
+            .borrow()
+            .history
+            .unit(unit)
+            .is_none_or(|record| record.reached || record.in_flight.is_some())
     }
 
     /// Whether `unit`'s step has a rollback.

@@ -393,12 +393,18 @@ connection = "local"
             panic!("pay-001 is reached over SSH");
         };
         assert_eq!(first.destination(), "root@10.1.0.1:2201 via bastion");
-        assert_eq!(first.identity.as_deref(), Some(dir.path().join("keys/id").as_path()));
+        assert_eq!(
+            first.identity.as_deref(),
+            Some(dir.path().join("keys/id").as_path())
+        );
         assert_eq!(first.connect_timeout, std::time::Duration::from_secs(5));
         let Some(Jump::Named(bastion)) = &first.jump else {
             panic!("the bastion is a [jumps] entry");
         };
-        assert_eq!((bastion.address.as_str(), bastion.port), ("10.0.0.1", Some(2222)));
+        assert_eq!(
+            (bastion.address.as_str(), bastion.port),
+            ("10.0.0.1", Some(2222))
+        );
         let Reach::Ssh(second) = &inventory.hosts[1].reach else {
             panic!("pay-002 is reached over SSH");
         };
@@ -409,20 +415,35 @@ connection = "local"
     #[test]
     fn ssh_values_that_could_add_options_are_refused_without_being_echoed() {
         for (entry, why) in [
-            ("ssh = { user = \"-oProxyCommand=x\" }", "`ssh.user` is not a user name"),
-            ("ssh = { identity = \"a\\nProxyCommand x\" }", "`ssh.identity` must be a path"),
+            (
+                "ssh = { user = \"-oProxyCommand=x\" }",
+                "`ssh.user` is not a user name",
+            ),
+            (
+                "ssh = { identity = \"a\\nProxyCommand x\" }",
+                "`ssh.identity` must be a path",
+            ),
             ("ssh = { jump = \"x y\" }", "`ssh.jump` is neither"),
             ("address = \"a b\"", "`address` is not a host name"),
-            ("ssh = { connect_timeout = \"0s\" }", "`ssh.connect_timeout` must be"),
+            (
+                "ssh = { connect_timeout = \"0s\" }",
+                "`ssh.connect_timeout` must be",
+            ),
             ("ssh = { port = 0 }", "`ssh.port` must be a port"),
         ] {
             let text = format!("[[hosts]]\nname = \"a\"\nconnection = \"ssh\"\n{entry}\n");
             let error = Inventory::parse_toml(&text).unwrap_err();
-            assert!(error.starts_with(&format!("host 1: {why}")), "{entry}: {error}");
+            assert!(
+                error.starts_with(&format!("host 1: {why}")),
+                "{entry}: {error}"
+            );
         }
         let local = "[[hosts]]\nname = \"a\"\naddress = \"10.0.0.1\"\n";
         let error = Inventory::parse_toml(local).unwrap_err();
-        assert!(error.contains("only used with `connection = \"ssh\"`"), "{error}");
+        assert!(
+            error.contains("only used with `connection = \"ssh\"`"),
+            "{error}"
+        );
     }
 
     #[test]

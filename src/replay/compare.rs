@@ -52,18 +52,9 @@ struct Candidate {
     divergence: Divergence,
 }
 
-/// Kinds that say which world the recorded run reached (its remote hosts), which a
-/// replay does not reach: left out on both sides.
-const WORLD_ONLY: &[&str] = &["remote_access"];
-
 pub fn compare(recorded: &[Event], replayed: &[Event]) -> Comparison {
-    let compared = |event: &&Event| !WORLD_ONLY.contains(&event.kind.as_str());
-    let (recorded, replayed): (Vec<&Event>, Vec<&Event>) = (
-        recorded.iter().filter(compared).collect(),
-        replayed.iter().filter(compared).collect(),
-    );
     let mut threads: HashMap<String, VecDeque<&Event>> = HashMap::new();
-    for &event in &recorded {
+    for event in recorded {
         threads.entry(thread(event)).or_default().push_back(event);
     }
     // The recorded event the replay reproduced last, in the replay's order: where

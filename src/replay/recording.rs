@@ -86,6 +86,8 @@ pub struct Segment {
     pub stops: Stops,
     /// Events appended while no engine ran: answers given to the stopped run.
     pub between: Vec<Event>,
+    /// The hosts its engine reached over SSH, as logged: the replay logs the same.
+    pub remote: Option<crate::executor::RemoteAccess>,
 }
 
 /// A recorded run, ready to be replayed.
@@ -537,10 +539,16 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
                     waits_for_people: true,
                     stops: Stops::default(),
                     between: Vec::new(),
+                    remote: None,
                 });
                 last_work_ms = event.time_ms;
             }
             Fact::ChangesAccepted { source, .. } => accepted = Some(source.clone()),
+            Fact::RemoteAccess(access) if running => {
+                if let Some(segment) = segments.last_mut() {
+                    segment.remote = Some((**access).clone());
+                }
+            }
             Fact::RunFinished { .. } => running = false,
             Fact::RunPaused { reason } => {
                 running = false;

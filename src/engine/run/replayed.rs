@@ -80,7 +80,17 @@ impl Run<'_> {
             Some(ExitRecord::Error) => Some(Err(std::io::Error::other(
                 "it could not be started in the recorded run (replay)",
             ))),
-            Some(ExitRecord::Timeout | ExitRecord::Interrupted) | None => None,
+            // The executor's own limit (a host's `command_timeout`) stops a command the
+            // engine's deadline would not have: it is the world's doing, replayed at its
+            // time, unless the replay's engine stops the command first.
+            Some(ExitRecord::Timeout) => {
+                return tokio::select! {
+                    biased;
+                    reason = stop => Ok(Exit::Stopped(reason)),
+                    () = self.clock.sleep(command.duration_ms) => Ok(Exit::Stopped(StopReason::Timeout)),
+                };
+            }
+            Some(ExitRecord::Interrupted) | None => None,
         };
         let Some(ended) = ended else {
             // Stopped as the recorded one was (a timeout, an interrupt, the engine's
