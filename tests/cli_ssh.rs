@@ -242,7 +242,7 @@ waves rollout {{
   parallel 1
   max_failed 1
   step change {{
-    run "touch {marks}/changed-{{{{host}}}} && if [ {{{{host}}}} = h1 ]; then kill $(cat {pids}); fi"
+    run "touch {marks}/changed-{{{{host}}}} && if [ {{{{host}}}} = h1 ]; then kill $(cat {pid3} {pid4}); fi"
     rollback "rm {marks}/changed-{{{{host}}}}"
   }}
 }}
@@ -252,11 +252,8 @@ on failure functional {{
 }}
 "#,
             marks = marks.display(),
-            pids = format!(
-                "{} {}",
-                fleet.pid_file(2).display(),
-                fleet.pid_file(3).display()
-            ),
+            pid3 = fleet.pid_file(2).display(),
+            pid4 = fleet.pid_file(3).display(),
         ),
     );
     let ran = session.runbook(&["run", "partition.rbk", "--no-wait"]);
