@@ -42,7 +42,20 @@ pub fn line(fact: &Fact) -> Option<String> {
             } else {
                 ""
             };
-            format!("{} host(s) reached over SSH{keys}", access.ssh.len())
+            let shipped: Vec<String> = access
+                .shipped
+                .iter()
+                .map(|file| format!("{} (sha256 {})", file.path, file.sha256))
+                .collect();
+            let shipped = if shipped.is_empty() {
+                String::new()
+            } else {
+                format!("; copied to each: {}", shipped.join(", "))
+            };
+            format!(
+                "{} host(s) reached over SSH{keys}{shipped}",
+                access.ssh.len()
+            )
         }
         Fact::ChangesAccepted { .. } => "the edited runbook was accepted".to_string(),
         Fact::UnitStarted {
