@@ -53,6 +53,35 @@ fn check_cases() {
     });
 }
 
+/// The one check case with a side file too large to keep in the repository: it is
+/// written into a temporary folder, as its case file would be in tests/cases/check.
+#[test]
+fn check_case_ship_too_large() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let plan = dir.path().join("ship-too-large.rbk");
+    fs::write(
+        &plan,
+        r#"runbook "warehouse-seed" {
+  title "Seed the reporting warehouse"
+}
+
+# A database dump is a payload, not a script: a step should fetch it on the host.
+ship "seed/warehouse.dump"
+
+step list "List what the seed data holds" {
+  readonly
+  run "pg_restore --list seed/warehouse.dump"
+}
+"#,
+    )
+    .expect("write the case");
+    fs::create_dir(dir.path().join("seed")).expect("create the seed folder");
+    let dump = fs::File::create(dir.path().join("seed/warehouse.dump")).expect("create the dump");
+    dump.set_len(runbook::check::MAX_SHIPPED_BYTES + 1)
+        .expect("size the dump");
+    insta::assert_snapshot!(diagnostics_report(&plan));
+}
+
 #[test]
 fn graph_cases() {
     insta::glob!("cases/graph/*.rbk", |path| {

@@ -310,6 +310,7 @@ fn declaration() -> Gen {
             .boxed(),
             optional(string()),
         ]),
+        seq(vec![word("ship"), string()]),
     ]
     .boxed()
 }

@@ -363,6 +363,7 @@ fn the_command_line_prints_each_format_of_the_same_graph() {
     let run = |format: &str| {
         Test::new()
             .shipped(case)
+            .shipped("tests/cases/graph/scripts/health.sh")
             .args(["graph", case, "--format", format])
             .run()
             .stdout

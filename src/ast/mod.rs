@@ -129,6 +129,7 @@ pub enum Item {
     Probe(Box<Probe>),
     Channel(Channel),
     Notify(Box<Notify>),
+    Ship(Ship),
     Policy(Policy),
     Step(Step),
     Gate(Gate),
@@ -148,6 +149,7 @@ impl Item {
             Item::Probe(item) => item.span,
             Item::Channel(item) => item.span,
             Item::Notify(item) => item.span,
+            Item::Ship(item) => item.span,
             Item::Policy(item) => item.span,
             Item::Step(item) => item.span,
             Item::Gate(item) => item.span,
@@ -199,6 +201,15 @@ pub struct LabelMatch {
     pub label: Ident,
     pub equal: bool,
     pub value: Text,
+    pub span: Span,
+}
+
+/// `ship "scripts/rollback.sh"`: a file beside the runbook that its commands use. A
+/// command on a remote host finds it at the same relative path, as it is uploaded first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ship {
+    /// Relative to the runbook's folder, as written.
+    pub path: Text,
     pub span: Span,
 }
 

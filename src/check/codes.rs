@@ -19,6 +19,18 @@ pub const INVENTORY_INVALID: Code = Code::error(
     "rbk::check::inventory_invalid",
     "an inventory is not a valid host list (bad TOML, a host listed twice)",
 );
+pub const SHIP_UNREADABLE: Code = Code::error(
+    "rbk::check::ship_unreadable",
+    "a shipped file cannot be read (it does not exist, or permission is denied)",
+);
+pub const SHIP_NOT_A_FILE: Code = Code::error(
+    "rbk::check::ship_not_a_file",
+    "a shipped path names a directory or a device, not a regular file",
+);
+pub const SHIP_TOO_LARGE: Code = Code::error(
+    "rbk::check::ship_too_large",
+    "a shipped file is over 1 MiB, larger than a script should be",
+);
 
 // ------------------------------------------------------------ inventories (inventories.rs)
 pub const INVENTORY_CYCLE: Code = Code::error(
@@ -28,6 +40,20 @@ pub const INVENTORY_CYCLE: Code = Code::error(
 pub const EMPTY_INVENTORY: Code = Code::error(
     "rbk::check::empty_inventory",
     "an inventory's `where` selects no host",
+);
+
+// ------------------------------------------------------------ shipped files (shipped.rs)
+pub const SHIP_EMPTY_PATH: Code = Code::error(
+    "rbk::check::ship_empty_path",
+    "`ship` is given an empty path",
+);
+pub const SHIP_OUTSIDE_FOLDER: Code = Code::error(
+    "rbk::check::ship_outside_folder",
+    "a shipped path leaves the runbook's folder (absolute, `..`, or a link out of it)",
+);
+pub const SHIP_REPEATED: Code = Code::error(
+    "rbk::check::ship_repeated",
+    "the same file is shipped twice",
 );
 
 // ------------------------------------------------------------ names (names.rs)
@@ -262,8 +288,14 @@ pub const ALL: &[Code] = &[
     ROSTER_INVALID,
     INVENTORY_UNREADABLE,
     INVENTORY_INVALID,
+    SHIP_UNREADABLE,
+    SHIP_NOT_A_FILE,
+    SHIP_TOO_LARGE,
     INVENTORY_CYCLE,
     EMPTY_INVENTORY,
+    SHIP_EMPTY_PATH,
+    SHIP_OUTSIDE_FOLDER,
+    SHIP_REPEATED,
     UNKNOWN_NAME,
     DUPLICATE_NAME,
     RESERVED_NAME,

@@ -1,7 +1,10 @@
 //! What the checker may know beyond the file itself: the roster and the inventories'
-//! hosts. Loaded by the caller before checking, so checking stays a pure function.
+//! hosts, and whether the files it ships can be uploaded. Loaded by the caller before
+//! checking, so checking stays a pure function.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::ast::{
@@ -13,6 +16,12 @@ use crate::roster::{Roster, RosterError};
 use crate::source::Span;
 
 use super::codes;
+use super::shipped::{shipped_paths, ShippedPath};
+
+/// The most a shipped file may hold: a script or a small configuration file, not a
+/// payload (a package or an image is fetched on the host by a step). The engine
+/// uploads every shipped file to every remote host, so this also bounds that.
+pub const MAX_SHIPPED_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct Context {
@@ -49,10 +58,11 @@ impl Context {
             .collect()
     }
 
-    /// Loads what the runbook refers to (its roster, its inventory files), relative to
-    /// `base_dir`; `roster` given on the command line overrides the runbook's own.
-    /// Files that cannot be read become findings, not failures. Without a `base_dir`
-    /// (the runbook came from standard input) the runbook's own files are not read.
+    /// Loads what the runbook refers to (its roster, its inventory files) and looks at
+    /// the files it ships, relative to `base_dir`; `roster` given on the command line
+    /// overrides the runbook's own. Files that cannot be read become findings, not
+    /// failures. Without a `base_dir` (the runbook came from standard input) the
+    /// runbook's own files are not read.
     pub fn load(
         base_dir: Option<&Path>,
         runbook: &Runbook,
@@ -77,6 +87,9 @@ impl Context {
             .filter_map(|(name, inventory)| inventory.map(|inventory| (name, inventory)))
             .collect();
         let unfiltered = loader.unfiltered;
+        if let Some(base_dir) = base_dir {
+            look_at_shipped_files(base_dir, runbook, &mut findings);
+        }
         (
             Self {
                 roster,
@@ -162,6 +175,103 @@ fn shown_path(overriding: Option<&Path>, named: Option<&Text>, joined: &Path) ->
         (None, Some(text)) => PathBuf::from(&text.value),
         (None, None) => joined.to_path_buf(),
     }
+}
+
+/// A finding for each shipped file that could not be uploaded as it is. Only paths
+/// that stay inside the folder as written are looked at, each file once.
+fn look_at_shipped_files(base_dir: &Path, runbook: &Runbook, findings: &mut Vec<Diagnostic>) {
+    // `plan.rbk` given on the command line has an empty folder, which is the current one.
+    let folder = if base_dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base_dir
+    };
+    let root = folder.canonicalize();
+    for shipped in shipped_paths(runbook) {
+        if let ShippedPath::First(path) = shipped {
+            findings.extend(shipped_file_finding(folder, &root, path));
+        }
+    }
+}
+
+/// Why a shipped file cannot be uploaded as it is, if it cannot: it must exist, stay
+/// inside the runbook's folder once links are followed (`root` is that folder, links
+/// followed), be a regular file, be readable, and be at most `MAX_SHIPPED_BYTES`.
+fn shipped_file_finding(
+    folder: &Path,
+    root: &io::Result<PathBuf>,
+    path: &Text,
+) -> Option<Diagnostic> {
+    let shown = &path.value;
+    let unreadable = |error: &io::Error| {
+        Diagnostic::new(
+            codes::SHIP_UNREADABLE,
+            format!("cannot read shipped file `{shown}`: {}", io_reason(error)),
+        )
+        .with_label(path.span, "this file")
+        .with_help("the path is relative to the runbook's folder: `ship \"scripts/rollback.sh\"` ships the `rollback.sh` in the `scripts` folder beside the runbook")
+    };
+    let root = match root {
+        Ok(root) => root,
+        Err(error) => return Some(unreadable(error)),
+    };
+    let resolved = match folder.join(shown).canonicalize() {
+        Ok(resolved) => resolved,
+        Err(error) => return Some(unreadable(&error)),
+    };
+    if !resolved.starts_with(root) {
+        return Some(
+            Diagnostic::new(
+                codes::SHIP_OUTSIDE_FOLDER,
+                format!("`{shown}` leads out of the runbook's folder through a link"),
+            )
+            .with_label(path.span, "leaves the folder once links are followed")
+            .with_help("a shipped file is kept inside the runbook's folder, where it is reviewed with the runbook: copy it in instead of linking to it"),
+        );
+    }
+    let metadata = match fs::metadata(&resolved) {
+        Ok(metadata) => metadata,
+        Err(error) => return Some(unreadable(&error)),
+    };
+    if !metadata.is_file() {
+        let (what, help) = if metadata.is_dir() {
+            (
+                "a directory",
+                "ship each file with its own `ship \"path\"`; a folder is not shipped whole",
+            )
+        } else {
+            (
+                "not a regular file (a device, a FIFO or a socket)",
+                "ship regular files: scripts and small configuration files",
+            )
+        };
+        return Some(
+            Diagnostic::new(
+                codes::SHIP_NOT_A_FILE,
+                format!("shipped path `{shown}` is {what}"),
+            )
+            .with_label(path.span, "not a file")
+            .with_help(help),
+        );
+    }
+    if metadata.len() > MAX_SHIPPED_BYTES {
+        return Some(
+            Diagnostic::new(
+                codes::SHIP_TOO_LARGE,
+                format!(
+                    "shipped file `{shown}` is {} bytes, over the {} MiB a shipped file may hold",
+                    metadata.len(),
+                    MAX_SHIPPED_BYTES >> 20
+                ),
+            )
+            .with_label(path.span, "too large to ship")
+            .with_help("ship scripts and small configuration files; fetch a package or an image on the host with a step instead"),
+        );
+    }
+    // Opening a regular file never blocks; it tells whether the engine can read it.
+    fs::File::open(&resolved)
+        .err()
+        .map(|error| unreadable(&error))
 }
 
 fn declared_inventories(runbook: &Runbook) -> BTreeMap<String, &InventoryItem> {
@@ -402,5 +512,87 @@ labels = { tier = "web" }
             "\"hosts.toml\""
         );
         assert!(!context.inventories.contains_key("payment"));
+    }
+
+    /// The codes of the findings `Context::load` makes for `plan` in `dir`.
+    fn shipping_codes(dir: &Path, plan: &str) -> Vec<&'static str> {
+        let (_, findings) = Context::load(Some(dir), &runbook(plan), None);
+        findings
+            .iter()
+            .map(|finding| finding.code.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn shipped_files_are_looked_at_each_once_and_every_problem_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("scripts")).unwrap();
+        std::fs::write(dir.path().join("scripts/rollback.sh"), "exit 0\n").unwrap();
+        let large = std::fs::File::create(dir.path().join("image.qcow2")).unwrap();
+        large.set_len(MAX_SHIPPED_BYTES + 1).unwrap();
+        let plan = r#"
+runbook "t" {}
+ship "scripts/rollback.sh"
+ship "./scripts/rollback.sh"
+ship "scripts/missing.sh"
+ship "scripts/missing.sh"
+ship "scripts"
+ship "image.qcow2"
+ship "/etc/hosts"
+ship "../elsewhere.sh"
+"#;
+        assert_eq!(
+            shipping_codes(dir.path(), plan),
+            [
+                "rbk::check::ship_unreadable",
+                "rbk::check::ship_not_a_file",
+                "rbk::check::ship_too_large",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_shipped_file_at_the_size_bound_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("seed.sql")).unwrap();
+        file.set_len(MAX_SHIPPED_BYTES).unwrap();
+        let plan = "runbook \"t\" {}\nship \"seed.sql\"\n";
+        assert!(shipping_codes(dir.path(), plan).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_followed_and_must_stay_inside_the_folder() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.env"), "TOKEN=x\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real.sh"), "exit 0\n").unwrap();
+        std::os::unix::fs::symlink("real.sh", dir.path().join("inside.sh")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.env"),
+            dir.path().join("leak.env"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked")).unwrap();
+        let plan = r#"
+runbook "t" {}
+ship "inside.sh"
+ship "leak.env"
+ship "linked/secret.env"
+"#;
+        assert_eq!(
+            shipping_codes(dir.path(), plan),
+            [
+                "rbk::check::ship_outside_folder",
+                "rbk::check::ship_outside_folder",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_folder_no_shipped_file_is_looked_at() {
+        let plan = "runbook \"t\" {}\nship \"scripts/missing.sh\"\n";
+        let (_, findings) = Context::load(None, &runbook(plan), None);
+        assert!(findings.is_empty());
     }
 }

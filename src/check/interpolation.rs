@@ -195,6 +195,7 @@ fn items(checker: &Checker<'_>, scan: &mut impl FnMut(&Text, Site)) {
             Item::Secret(secret) => match &secret.source {
                 SecretSource::Env(name) | SecretSource::File(name) => scan(name, setting),
             },
+            Item::Ship(ship) => scan(&ship.path, setting),
             Item::Probe(probe) => {
                 match &probe.source {
                     ProbeSource::Prometheus(text)

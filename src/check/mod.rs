@@ -20,12 +20,13 @@ mod order;
 mod phrases;
 mod rollback;
 mod settings;
+mod shipped;
 mod symbols;
 mod tiers;
 mod values;
 mod waves;
 
-pub use context::{Context, LoadedRoster};
+pub use context::{Context, LoadedRoster, MAX_SHIPPED_BYTES};
 
 use std::cell::Cell;
 
@@ -102,6 +103,7 @@ type Pass = fn(&Checker<'_>, &mut Vec<Diagnostic>);
 const PASSES: &[Pass] = &[
     names::check,
     inventories::check,
+    shipped::check,
     settings::check,
     values::check,
     order::check,

@@ -276,7 +276,7 @@ impl<'a> Symbols<'a> {
                     self.add_node(inner, Place::InWaves(index));
                 }
             }
-            Item::Notify(_) | Item::Policy(_) => {}
+            Item::Notify(_) | Item::Ship(_) | Item::Policy(_) => {}
         }
     }
 

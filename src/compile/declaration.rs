@@ -94,6 +94,17 @@ pub struct LabelMatch {
     pub value: String,
 }
 
+/// A file beside the runbook that its commands use. On a host reached over SSH the
+/// engine uploads it before the first command runs there, at the same relative path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shipped {
+    /// Relative to the runbook's folder and inside it, as written (the checker saw to
+    /// both).
+    pub path: String,
+    /// Where the runbook declares it.
+    pub span: Span,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Param {
     pub name: String,

@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 use super::declaration::{
-    Audience, Channel, Header, Inventory, Param, Probe, Role, Secret, Subscription,
+    Audience, Channel, Header, Inventory, Param, Probe, Role, Secret, Shipped, Subscription,
 };
 use super::edge::Edge;
 use super::node::Node;
@@ -19,6 +19,7 @@ pub struct Graph {
     pub(super) roles: Vec<Role>,
     pub(super) audiences: Vec<Audience>,
     pub(super) inventories: Vec<Inventory>,
+    pub(super) shipped: Vec<Shipped>,
     pub(super) params: Vec<Param>,
     pub(super) secrets: Vec<Secret>,
     pub(super) probes: Vec<Probe>,
@@ -45,6 +46,12 @@ impl Graph {
 
     pub fn inventories(&self) -> &[Inventory] {
         &self.inventories
+    }
+
+    /// The files to upload to each remote host before its first command, in file
+    /// order, each once; paths are relative to the runbook's folder.
+    pub fn shipped(&self) -> &[Shipped] {
+        &self.shipped
     }
 
     pub fn params(&self) -> &[Param] {

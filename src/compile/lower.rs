@@ -11,8 +11,8 @@ use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use super::declaration::{
     Audience, Channel, ChannelKind, Event, Header, Inventory, InventorySource, LabelMatch,
-    Objective, Param, Postmortem, Probe, ProbeSource, Role, Secret, SecretSource, Subscription,
-    Trigger, Value,
+    Objective, Param, Postmortem, Probe, ProbeSource, Role, Secret, SecretSource, Shipped,
+    Subscription, Trigger, Value,
 };
 use super::edge::{Edge, EdgeKind};
 use super::graph::Graph;
@@ -41,6 +41,7 @@ pub(super) fn lower(runbook: &ast::Runbook) -> Result<Graph> {
             roles: Vec::new(),
             audiences: Vec::new(),
             inventories: Vec::new(),
+            shipped: Vec::new(),
             params: Vec::new(),
             secrets: Vec::new(),
             probes: Vec::new(),
@@ -212,6 +213,10 @@ impl<'a> Lowering<'a> {
                 ast::Item::Inventory(inventory) => {
                     self.graph.inventories.push(self::inventory(inventory))
                 }
+                ast::Item::Ship(ship) => self.graph.shipped.push(Shipped {
+                    path: ship.path.value.clone(),
+                    span: ship.span,
+                }),
                 ast::Item::Param(param) => self.graph.params.push(self::param(param)),
                 ast::Item::Secret(secret) => self.graph.secrets.push(self::secret(secret)),
                 ast::Item::Probe(probe) => self.graph.probes.push(self::probe(probe)),

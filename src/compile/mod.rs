@@ -23,8 +23,8 @@ mod tests;
 
 pub use declaration::{
     Audience, Channel, ChannelKind, Event, Header, Inventory, InventorySource, LabelMatch,
-    Objective, Param, Postmortem, Probe, ProbeSource, Role, Secret, SecretSource, Subscription,
-    Trigger, Value,
+    Objective, Param, Postmortem, Probe, ProbeSource, Role, Secret, SecretSource, Shipped,
+    Subscription, Trigger, Value,
 };
 pub use edge::{Edge, EdgeKind};
 pub use graph::Graph;

@@ -560,3 +560,27 @@ fn the_mermaid_view_escapes_labels() {
         "{mermaid}"
     );
 }
+
+#[test]
+fn shipped_files_keep_their_order_and_the_path_as_written() {
+    let text = r#"runbook "t" {}
+        ship "scripts/rollback.sh"
+        step a { readonly run "sh scripts/rollback.sh" }
+        ship "./conf/agent.toml""#;
+    let graph = graph(text);
+    let shipped: Vec<(&str, &str)> = graph
+        .shipped()
+        .iter()
+        .map(|shipped| {
+            let declared = &text[shipped.span.start..shipped.span.end];
+            (shipped.path.as_str(), declared)
+        })
+        .collect();
+    assert_eq!(
+        shipped,
+        [
+            ("scripts/rollback.sh", r#"ship "scripts/rollback.sh""#),
+            ("./conf/agent.toml", r#"ship "./conf/agent.toml""#),
+        ]
+    );
+}

@@ -140,6 +140,9 @@ impl Graph {
             };
             out.line(1, format!("{} {source}{filter}", inventory.name));
         });
+        out.section("shipped", self.shipped.iter(), |out, shipped| {
+            out.line(1, quote(&shipped.path));
+        });
         out.section("params", self.params.iter(), |out, param| {
             let mut line = format!("{}: {}", param.name, param.ty.word());
             if let Some(default) = &param.default {

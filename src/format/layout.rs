@@ -262,6 +262,9 @@ impl<'a> Layout<'a> {
                 )
             }
             Item::Notify(notify) => self.declaration(notify.span, "notify", self.notify(notify)),
+            Item::Ship(ship) => {
+                self.declaration(ship.span, "ship", format!("ship {}", self.text(&ship.path)))
+            }
             Item::Policy(policy) => self.policy(policy),
             Item::Step(step) => self.step(step),
             Item::Gate(gate) => self.gate(gate),

@@ -110,6 +110,7 @@ const ITEM_KEYWORDS: &[&str] = &[
     "probe",
     "channel",
     "notify",
+    "ship",
 ];
 
 /// The `{` of the innermost block still open at `at`, when a `}` would have been
@@ -223,6 +224,7 @@ fn describe(rule: Rule) -> Option<Expectation> {
         Rule::probe => keyword("probe"),
         Rule::channel => keyword("channel"),
         Rule::notify | Rule::action_notify => keyword("notify"),
+        Rule::ship => keyword("ship"),
         Rule::policy | Rule::target | Rule::target_sample => keyword("on"),
         Rule::step => keyword("step"),
         Rule::gate => keyword("gate"),

@@ -688,6 +688,7 @@ impl<'t> Lowerer<'t> {
             Rule::probe => Item::Probe(Box::new(self.probe(pair)?)),
             Rule::channel => Item::Channel(self.channel(pair)?),
             Rule::notify => Item::Notify(Box::new(self.notify(pair)?)),
+            Rule::ship => Item::Ship(self.ship(pair)?),
             Rule::policy => Item::Policy(self.policy(pair)?),
             Rule::step => Item::Step(self.step(pair)?),
             Rule::gate => Item::Gate(self.gate(pair)?),
@@ -777,6 +778,12 @@ impl<'t> Lowerer<'t> {
             value,
             span: at,
         })
+    }
+
+    fn ship(&mut self, pair: Pair<'_, Rule>) -> Result<Ship> {
+        let at = self.span(&pair);
+        let path = self.string(self.children(pair).expect(Rule::string)?)?;
+        Ok(Ship { path, span: at })
     }
 
     fn param(&mut self, pair: Pair<'_, Rule>) -> Result<Param> {
