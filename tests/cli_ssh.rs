@@ -457,3 +457,48 @@ step hello {
     insta::assert_snapshot!(ran.stderr);
     assert!(!session.path("state/runs").exists());
 }
+
+#[test]
+fn shipped_files_are_copied_to_each_host_checksummed_and_commands_run_beside_them() {
+    use sha2::Digest;
+    let fleet = SshFleet::start(2);
+    let session = Session::new();
+    fleet.write_inventory(&session.path("hosts.toml"), &["web-1", "web-2"]);
+    let script =
+        "#!/bin/sh\n# Says where it runs, for the host it is given.\necho \"$1 in $PWD\"\n";
+    session.file("scripts/where.sh", script).file(
+        "ship.rbk",
+        r#"runbook "ship" { }
+inventory web from "hosts.toml"
+ship "scripts/where.sh"
+step where {
+  on web
+  readonly
+  run "sh scripts/where.sh {{host}}"
+}
+"#,
+    );
+    session
+        .runbook(&["run", "ship.rbk", "--no-wait"])
+        .expect(0, "the shipped script runs on each host");
+    let run = session.run_id();
+    let events = session.events(&run);
+    let home = std::path::PathBuf::from(std::env::var("HOME").expect("HOME"));
+    let folder = home.join(".runbook/runs").join(&run);
+    for host in ["web-1", "web-2"] {
+        assert_eq!(
+            printed(&events, &format!("where@{host}")),
+            format!("{host} in {}\n", folder.display())
+        );
+    }
+    let copied = std::fs::read_to_string(folder.join("scripts/where.sh"));
+    assert_eq!(copied.expect("the copy on the host"), script);
+    assert!(!folder.join("scripts/where.sh.part").exists());
+    let digest = sha2::Sha256::digest(script.as_bytes());
+    let sha256: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    assert_eq!(
+        payloads(&events, "remote_access")[0]["shipped"],
+        serde_json::json!([{"path": "scripts/where.sh", "sha256": sha256, "bytes": script.len()}])
+    );
+    std::fs::remove_dir_all(&folder).expect("the run's folder on the hosts");
+}

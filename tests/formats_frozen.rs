@@ -92,6 +92,7 @@ mod mirror {
     pub const PAYLOADS: &[(&str, Parse)] = &[
         ("run_started", parse::<RunStarted>),
         ("run_resumed", parse::<RunResumed>),
+        ("remote_access", parse::<RemoteAccess>),
         ("changes_accepted", parse::<ChangesAccepted>),
         ("unit_started", parse::<UnitStarted>),
         ("command_started", parse::<CommandStarted>),
@@ -169,6 +170,23 @@ mod mirror {
     #[serde(deny_unknown_fields)]
     pub struct RunResumed {
         source_sha256: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RemoteAccess {
+        ssh: BTreeMap<String, String>,
+        accept_new_host_keys: bool,
+        #[serde(default, deserialize_with = "present")]
+        shipped: Option<Vec<ShippedFile>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ShippedFile {
+        path: String,
+        sha256: String,
+        bytes: u64,
     }
 
     #[derive(Debug, Deserialize)]
@@ -512,6 +530,8 @@ mod mirror {
         Timeout,
         Interrupted,
         Error,
+        Unreachable,
+        ConnectionLost,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1014,11 +1034,41 @@ step act "Act" {
     }
 }
 
+/// A host reached over SSH (a real sshd on loopback), with a shipped file.
+fn reached_over_ssh() -> Log {
+    let fleet = common::sshd::SshFleet::start(1);
+    let scene = Session::new();
+    fleet.write_inventory(&scene.path("hosts.toml"), &["web-1"]);
+    scene.file("scripts/hello.sh", "echo hello\n").file(
+        "remote.rbk",
+        r#"runbook "remote" { }
+inventory web from "hosts.toml"
+ship "scripts/hello.sh"
+step hello {
+  on web
+  readonly
+  run "sh scripts/hello.sh"
+}
+"#,
+    );
+    scene
+        .runbook(&["run", "remote.rbk", "--no-wait"])
+        .expect(0, "the host is reached over SSH");
+    let run = scene.run_id();
+    let home = std::path::PathBuf::from(std::env::var("HOME").expect("HOME"));
+    let _ = fs::remove_dir_all(home.join(".runbook/runs").join(&run));
+    Log {
+        scenario: "reached over ssh",
+        text: scene.log(&run),
+    }
+}
+
 /// The logs of every scenario, made once (in parallel) for the tests that read them.
 fn real_logs() -> &'static [Log] {
     static LOGS: OnceLock<Vec<Log>> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let scenarios: [fn() -> Log; 10] = [
+        let scenarios: [fn() -> Log; 11] = [
+            reached_over_ssh,
             drill_rehearsed,
             pause_skipped,
             probes_watched,
@@ -1164,10 +1214,12 @@ fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
         ExitRecord::Timeout,
         ExitRecord::Interrupted,
         ExitRecord::Error,
+        ExitRecord::Unreachable,
+        ExitRecord::ConnectionLost,
     ];
     for (exit, full_output) in exits
         .into_iter()
-        .zip([None, Some("output/x.log")].repeat(3))
+        .zip([None, Some("output/x.log")].repeat(4))
     {
         facts.push(Fact::CommandFinished {
             unit: unit(),
@@ -1309,6 +1361,17 @@ fn every_variant_the_engine_can_write_parses_with_the_mirrors() {
     ] {
         facts.push(Fact::RunFinished { status });
     }
+    // Without shipped files, and with new host keys accepted.
+    facts.push(Fact::RemoteAccess(Box::new(
+        runbook::executor::RemoteAccess {
+            ssh: BTreeMap::from([(
+                "web-1".to_string(),
+                "root@10.0.0.1:22 via bastion".to_string(),
+            )]),
+            accept_new_host_keys: true,
+            shipped: Vec::new(),
+        },
+    )));
 
     for fact in facts {
         let draft = fact.draft(1_000, None);

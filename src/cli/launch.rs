@@ -150,7 +150,13 @@ pub fn fleet(ready: &Ready, base_dir: &Path, drive: &DriveArgs) -> Result<Fleet,
     if !remote {
         return Ok(Fleet::local());
     }
-    let shipment = match Shipment::read(base_dir, &[]) {
+    let shipped: Vec<String> = ready
+        .graph()
+        .shipped()
+        .iter()
+        .map(|file| file.path.clone())
+        .collect();
+    let shipment = match Shipment::read(base_dir, &shipped) {
         Ok(shipment) => shipment,
         Err(error) => {
             output::coded_error(
