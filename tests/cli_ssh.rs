@@ -459,7 +459,8 @@ step hello {
 }
 
 #[test]
-fn shipped_files_are_copied_to_each_host_checksummed_and_commands_run_beside_them() {
+fn shipped_files_are_copied_to_each_host_checksummed_kept_while_the_run_stops_and_removed_at_its_end(
+) {
     use sha2::Digest;
     let fleet = SshFleet::start(2);
     let session = Session::new();
@@ -474,31 +475,81 @@ ship "scripts/where.sh"
 step where {
   on web
   readonly
-  run "sh scripts/where.sh {{host}}"
+  run "sh scripts/where.sh {{host}} && sha256sum scripts/where.sh"
+}
+step look "Look at the hosts" {
+  after where
+  manual "Look at the hosts"
 }
 "#,
     );
     session
         .runbook(&["run", "ship.rbk", "--no-wait"])
-        .expect(0, "the shipped script runs on each host");
+        .expect(3, "the run waits for a person");
     let run = session.run_id();
     let events = session.events(&run);
     let home = std::path::PathBuf::from(std::env::var("HOME").expect("HOME"));
     let folder = home.join(".runbook/runs").join(&run);
+    let sha256: String = sha2::Sha256::digest(script.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     for host in ["web-1", "web-2"] {
+        // The script ran in the run's folder on the host, from a copy with its hash.
         assert_eq!(
             printed(&events, &format!("where@{host}")),
-            format!("{host} in {}\n", folder.display())
+            format!(
+                "{host} in {}\n{sha256}  scripts/where.sh\n",
+                folder.display()
+            )
         );
     }
-    let copied = std::fs::read_to_string(folder.join("scripts/where.sh"));
-    assert_eq!(copied.expect("the copy on the host"), script);
-    assert!(!folder.join("scripts/where.sh.part").exists());
-    let digest = sha2::Sha256::digest(script.as_bytes());
-    let sha256: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
     assert_eq!(
         payloads(&events, "remote_access")[0]["shipped"],
         serde_json::json!([{"path": "scripts/where.sh", "sha256": sha256, "bytes": script.len()}])
     );
-    std::fs::remove_dir_all(&folder).expect("the run's folder on the hosts");
+    // Stopped, not ended: the copy stays for a resume or a person taking over.
+    let copied = std::fs::read_to_string(folder.join("scripts/where.sh"));
+    assert_eq!(copied.expect("the copy on the host"), script);
+    assert!(!folder.join("scripts/where.sh.part").exists());
+
+    session
+        .runbook(&["confirm", &run, "look", "--as", "ops"])
+        .expect(0, "the hosts were looked at");
+    session
+        .runbook(&["resume", &run, "--no-wait"])
+        .expect(0, "the run completes");
+    // Nothing ran on the hosts after the resume, so its engine did not reach them;
+    // the ended run's folder goes once an engine that reached them ends it.
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+#[test]
+fn a_run_that_ends_removes_its_folder_from_the_hosts() {
+    let fleet = SshFleet::start(1);
+    let session = Session::new();
+    fleet.write_inventory(&session.path("hosts.toml"), &["web-1"]);
+    session.file("scripts/noop.sh", "true\n").file(
+        "ends.rbk",
+        r#"runbook "ends" { }
+inventory web from "hosts.toml"
+ship "scripts/noop.sh"
+step noop {
+  on web
+  readonly
+  run "sh scripts/noop.sh && pwd"
+}
+"#,
+    );
+    session
+        .runbook(&["run", "ends.rbk", "--no-wait"])
+        .expect(0, "the run completes");
+    let run = session.run_id();
+    let events = session.events(&run);
+    let folder = printed(&events, "noop@web-1");
+    assert!(
+        folder.trim_end().ends_with(&format!(".runbook/runs/{run}")),
+        "{folder}"
+    );
+    assert!(!std::path::Path::new(folder.trim_end()).exists());
 }

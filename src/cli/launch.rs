@@ -13,7 +13,7 @@ use runbook::engine::facts::Member;
 use runbook::engine::report::OutputMode;
 use runbook::engine::{self, codes, EngineError, OnInterrupt, Options};
 use runbook::executor::fleet::{Fleet, FleetError};
-use runbook::executor::ssh::Shipment;
+use runbook::executor::ssh::{Shipment, SshOptions, DEFAULT_SESSIONS};
 use runbook::source::SourceFile;
 use runbook::store::{Durability, StoreError};
 
@@ -78,6 +78,10 @@ pub struct DriveArgs {
     /// on (logged), instead of refusing the host. A key that changed is always refused.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Commands under way on hosts reached over SSH at once, at most, whatever the
+    /// steps' own `parallel` (each is an ssh process here).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SESSIONS, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_ssh_sessions: u16,
 }
 
 impl DriveArgs {
@@ -167,7 +171,11 @@ pub fn fleet(ready: &Ready, base_dir: &Path, drive: &DriveArgs) -> Result<Fleet,
             return Err(ExitCode::from(EXIT_USAGE));
         }
     };
-    Fleet::new(inventories, shipment, drive.accept_new_host_keys).map_err(|error| {
+    let options = SshOptions {
+        accept_new_host_keys: drive.accept_new_host_keys,
+        sessions: usize::from(drive.max_ssh_sessions),
+    };
+    Fleet::new(inventories, shipment, options).map_err(|error| {
         let help = match error {
             FleetError::Conflict { .. } => {
                 "give the host the same `connection`, `address` and `ssh` settings in every inventory that lists it"

@@ -74,8 +74,8 @@ impl Executor for Injected<'_> {
         self.real.remote()
     }
 
-    fn close(&self) -> LocalBoxFuture<'_, ()> {
-        self.real.close()
+    fn close(&self, run_ended: bool) -> LocalBoxFuture<'_, ()> {
+        self.real.close(run_ended)
     }
 }
 

@@ -638,7 +638,10 @@ fn drive(
             () = replayed_interrupts => Ok(Some(None)),
             halt = flow_and_deliveries => halt.map(Some),
         };
-        run.executor.close().await;
+        // A run that ended for good needs nothing more on its hosts; one that stopped
+        // (paused, interrupted, a failed rollback people take over) may.
+        let ended = matches!(halt, Ok(Some(None | Some(Halt::Aborted))));
+        run.executor.close(ended).await;
         halt
     })?;
     let mut recorder = run.recorder.into_inner();

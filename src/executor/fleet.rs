@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use futures_util::future::LocalBoxFuture;
 
 use super::shell::{Exit, Local, StopReason, Stream};
-use super::ssh::{Shipment, Ssh};
+use super::ssh::{Shipment, Ssh, SshOptions};
 use super::{Executor, RemoteAccess, ShellCommand};
 use crate::inventory::{Inventory, Reach, SshTarget};
 
@@ -40,7 +40,7 @@ impl Fleet {
     pub fn new(
         inventories: &BTreeMap<String, Inventory>,
         shipment: Shipment,
-        accept_new_host_keys: bool,
+        options: SshOptions,
     ) -> Result<Self, FleetError> {
         let mut reached: BTreeMap<&str, (&str, &Reach)> = BTreeMap::new();
         for (inventory, hosts) in inventories {
@@ -71,7 +71,7 @@ impl Fleet {
             return Ok(Fleet::local());
         }
         Ok(Fleet {
-            ssh: Some(Ssh::new(targets, shipment, accept_new_host_keys)?),
+            ssh: Some(Ssh::new(targets, shipment, options)?),
         })
     }
 
@@ -100,10 +100,10 @@ impl Executor for Fleet {
         self.ssh.as_ref().map(Ssh::access)
     }
 
-    fn close(&self) -> LocalBoxFuture<'_, ()> {
-        Box::pin(async {
+    fn close(&self, run_ended: bool) -> LocalBoxFuture<'_, ()> {
+        Box::pin(async move {
             if let Some(ssh) = &self.ssh {
-                ssh.close().await;
+                ssh.close(run_ended).await;
             }
         })
     }

@@ -84,8 +84,9 @@ pub trait Executor {
     }
 
     /// Lets go of what the executor holds open between commands (connections), once
-    /// an engine is done with it.
-    fn close(&self) -> LocalBoxFuture<'_, ()> {
+    /// an engine is done with it; `run_ended` when the run is over for good (completed,
+    /// or failed and rolled back), so what it left on hosts for a resume can go too.
+    fn close(&self, _run_ended: bool) -> LocalBoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
     }
 }

@@ -33,9 +33,22 @@ pub use upload::Shipment;
 /// Logins under way at once, at most: sshd's default `MaxStartups` drops connections
 /// beyond 10 that have not logged in yet, and a bastion sees every one of them.
 const LOGINS_AT_ONCE: usize = 10;
+/// Commands under way on remote hosts at once, at most, unless the run says otherwise
+/// (`--max-ssh-sessions`): a step over a thousand hosts with no `parallel` of its own
+/// would otherwise start a thousand ssh processes here at once.
+pub const DEFAULT_SESSIONS: u16 = 64;
 /// How long a stopped command's connection gets to end after its wrapper has been
 /// told (its own grace before SIGKILL is `GRACE`).
 const STOP_SLACK: Duration = Duration::from_secs(3);
+
+/// How a run reaches its hosts over SSH, beside what the inventories say.
+#[derive(Debug, Clone, Copy)]
+pub struct SshOptions {
+    /// `--accept-new-host-keys`.
+    pub accept_new_host_keys: bool,
+    /// Commands under way at once, at most.
+    pub sessions: usize,
+}
 
 /// Runs the commands of hosts reached over SSH.
 pub struct Ssh {
@@ -46,10 +59,13 @@ pub struct Ssh {
     targets: BTreeMap<String, SshTarget>,
     links: BTreeMap<String, Link>,
     logins: tokio::sync::Semaphore,
+    sessions: tokio::sync::Semaphore,
     shipment: Shipment,
     accept_new_host_keys: bool,
     /// Makes each command's end line different from the last.
     commands: Cell<u64>,
+    /// The run the commands belong to, once one has come: its folder on the hosts.
+    run_id: std::cell::RefCell<Option<String>>,
 }
 
 impl Ssh {
@@ -58,8 +74,12 @@ impl Ssh {
     pub fn new(
         targets: BTreeMap<String, SshTarget>,
         shipment: Shipment,
-        accept_new_host_keys: bool,
+        options: SshOptions,
     ) -> std::io::Result<Self> {
+        let SshOptions {
+            accept_new_host_keys,
+            sessions,
+        } = options;
         // Control sockets need a short path (a socket's name is at most 107 bytes), so
         // the folder is in /tmp rather than under a run folder of any length.
         let folder = tempfile::Builder::new()
@@ -80,9 +100,11 @@ impl Ssh {
             targets,
             links,
             logins: tokio::sync::Semaphore::new(LOGINS_AT_ONCE),
+            sessions: tokio::sync::Semaphore::new(sessions.max(1)),
             shipment,
             accept_new_host_keys,
             commands: Cell::new(0),
+            run_id: std::cell::RefCell::new(None),
         })
     }
 
@@ -113,8 +135,15 @@ impl Ssh {
         }
     }
 
-    pub async fn close(&self) {
+    /// Ends every connection; when the run has ended for good, removes the run's
+    /// folder (its shipped files) from each host first. A run that only stopped keeps
+    /// them: a resume, or a person taking over, may need the rollback script.
+    pub async fn close(&self, run_ended: bool) {
+        let run_id = self.run_id.borrow().clone();
         for link in self.links.values() {
+            if let (true, Some(run_id)) = (run_ended && !self.shipment.is_empty(), &run_id) {
+                upload::remove(&self.config, link, run_id).await;
+            }
             link.close().await;
         }
     }
@@ -128,6 +157,9 @@ impl Ssh {
         target: &SshTarget,
         run_id: &str,
     ) -> Result<(), Result<String, std::io::Error>> {
+        self.run_id
+            .borrow_mut()
+            .get_or_insert_with(|| run_id.to_string());
         let mut state = link.state.lock().await;
         if !state.alive() {
             let _login = self.logins.acquire().await;
@@ -161,8 +193,12 @@ impl Ssh {
         let ready = tokio::select! {
             biased;
             reason = &mut stop => return Ok(Exit::Stopped(reason)),
-            ready = self.ready(link, target, command.run_id) => ready,
+            ready = async {
+                let session = self.sessions.acquire().await;
+                (session, self.ready(link, target, command.run_id).await)
+            } => ready,
         };
+        let (_session, ready) = ready;
         match ready {
             Ok(()) => {}
             Err(Ok(why)) => {

@@ -161,6 +161,31 @@ async fn copy_one(
     }
 }
 
+/// Removes the run's folder from a host it reached, best effort: a host gone since
+/// keeps it, and says nothing.
+pub(super) async fn remove(config: &Path, link: &Link, run_id: &str) {
+    let mut state = link.state.lock().await;
+    if !state.alive() {
+        return;
+    }
+    drop(state);
+    let removal = Command::new("ssh")
+        .arg("-F")
+        .arg(config)
+        .args(["-T", "-o", "ControlMaster=no", "-S"])
+        .arg(&link.socket)
+        .arg("--")
+        .arg(&link.alias)
+        .arg(format!("rm -rf {}", single_quoted(&run_folder(run_id))))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .status();
+    let _ = tokio::time::timeout(COPY_SLACK, removal).await;
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
