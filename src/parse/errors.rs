@@ -38,6 +38,23 @@ pub(super) fn rewrite(text: &str, error: &Error<Rule>) -> Diagnostic {
             }
         }
     }
+    // pest may report a rule that failed part-way through at its start: "expected
+    // `runbook`, found `runbook`". What is missing is where the parse got furthest.
+    let paradox = match expected.iter().collect::<Vec<_>>().as_slice() {
+        [Expectation::Keyword(word)] => starts_with_word(&text[at..], word),
+        _ => false,
+    };
+    let at = match error.parse_attempts() {
+        Some(attempts) if paradox && attempts.max_position > at => {
+            expected = attempts
+                .expected_tokens()
+                .iter()
+                .filter_map(|token| literal(&token.to_string()))
+                .collect();
+            attempts.max_position
+        }
+        _ => at,
+    };
     // A value such as "a failure class (`minor`, ...)" already lists its words.
     let listed: Vec<&'static str> = expected
         .iter()
@@ -142,6 +159,16 @@ impl Expectation {
             Expectation::Keyword(word) | Expectation::Punctuation(word) => format!("`{word}`"),
         }
     }
+}
+
+/// Whether `text` begins with the keyword `word` (not a longer identifier).
+fn starts_with_word(text: &str, word: &str) -> bool {
+    text.strip_prefix(word).is_some_and(|rest| {
+        !rest
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 fn literal(token: &str) -> Option<Expectation> {
