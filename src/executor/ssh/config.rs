@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::inventory::{Jump, JumpHost, SshTarget};
 
@@ -37,27 +38,17 @@ pub fn text(
     let mut jumps = BTreeMap::new();
     let mut includes = Vec::new();
     for (name, target) in hosts {
-        let _ = writeln!(text, "\nHost {name}");
-        option(&mut text, "HostName", Some(&target.address));
-        option(&mut text, "User", target.user.as_deref());
-        option(
+        endpoint(
             &mut text,
-            "Port",
-            target.port.map(|port| port.to_string()).as_deref(),
-        );
-        path_option(&mut text, "IdentityFile", target.identity.as_deref());
-        if target.identity.is_some() {
-            option(&mut text, "IdentitiesOnly", Some("yes"));
-        }
-        path_option(
-            &mut text,
-            "UserKnownHostsFile",
-            target.known_hosts.as_deref(),
-        );
-        option(
-            &mut text,
-            "ConnectTimeout",
-            Some(&target.connect_timeout.as_secs().to_string()),
+            Endpoint {
+                alias: name,
+                address: &target.address,
+                user: target.user.as_deref(),
+                port: target.port,
+                identity: target.identity.as_deref(),
+                known_hosts: target.known_hosts.as_deref(),
+                connect_timeout: target.connect_timeout,
+            },
         );
         match &target.jump {
             Some(Jump::Named(jump)) => {
@@ -76,23 +67,17 @@ pub fn text(
         }
     }
     for (jump, connect_timeout) in jumps.values() {
-        let _ = writeln!(text, "\nHost {}", jump_alias(jump));
-        option(&mut text, "HostName", Some(&jump.address));
-        option(&mut text, "User", jump.user.as_deref());
-        option(
+        endpoint(
             &mut text,
-            "Port",
-            jump.port.map(|port| port.to_string()).as_deref(),
-        );
-        path_option(&mut text, "IdentityFile", jump.identity.as_deref());
-        if jump.identity.is_some() {
-            option(&mut text, "IdentitiesOnly", Some("yes"));
-        }
-        path_option(&mut text, "UserKnownHostsFile", jump.known_hosts.as_deref());
-        option(
-            &mut text,
-            "ConnectTimeout",
-            Some(&connect_timeout.as_secs().to_string()),
+            Endpoint {
+                alias: &jump_alias(jump),
+                address: &jump.address,
+                user: jump.user.as_deref(),
+                port: jump.port,
+                identity: jump.identity.as_deref(),
+                known_hosts: jump.known_hosts.as_deref(),
+                connect_timeout: *connect_timeout,
+            },
         );
     }
     let checking = if accept_new_host_keys {
@@ -124,6 +109,40 @@ pub fn text(
     text
 }
 
+/// What a `Host` block says of where and how to connect, for a host or a jump host.
+struct Endpoint<'a> {
+    alias: &'a str,
+    address: &'a str,
+    user: Option<&'a str>,
+    port: Option<u16>,
+    identity: Option<&'a Path>,
+    known_hosts: Option<&'a Path>,
+    connect_timeout: Duration,
+}
+
+fn endpoint(text: &mut String, endpoint: Endpoint<'_>) {
+    let _ = writeln!(text, "\nHost {}", endpoint.alias);
+    option(text, "HostName", Some(endpoint.address));
+    option(text, "User", endpoint.user);
+    option(
+        text,
+        "Port",
+        endpoint.port.map(|port| port.to_string()).as_deref(),
+    );
+    path_option(text, "IdentityFile", endpoint.identity);
+    if endpoint.identity.is_some() {
+        // Only the key named is offered: an agent holding many keys would otherwise
+        // use up the server's `MaxAuthTries` before the right one.
+        option(text, "IdentitiesOnly", Some("yes"));
+    }
+    path_option(text, "UserKnownHostsFile", endpoint.known_hosts);
+    option(
+        text,
+        "ConnectTimeout",
+        Some(&endpoint.connect_timeout.as_secs().to_string()),
+    );
+}
+
 fn option(text: &mut String, key: &str, value: Option<&str>) {
     if let Some(value) = value {
         let _ = writeln!(text, "  {key} {value}");
@@ -141,7 +160,6 @@ fn path_option(text: &mut String, key: &str, path: Option<&Path>) {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
-    use std::time::Duration;
 
     use super::*;
 

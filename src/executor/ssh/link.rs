@@ -150,6 +150,24 @@ impl Link {
         }
     }
 
+    /// An ssh process that runs `remote` on the host through the master connection:
+    /// its standard streams are the caller's to set.
+    pub fn client(&self, config: &Path, remote: &str) -> Command {
+        let mut client = Command::new("ssh");
+        client
+            .arg("-F")
+            .arg(config)
+            .args(["-T", "-o", "ControlMaster=no", "-S"])
+            .arg(&self.socket)
+            .arg("--")
+            .arg(&self.alias)
+            .arg(remote)
+            // Out of the terminal's process group, as the master is.
+            .process_group(0)
+            .kill_on_drop(true);
+        client
+    }
+
     /// Ends the master: SIGTERM lets it close the connection properly.
     pub async fn close(&self) {
         let mut state = self.state.lock().await;

@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 use super::shell::{exit_of, read_some, Exit, StopReason, Stream, DRAIN, GRACE, READ_BUFFER};
 use super::{RemoteAccess, ShellCommand, ShippedFile};
@@ -213,31 +212,14 @@ impl Ssh {
             self.commands.set(number);
             format!("runbook-end-{}-{number}", std::process::id())
         });
-        let mut child = Command::new("ssh")
-            .arg("-F")
-            .arg(&self.config)
-            .args(["-T", "-o", "ControlMaster=no", "-S"])
-            .arg(&link.socket)
-            .arg("--")
-            .arg(&link.alias)
-            .arg(remote::command_line(&end, folder.as_deref()))
+        let mut child = link
+            .client(&self.config, &remote::command_line(&end, folder.as_deref()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
             .spawn()?;
         let mut stdin = child.stdin.take();
-        let mut stdout = child.stdout.take();
-        let mut stderr = child.stderr.take();
         let mut markers = remote::Markers::new();
-        let mut on_stdout = |bytes: &[u8], on_output: &mut dyn FnMut(Stream, &[u8])| {
-            let shown = markers.take(bytes);
-            if !shown.is_empty() {
-                on_output(Stream::Stdout, &shown);
-            }
-        };
-        let (mut out_buffer, mut err_buffer) = (vec![0; READ_BUFFER], vec![0; READ_BUFFER]);
         let time_limit = async {
             match target.command_timeout {
                 Some(limit) => tokio::time::sleep(limit).await,
@@ -255,19 +237,22 @@ impl Ssh {
             std::future::pending::<()>().await;
         };
         tokio::pin!(write);
+        let mut pipes = Pipes::new(child.stdout.take(), child.stderr.take());
+        let mut deliver = |stream: Stream, bytes: &[u8]| match stream {
+            Stream::Stdout => {
+                let shown = markers.take(bytes);
+                if !shown.is_empty() {
+                    on_output(Stream::Stdout, &shown);
+                }
+            }
+            Stream::Stderr => on_output(Stream::Stderr, bytes),
+        };
         let ended = loop {
             tokio::select! {
                 biased;
                 reason = &mut stop => break Err(reason),
                 () = &mut time_limit => break Err(StopReason::Timeout),
-                read = read_some(&mut stdout, &mut out_buffer) => match read {
-                    Ok(0) | Err(_) => stdout = None,
-                    Ok(length) => on_stdout(&out_buffer[..length], on_output),
-                },
-                read = read_some(&mut stderr, &mut err_buffer) => match read {
-                    Ok(0) | Err(_) => stderr = None,
-                    Ok(length) => on_output(Stream::Stderr, &err_buffer[..length]),
-                },
+                () = pipes.read(&mut deliver) => {}
                 status = child.wait() => break Ok(status?),
                 () = &mut write => {}
             }
@@ -289,17 +274,8 @@ impl Ssh {
         };
         drop(stdin);
         let drained = async {
-            while stdout.is_some() || stderr.is_some() {
-                tokio::select! {
-                    read = read_some(&mut stdout, &mut out_buffer) => match read {
-                        Ok(0) | Err(_) => stdout = None,
-                        Ok(length) => on_stdout(&out_buffer[..length], on_output),
-                    },
-                    read = read_some(&mut stderr, &mut err_buffer) => match read {
-                        Ok(0) | Err(_) => stderr = None,
-                        Ok(length) => on_output(Stream::Stderr, &err_buffer[..length]),
-                    },
-                }
+            while pipes.open() {
+                pipes.read(&mut deliver).await;
             }
         };
         let _ = tokio::time::timeout(DRAIN, drained).await;
@@ -313,6 +289,47 @@ impl Ssh {
             Exit::Code(255) if !markers.ended_255() => Exit::ConnectionLost,
             exit => exit,
         })
+    }
+}
+
+/// A command's output pipes, read as output comes on either.
+struct Pipes {
+    stdout: Option<tokio::process::ChildStdout>,
+    stderr: Option<tokio::process::ChildStderr>,
+    out_buffer: Vec<u8>,
+    err_buffer: Vec<u8>,
+}
+
+impl Pipes {
+    fn new(
+        stdout: Option<tokio::process::ChildStdout>,
+        stderr: Option<tokio::process::ChildStderr>,
+    ) -> Self {
+        Pipes {
+            stdout,
+            stderr,
+            out_buffer: vec![0; READ_BUFFER],
+            err_buffer: vec![0; READ_BUFFER],
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.stdout.is_some() || self.stderr.is_some()
+    }
+
+    /// Reads once from whichever pipe has output, handing it on; a pipe that ends is
+    /// let go. Never resolves once both are closed.
+    async fn read(&mut self, deliver: &mut impl FnMut(Stream, &[u8])) {
+        tokio::select! {
+            read = read_some(&mut self.stdout, &mut self.out_buffer) => match read {
+                Ok(0) | Err(_) => self.stdout = None,
+                Ok(length) => deliver(Stream::Stdout, &self.out_buffer[..length]),
+            },
+            read = read_some(&mut self.stderr, &mut self.err_buffer) => match read {
+                Ok(0) | Err(_) => self.stderr = None,
+                Ok(length) => deliver(Stream::Stderr, &self.err_buffer[..length]),
+            },
+        }
     }
 }
 

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 use super::link::Link;
 use super::remote::single_quoted;
@@ -124,19 +123,14 @@ async fn copy_one(
         expected = single_quoted(&file.sha256),
         mode = if file.executable { "700" } else { "600" },
     );
-    let mut child = Command::new("ssh")
-        .arg("-F")
-        .arg(config)
-        .args(["-T", "-o", "ControlMaster=no", "-S"])
-        .arg(&link.socket)
-        .arg("--")
-        .arg(&link.alias)
-        .arg(format!("exec /bin/sh -c {}", single_quoted(&script)))
+    let mut child = link
+        .client(
+            config,
+            &format!("exec /bin/sh -c {}", single_quoted(&script)),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(Err)?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -169,19 +163,14 @@ pub(super) async fn remove(config: &Path, link: &Link, run_id: &str) {
         return;
     }
     drop(state);
-    let removal = Command::new("ssh")
-        .arg("-F")
-        .arg(config)
-        .args(["-T", "-o", "ControlMaster=no", "-S"])
-        .arg(&link.socket)
-        .arg("--")
-        .arg(&link.alias)
-        .arg(format!("rm -rf {}", single_quoted(&run_folder(run_id))))
+    let removal = link
+        .client(
+            config,
+            &format!("rm -rf {}", single_quoted(&run_folder(run_id))),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
         .status();
     let _ = tokio::time::timeout(COPY_SLACK, removal).await;
 }
