@@ -34,8 +34,8 @@ pub struct UnitRecord {
     pub confirmed: Option<BTreeMap<String, String>>,
     /// A person was asked, and has not answered yet.
     pub waiting: Option<Need>,
-    /// A command of it got to where it runs (it ended other than `unreachable`): only
-    /// then can it have changed anything there.
+    /// A command of it got to where it runs (it ended other than `unreachable` or
+    /// `error`): only then can it have changed anything there.
     pub reached: bool,
 }
 
@@ -455,7 +455,8 @@ impl History {
                 // A command an interrupt stopped may have run in part, as much as one
                 // the engine died in: it stays in flight until a person decides.
                 record.in_flight = (*exit == ExitRecord::Interrupted).then_some((*phase, *index));
-                record.reached |= *exit != ExitRecord::Unreachable;
+                // `error`: the command could not be started (or was a sandboxed script).
+                record.reached |= !matches!(exit, ExitRecord::Unreachable | ExitRecord::Error);
                 if *exit == ExitRecord::Code(0) {
                     record.succeeded.push((*phase, *index));
                 }

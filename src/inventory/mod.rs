@@ -19,7 +19,7 @@
 
 mod reach;
 
-pub use reach::{Jump, JumpHost, Reach, SshTarget, DEFAULT_CONNECT_TIMEOUT};
+pub use reach::{is_plain_path, Jump, JumpHost, Reach, SshTarget, DEFAULT_CONNECT_TIMEOUT};
 
 use crate::source::data_file::{self, toml_message, DataFileError};
 use std::collections::BTreeMap;
@@ -139,9 +139,14 @@ impl Inventory {
             message,
         })?;
         let folder = path.parent().unwrap_or(Path::new(""));
-        for host in &mut inventory.hosts {
+        for (index, host) in inventory.hosts.iter_mut().enumerate() {
             if let Reach::Ssh(target) = &mut host.reach {
-                target.resolve_paths(folder);
+                target
+                    .resolve_paths(folder)
+                    .map_err(|why| InventoryError::Invalid {
+                        path: path.to_path_buf(),
+                        message: format!("host {}: {why}", index + 1),
+                    })?;
             }
         }
         Ok(inventory)

@@ -223,20 +223,11 @@ fn checked_port(port: Option<u16>, key: &str) -> Result<Option<u16>, String> {
     }
 }
 
-/// A path that can be written into an ssh_config line: no control character and no
-/// `"`, the one character its quoting cannot carry.
 fn checked_path(path: Option<PathBuf>, key: &str) -> Result<Option<PathBuf>, String> {
     match path {
-        Some(path)
-            if path.as_os_str().is_empty()
-                || path
-                    .to_str()
-                    .is_none_or(|text| text.chars().any(|c| c.is_control() || c == '"')) =>
-        {
-            Err(format!(
-                "`{key}` must be a path without quotes or control characters"
-            ))
-        }
+        Some(path) if !is_plain_path(&path) => Err(format!(
+            "`{key}` must be a path without quotes or control characters"
+        )),
         path => Ok(path),
     }
 }
@@ -260,22 +251,30 @@ fn whole_seconds(text: &str, key: &str) -> Result<Duration, String> {
 }
 
 impl SshTarget {
-    /// Relative paths are relative to the inventory file's folder.
-    pub(super) fn resolve_paths(&mut self, base: &Path) {
-        for path in [&mut self.identity, &mut self.known_hosts, &mut self.config]
-            .into_iter()
-            .flatten()
-        {
-            resolve(path, base);
-        }
+    /// Relative paths are relative to the inventory file's folder, `~/` is the home
+    /// folder. The paths are checked again once whole: the folder's own name ends up
+    /// in the ssh_config too.
+    pub(super) fn resolve_paths(&mut self, base: &Path) -> Result<(), String> {
+        let mut paths = vec![
+            (&mut self.identity, "ssh.identity"),
+            (&mut self.known_hosts, "ssh.known_hosts"),
+            (&mut self.config, "ssh.config"),
+        ];
         if let Some(Jump::Named(jump)) = &mut self.jump {
-            for path in [&mut jump.identity, &mut jump.known_hosts]
-                .into_iter()
-                .flatten()
-            {
+            paths.push((&mut jump.identity, "jumps.identity"));
+            paths.push((&mut jump.known_hosts, "jumps.known_hosts"));
+        }
+        for (path, key) in paths {
+            if let Some(path) = path {
                 resolve(path, base);
+                if !is_plain_path(path) {
+                    return Err(format!(
+                        "`{key}`, within the inventory's folder, is a path with quotes or control characters"
+                    ));
+                }
             }
         }
+        Ok(())
     }
 
     /// `user@address:port`, and the jump host, as an auditor reads where commands ran.
@@ -299,7 +298,18 @@ impl SshTarget {
 }
 
 fn resolve(path: &mut PathBuf, base: &Path) {
-    if path.is_relative() {
+    if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        *path = Path::new(&home).join(rest);
+    } else if path.is_relative() {
         *path = base.join(&*path);
     }
+}
+
+/// A path that can be written into an ssh_config line: no control character and no
+/// `"`, the one character its quoting cannot carry.
+pub fn is_plain_path(path: &Path) -> bool {
+    !path.as_os_str().is_empty()
+        && path
+            .to_str()
+            .is_some_and(|text| !text.chars().any(|c| c.is_control() || c == '"'))
 }

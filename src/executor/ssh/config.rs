@@ -26,17 +26,17 @@ pub fn jump_alias(jump: &JumpHost) -> String {
 }
 
 /// The config text. `hosts` maps each inventory host name to its target;
-/// `user_config` is the user's own ssh config, included when it exists.
+/// `user_configs` are the user's own and the system's ssh config, as plain `ssh` reads
+/// them, included last.
 pub fn text(
     hosts: &BTreeMap<String, SshTarget>,
     accept_new_host_keys: bool,
-    user_config: Option<&Path>,
+    user_configs: &[&Path],
 ) -> String {
     let mut text = String::from(
         "# Written by runbook for one run: the inventories' SSH settings, then the user's.\n",
     );
     let mut jumps = BTreeMap::new();
-    let mut includes = Vec::new();
     for (name, target) in hosts {
         endpoint(
             &mut text,
@@ -60,11 +60,8 @@ pub fn text(
             }
             None => {}
         }
-        if let Some(config) = &target.config {
-            if !includes.contains(config) {
-                includes.push(config.clone());
-            }
-        }
+        // Within the host's block: an inventory's own config is for its hosts only.
+        path_option(&mut text, "Include", target.config.as_deref());
     }
     for (jump, connect_timeout) in jumps.values() {
         endpoint(
@@ -99,11 +96,7 @@ pub fn text(
          \x20 PermitLocalCommand no\n\
          \x20 LogLevel ERROR\n"
     );
-    for config in includes
-        .iter()
-        .map(|path| path.as_path())
-        .chain(user_config)
-    {
+    for config in user_configs {
         path_option(&mut text, "Include", Some(config));
     }
     text
@@ -122,7 +115,12 @@ struct Endpoint<'a> {
 
 fn endpoint(text: &mut String, endpoint: Endpoint<'_>) {
     let _ = writeln!(text, "\nHost {}", endpoint.alias);
-    option(text, "HostName", Some(endpoint.address));
+    // A bracketed IPv6 address is how an inventory may write it, not how ssh reads it.
+    let address = endpoint
+        .address
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    option(text, "HostName", Some(address));
     option(text, "User", endpoint.user);
     option(
         text,
@@ -195,8 +193,15 @@ mod tests {
         let mut db = target("db-1.internal");
         db.jump = Some(Jump::Destination("admin@gw:2022".to_string()));
         let hosts = BTreeMap::from([("web-1".to_string(), web), ("db-1".to_string(), db)]);
-        let written = text(&hosts, false, Some(Path::new("/home/me/.ssh/config")));
+        let written = text(
+            &hosts,
+            false,
+            &[
+                Path::new("/home/me/.ssh/config"),
+                Path::new("/etc/ssh/ssh_config"),
+            ],
+        );
         insta::assert_snapshot!(written);
-        assert!(text(&hosts, true, None).contains("StrictHostKeyChecking accept-new"));
+        assert!(text(&hosts, true, &[]).contains("StrictHostKeyChecking accept-new"));
     }
 }

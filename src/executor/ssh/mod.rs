@@ -13,7 +13,7 @@ mod link;
 mod remote;
 mod upload;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -36,6 +36,8 @@ const LOGINS_AT_ONCE: usize = 10;
 /// (`--max-ssh-sessions`): a step over a thousand hosts with no `parallel` of its own
 /// would otherwise start a thousand ssh processes here at once.
 pub const DEFAULT_SESSIONS: u16 = 64;
+/// How long removing the run's folder from a host may take when the engine closes.
+const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 /// How long a stopped command's connection gets to end after its wrapper has been
 /// told (its own grace before SIGKILL is `GRACE`).
 const STOP_SLACK: Duration = Duration::from_secs(3);
@@ -84,8 +86,9 @@ impl Ssh {
         let folder = tempfile::Builder::new()
             .prefix("runbook-ssh-")
             .tempdir_in(short_temp_dir())?;
-        let user_config = home_ssh_config();
-        let text = config::text(&targets, accept_new_host_keys, user_config.as_deref());
+        let user_configs = user_ssh_configs();
+        let user_configs: Vec<&Path> = user_configs.iter().map(PathBuf::as_path).collect();
+        let text = config::text(&targets, accept_new_host_keys, &user_configs);
         let config = folder.path().join("ssh_config");
         std::fs::write(&config, text)?;
         let links = targets
@@ -137,14 +140,19 @@ impl Ssh {
     /// Ends every connection; when the run has ended for good, removes the run's
     /// folder (its shipped files) from each host first. A run that only stopped keeps
     /// them: a resume, or a person taking over, may need the rollback script.
+    /// All hosts at once, within `CLOSE_LIMIT`: a host that hangs keeps its folder.
     pub async fn close(&self, run_ended: bool) {
         let run_id = self.run_id.borrow().clone();
-        for link in self.links.values() {
-            if let (true, Some(run_id)) = (run_ended && !self.shipment.is_empty(), &run_id) {
-                upload::remove(&self.config, link, run_id).await;
+        let removing = run_ended && !self.shipment.is_empty();
+        let removals = self.links.values().map(|link| async {
+            if let (true, Some(run_id)) = (removing, &run_id) {
+                let _ =
+                    tokio::time::timeout(CLOSE_LIMIT, upload::remove(&self.config, link, run_id))
+                        .await;
             }
             link.close().await;
-        }
+        });
+        futures_util::future::join_all(removals).await;
     }
 
     /// Connects to the host and copies the shipped files there, unless done already.
@@ -191,7 +199,14 @@ impl Ssh {
         };
         let ready = tokio::select! {
             biased;
-            reason = &mut stop => return Ok(Exit::Stopped(reason)),
+            // Out of time before the command started: it did nothing on the host, so
+            // it is a command that could not be started, not one that timed out.
+            reason = &mut stop => return match reason {
+                StopReason::Timeout => Err(std::io::Error::other(
+                    "its time was up before it started (still waiting to reach the host)",
+                )),
+                StopReason::Interrupt => Ok(Exit::Stopped(reason)),
+            },
             ready = async {
                 let session = self.sessions.acquire().await;
                 (session, self.ready(link, target, command.run_id).await)
@@ -219,7 +234,7 @@ impl Ssh {
             .stderr(Stdio::piped())
             .spawn()?;
         let mut stdin = child.stdin.take();
-        let mut markers = remote::Markers::new();
+        let markers = RefCell::new(remote::Markers::new());
         let time_limit = async {
             match target.command_timeout {
                 Some(limit) => tokio::time::sleep(limit).await,
@@ -240,25 +255,31 @@ impl Ssh {
         let mut pipes = Pipes::new(child.stdout.take(), child.stderr.take());
         let mut deliver = |stream: Stream, bytes: &[u8]| match stream {
             Stream::Stdout => {
-                let shown = markers.take(bytes);
+                let shown = markers.borrow_mut().take(bytes);
                 if !shown.is_empty() {
                     on_output(Stream::Stdout, &shown);
                 }
             }
             Stream::Stderr => on_output(Stream::Stderr, bytes),
         };
+        // The command has ended when ssh exits, or when the wrapper says so: something it
+        // left running in the background may hold the session open long after.
         let ended = loop {
             tokio::select! {
                 biased;
                 reason = &mut stop => break Err(reason),
                 () = &mut time_limit => break Err(StopReason::Timeout),
-                () = pipes.read(&mut deliver) => {}
-                status = child.wait() => break Ok(status?),
+                () = pipes.read(&mut deliver) => {
+                    if let Some(code) = markers.borrow().exit_code() {
+                        break Ok(Exit::Code(code));
+                    }
+                }
+                status = child.wait() => break Ok(exit_of(status?)),
                 () = &mut write => {}
             }
         };
         let exit = match ended {
-            Ok(status) => exit_of(status),
+            Ok(exit) => exit,
             Err(reason) => {
                 // The wrapper stops the command's process group once its input closes.
                 drop(stdin.take());
@@ -279,15 +300,21 @@ impl Ssh {
             }
         };
         let _ = tokio::time::timeout(DRAIN, drained).await;
+        // Whatever still holds the session open is let go of, as locally.
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        let mut markers = markers.into_inner();
         let rest = markers.finish();
         if !rest.is_empty() {
             on_output(Stream::Stdout, &rest);
         }
         // ssh's own failures end it with 255 too: the wrapper's markers tell them apart.
-        Ok(match exit {
-            Exit::Code(255) if !markers.started() => Exit::Unreachable,
-            Exit::Code(255) if !markers.ended_255() => Exit::ConnectionLost,
-            exit => exit,
+        Ok(match (exit, markers.exit_code()) {
+            (Exit::Stopped(reason), _) => Exit::Stopped(reason),
+            (_, Some(code)) => Exit::Code(code),
+            (Exit::Code(255), None) if !markers.started() => Exit::Unreachable,
+            (Exit::Code(255), None) => Exit::ConnectionLost,
+            (exit, None) => exit,
         })
     }
 }
@@ -344,9 +371,12 @@ fn short_temp_dir() -> PathBuf {
     }
 }
 
-/// The user's own ssh config, which plain `ssh` would read.
-fn home_ssh_config() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let config = Path::new(&home).join(".ssh").join("config");
-    config.is_file().then_some(config)
+/// The ssh configs plain `ssh` would read, the user's then the system's, where they
+/// exist and their path can be written into a config line.
+fn user_ssh_configs() -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(|home| Path::new(&home).join(".ssh/config"));
+    home.into_iter()
+        .chain([PathBuf::from("/etc/ssh/ssh_config")])
+        .filter(|config| config.is_file() && crate::inventory::is_plain_path(config))
+        .collect()
 }

@@ -14,40 +14,51 @@
 //!
 //! Two markers on standard output let the engine tell "unreachable" and "connection
 //! lost" apart from the command's own exit code 255, which ssh also uses for its own
-//! failures: one before the command starts, and one after it ends with 255.
+//! failures: one before the command starts, and one with its exit code once it ends.
+//! The second also ends the command for the engine when something it left running in
+//! the background still holds the session open, as the local executor lets go of such
+//! output after a moment.
 
 /// The wrapper, run by `/bin/sh -c` with the end-of-command line as `$1` and the
-/// folder to work in (or nothing) as `$2`. A command killed by a signal ends the
-/// wrapper with `128 + signal`, as a shell reports it, not with ssh's 255. The
-/// watcher reads a copy of standard input (fd 3): a background job's own standard
-/// input is `/dev/null` before any redirection of it is made.
+/// folder to work in (or nothing) as `$2`. A command cut short (its input closed
+/// before the end line) is not run. The command is `eval`ed in a subshell, not given
+/// to a new `sh -c`, so that its text (and the secrets exported in it) is in no
+/// process's arguments. A command killed by a signal ends with `128 + signal`, as a
+/// shell reports it. The watcher reads a copy of standard input (fd 3): a background
+/// job's own standard input is `/dev/null` before any redirection of it is made.
 const WRAPPER: &str = r#"end=$1
 script=
+whole=
 while IFS= read -r line; do
-  [ "$line" = "$end" ] && break
+  if [ "$line" = "$end" ]; then whole=1; break; fi
   script="$script$line
 "
 done
+[ -n "$whole" ] || exit 125
 if [ -n "$2" ]; then cd "$2" || exit 126; fi
 printf '\036runbook-started\n'
-/bin/sh -c "$script" </dev/null &
+( unset end whole line; set --; eval "$script" ) </dev/null &
 command=$!
+script=
 exec 3<&0
 { trap '' TERM; while IFS= read -r _; do :; done; kill -TERM 0; sleep 2; kill -KILL 0; } <&3 >/dev/null 2>&1 &
 watch=$!
 wait "$command"
 code=$?
 kill -KILL "$watch" 2>/dev/null
-[ "$code" -ne 255 ] || printf '\n\036runbook-exit-255\n'
+printf '\036runbook-exit-%d\n' "$code"
 exit "$code""#;
 
 /// Written by the wrapper before the command starts.
 pub const STARTED: &[u8] = b"\x1erunbook-started\n";
-/// Written by the wrapper after a command that exited with 255.
-pub const ENDED_255: &[u8] = b"\n\x1erunbook-exit-255\n";
+/// Written by the wrapper when the command has ended, before its exit code and a
+/// newline.
+const EXITED: &[u8] = b"\x1erunbook-exit-";
 /// How far into standard output the start marker is looked for: a login script may
 /// print something first.
 const STARTED_WITHIN: usize = 64 * 1024;
+/// The longest exit code the end marker carries (`-2147483648`), and its newline.
+const CODE_AND_NEWLINE: usize = 12;
 
 /// The command line given to ssh for the remote login shell to run.
 pub fn command_line(end: &str, folder: Option<&str>) -> String {
@@ -101,7 +112,7 @@ fn is_variable_name(name: &str) -> bool {
 
 /// Standard output as it comes from ssh, with the wrapper's markers taken out. Bytes
 /// that might be the start of the end marker are held back until more arrive or the
-/// stream ends.
+/// stream ends: only a `\x1e` begins it, which output hardly ever holds.
 #[derive(Debug, Default)]
 pub struct Markers {
     /// Output before the start marker has been seen (or ruled out).
@@ -109,7 +120,7 @@ pub struct Markers {
     looking: bool,
     started: bool,
     tail: Vec<u8>,
-    ended_255: bool,
+    exit_code: Option<i32>,
 }
 
 impl Markers {
@@ -125,9 +136,9 @@ impl Markers {
         self.started
     }
 
-    /// Whether the wrapper said the command ended with 255 (as opposed to ssh).
-    pub fn ended_255(&self) -> bool {
-        self.ended_255
+    /// The command's exit code, once the wrapper has said it ended.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit_code
     }
 
     /// Takes a piece of output; returns what can be shown of it now.
@@ -152,35 +163,54 @@ impl Markers {
                 return shown;
             }
         }
+        if self.exit_code.is_some() {
+            // Output after the end: what the command left running wrote.
+            shown.extend_from_slice(bytes);
+            return shown;
+        }
         self.tail.extend_from_slice(bytes);
+        if let Some(at) = find(&self.tail, EXITED) {
+            let rest = &self.tail[at + EXITED.len()..];
+            match rest.iter().position(|&byte| byte == b'\n') {
+                Some(newline) => {
+                    let code = std::str::from_utf8(&rest[..newline])
+                        .ok()
+                        .and_then(|text| text.parse().ok());
+                    if let Some(code) = code {
+                        self.exit_code = Some(code);
+                        shown.extend_from_slice(&self.tail[..at]);
+                        shown.extend_from_slice(&rest[newline + 1..]);
+                        self.tail.clear();
+                        return shown;
+                    }
+                }
+                None if rest.len() <= CODE_AND_NEWLINE => {
+                    // The code is still coming.
+                    shown.extend(self.tail.drain(..at));
+                    return shown;
+                }
+                None => {}
+            }
+        }
         let keep = held_back(&self.tail);
         let release = self.tail.len() - keep;
         shown.extend(self.tail.drain(..release));
         shown
     }
 
-    /// The stream has ended: whatever was held back, less the end marker.
+    /// The stream has ended: whatever was held back.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut rest = std::mem::take(&mut self.head);
-        if self.tail.ends_with(ENDED_255) {
-            self.ended_255 = true;
-            let keep = self.tail.len() - ENDED_255.len();
-            self.tail.truncate(keep);
-        }
         rest.append(&mut self.tail);
         rest
     }
 }
 
-/// How many bytes at the end of `tail` could be the beginning of the end marker (or
-/// all of it: a command's output may go on after it).
+/// How many bytes at the end of `tail` could be the beginning of the end marker.
 fn held_back(tail: &[u8]) -> usize {
-    (1..=ENDED_255.len().min(tail.len()))
+    (1..=EXITED.len().min(tail.len()))
         .rev()
-        .find(|&length| {
-            let end = &tail[tail.len() - length..];
-            ENDED_255.starts_with(end)
-        })
+        .find(|&length| EXITED.starts_with(&tail[tail.len() - length..]))
         .unwrap_or(0)
 }
 
@@ -210,17 +240,18 @@ mod tests {
         whole.extend_from_slice(b"motd\n");
         whole.extend_from_slice(STARTED);
         whole.extend_from_slice(b"hello\nworld");
-        whole.extend_from_slice(ENDED_255);
+        whole.extend_from_slice(b"\x1erunbook-exit-255\nlate\n");
         for cut in 0..whole.len() {
             for second in cut..whole.len() {
                 let (shown, markers) =
                     through(&[&whole[..cut], &whole[cut..second], &whole[second..]]);
                 assert_eq!(
                     String::from_utf8_lossy(&shown),
-                    "motd\nhello\nworld",
+                    "motd\nhello\nworldlate\n",
                     "cut at {cut}, {second}"
                 );
-                assert!(markers.started() && markers.ended_255());
+                assert!(markers.started(), "cut at {cut}, {second}");
+                assert_eq!(markers.exit_code(), Some(255), "cut at {cut}, {second}");
             }
         }
     }
@@ -230,21 +261,28 @@ mod tests {
         let (shown, markers) = through(&[b"ssh: connect to host x port 22: refused\n"]);
         assert_eq!(shown, b"ssh: connect to host x port 22: refused\n");
         assert!(!markers.started());
-        assert!(!markers.ended_255());
+        assert_eq!(markers.exit_code(), None);
         // Started, but the connection dropped: no end marker.
         let (shown, markers) = through(&[STARTED, b"half\n"]);
         assert_eq!(shown, b"half\n");
-        assert!(markers.started() && !markers.ended_255());
+        assert!(markers.started() && markers.exit_code().is_none());
     }
 
     #[test]
-    fn an_end_marker_followed_by_more_output_is_left_in() {
+    fn each_line_is_shown_as_it_comes() {
+        let mut markers = Markers::new();
+        assert_eq!(markers.take(STARTED), b"");
+        assert_eq!(markers.take(b"first\n"), b"first\n");
+        assert_eq!(markers.take(b"no newline yet"), b"no newline yet");
+    }
+
+    #[test]
+    fn something_like_the_end_marker_is_output() {
         let mut whole = STARTED.to_vec();
-        whole.extend_from_slice(ENDED_255);
-        whole.extend_from_slice(b"late\n");
+        whole.extend_from_slice(b"\x1erunbook-exit-soon\n");
         let (shown, markers) = through(&[&whole]);
-        assert!(!markers.ended_255());
-        assert!(shown.ends_with(b"late\n"));
+        assert_eq!(markers.exit_code(), None);
+        assert_eq!(shown, b"\x1erunbook-exit-soon\n");
     }
 
     #[test]

@@ -110,15 +110,16 @@ async fn copy_one(
          umask 077\n\
          f={target}\n\
          mkdir -p \"$(dirname \"$f\")\"\n\
-         cat > \"$f.part\"\n\
-         if command -v sha256sum >/dev/null 2>&1; then sum=$(sha256sum < \"$f.part\"); \
-         else sum=$(openssl dgst -sha256 -r < \"$f.part\"); fi\n\
+         part=\"$f.part.$$\"\n\
+         cat > \"$part\"\n\
+         if command -v sha256sum >/dev/null 2>&1; then sum=$(sha256sum < \"$part\"); \
+         else sum=$(openssl dgst -sha256 -r < \"$part\"); fi\n\
          sum=${{sum%% *}}\n\
-         if [ \"$sum\" != {expected} ]; then rm -f \"$f.part\"; \
+         if [ \"$sum\" != {expected} ]; then rm -f \"$part\"; \
          echo \"arrived with SHA-256 $sum\" >&2; exit 3; fi\n\
-         chmod {mode} \"$f.part\"\n\
-         mv -f \"$f.part\" \"$f\"\n\
-         echo \"$sum\"\n",
+         chmod {mode} \"$part\"\n\
+         mv -f \"$part\" \"$f\"\n\
+         printf '\\036runbook-sha256 %s\\n' \"$sum\"\n",
         target = single_quoted(&target),
         expected = single_quoted(&file.sha256),
         mode = if file.executable { "700" } else { "600" },
@@ -140,7 +141,14 @@ async fn copy_one(
     let output = child.wait_with_output().await.map_err(Err)?;
     let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
     match output.status.code() {
-        Some(0) if String::from_utf8_lossy(&output.stdout).trim() == file.sha256 => Ok(()),
+        // A login script may print before the script does: the marked line counts.
+        Some(0)
+            if String::from_utf8_lossy(&output.stdout).lines().any(|line| {
+                line.strip_prefix("\u{1e}runbook-sha256 ") == Some(file.sha256.as_str())
+            }) =>
+        {
+            Ok(())
+        }
         Some(255) => Err(Ok(said)),
         _ => Err(Err(std::io::Error::other(format!(
             "cannot put `{}` on `{}`: {}",
