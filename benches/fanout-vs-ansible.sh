@@ -461,7 +461,7 @@ def span(values, fmt):
     return lo if lo == hi else f"{lo}–{hi}"
 
 secs = lambda v: f"{v:.2f} s" if v < 10 else f"{v:.1f} s"
-mb = lambda kb: f"{kb / 1024:.0f} MB" if kb >= 10240 else f"{kb / 1024:.1f} MB"
+mb = lambda kb: f"{kb / 1024:.0f} MiB" if kb >= 10240 else f"{kb / 1024:.1f} MiB"
 ok = lambda rs: [r for r in rs if r["exit"] == "0"]
 wall = lambda rs: [float(r["wall_s"]) for r in ok(rs)]
 pss = lambda rs: [int(r["tree_pss_kb"]) for r in ok(rs)]
