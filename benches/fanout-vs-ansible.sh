@@ -464,9 +464,10 @@ secs = lambda v: f"{v:.2f} s" if v < 10 else f"{v:.1f} s"
 mb = lambda kb: f"{kb / 1024:.0f} MiB" if kb >= 10240 else f"{kb / 1024:.1f} MiB"
 ok = lambda rs: [r for r in rs if r["exit"] == "0"]
 wall = lambda rs: [float(r["wall_s"]) for r in ok(rs)]
-pss = lambda rs: [int(r["tree_pss_kb"]) for r in ok(rs)]
+# A run over before the first sample that caught it has no PSS figure.
+pss = lambda rs: [int(r["tree_pss_kb"]) for r in ok(rs) if int(r["tree_pss_kb"]) > 0]
 maxrss = lambda rs: [int(r["maxrss_kb"]) for r in ok(rs)]
-memory = lambda rs: f"{span(pss(rs), mb)}; {span(maxrss(rs), mb)}" if ok(rs) else "n/a"
+memory = lambda rs: f"{span(pss(rs), mb) if pss(rs) else 'too short'}; {span(maxrss(rs), mb)}" if ok(rs) else "n/a"
 
 def times(rs):
     failed = len(rs) - len(ok(rs))
