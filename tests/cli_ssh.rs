@@ -584,3 +584,38 @@ step start {
     let events = session.events(&session.run_id());
     assert_eq!(printed(&events, "start@web-1"), "started\n");
 }
+
+#[test]
+fn connections_closed_to_make_room_are_opened_again_when_needed() {
+    let fleet = SshFleet::start(3);
+    let session = Session::new();
+    fleet.write_inventory(&session.path("hosts.toml"), &["h1", "h2", "h3"]);
+    session.file("scripts/say.sh", "echo \"$1\"\n").file(
+        "room.rbk",
+        r#"runbook "room" { }
+inventory web from "hosts.toml"
+ship "scripts/say.sh"
+step first {
+  on web
+  readonly
+  run "sh scripts/say.sh first"
+}
+step second {
+  after first
+  on web
+  readonly
+  run "sh scripts/say.sh second"
+}
+"#,
+    );
+    // One command at a time keeps two connections open: the third host's closes the
+    // first's, which the second step opens again (and copies the script again).
+    session
+        .runbook(&["run", "room.rbk", "--no-wait", "--max-ssh-sessions", "1"])
+        .expect(0, "every command runs");
+    let events = session.events(&session.run_id());
+    for host in ["h1", "h2", "h3"] {
+        assert_eq!(printed(&events, &format!("first@{host}")), "first\n");
+        assert_eq!(printed(&events, &format!("second@{host}")), "second\n");
+    }
+}

@@ -28,6 +28,27 @@ pub struct Link {
     /// The master's error output, read when it fails.
     errors: PathBuf,
     pub state: tokio::sync::Mutex<State>,
+    /// Commands going through the connection now: it is not closed under them.
+    pub in_use: std::cell::Cell<usize>,
+    /// When it was last used, as a count of uses across all hosts.
+    pub last_used: std::cell::Cell<u64>,
+}
+
+/// Marks a link in use for as long as it lives.
+pub struct Use<'a>(&'a Link);
+
+impl<'a> Use<'a> {
+    pub fn of(link: &'a Link, tick: u64) -> Self {
+        link.in_use.set(link.in_use.get() + 1);
+        link.last_used.set(tick);
+        Use(link)
+    }
+}
+
+impl Drop for Use<'_> {
+    fn drop(&mut self) {
+        self.0.in_use.set(self.0.in_use.get().saturating_sub(1));
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +79,8 @@ impl Link {
             socket: folder.join(format!("{index}.sock")),
             errors: folder.join(format!("{index}.err")),
             state: tokio::sync::Mutex::new(State::Down),
+            in_use: std::cell::Cell::new(0),
+            last_used: std::cell::Cell::new(0),
         }
     }
 
@@ -166,6 +189,11 @@ impl Link {
             .process_group(0)
             .kill_on_drop(true);
         client
+    }
+
+    /// Whether its master runs, when that can be told without waiting.
+    pub fn is_up(&self) -> bool {
+        self.state.try_lock().is_ok_and(|mut state| state.alive())
     }
 
     /// Ends the master: SIGTERM lets it close the connection properly.

@@ -36,6 +36,10 @@ const LOGINS_AT_ONCE: usize = 10;
 /// (`--max-ssh-sessions`): a step over a thousand hosts with no `parallel` of its own
 /// would otherwise start a thousand ssh processes here at once.
 pub const DEFAULT_SESSIONS: u16 = 64;
+/// Master connections kept open per command that may be under way at once: room for
+/// the hosts being worked on and those just done (a step's next command on a host
+/// usually follows soon).
+const MASTERS_PER_SESSION: usize = 2;
 /// How long removing the run's folder from a host may take when the engine closes.
 const CLOSE_LIMIT: Duration = Duration::from_secs(10);
 /// How long a stopped command's connection gets to end after its wrapper has been
@@ -61,6 +65,8 @@ pub struct Ssh {
     links: BTreeMap<String, Link>,
     logins: tokio::sync::Semaphore,
     sessions: tokio::sync::Semaphore,
+    /// Master connections open at once, at most.
+    masters: usize,
     shipment: Shipment,
     accept_new_host_keys: bool,
     /// Makes each command's end line different from the last.
@@ -103,6 +109,7 @@ impl Ssh {
             links,
             logins: tokio::sync::Semaphore::new(LOGINS_AT_ONCE),
             sessions: tokio::sync::Semaphore::new(sessions.max(1)),
+            masters: sessions.max(1) * MASTERS_PER_SESSION,
             shipment,
             accept_new_host_keys,
             commands: Cell::new(0),
@@ -169,6 +176,7 @@ impl Ssh {
             .get_or_insert_with(|| run_id.to_string());
         let mut state = link.state.lock().await;
         if !state.alive() {
+            self.make_room().await;
             let _login = self.logins.acquire().await;
             link.connect(&mut state, &self.config, target.connect_timeout)
                 .await
@@ -185,6 +193,24 @@ impl Ssh {
         Ok(())
     }
 
+    /// Closes the connection used least recently, and by no command now, when as many
+    /// are open as may be: a host's master is kept between its commands, but a
+    /// rollout over a thousand hosts must not keep a thousand ssh processes alive here
+    /// (and as many sessions on the hosts) to its end.
+    async fn make_room(&self) {
+        let open: Vec<&Link> = self.links.values().filter(|link| link.is_up()).collect();
+        if open.len() < self.masters {
+            return;
+        }
+        let idle = open
+            .into_iter()
+            .filter(|link| link.in_use.get() == 0)
+            .min_by_key(|link| link.last_used.get());
+        if let Some(link) = idle {
+            link.close().await;
+        }
+    }
+
     pub async fn run(
         &self,
         command: ShellCommand<'_>,
@@ -197,6 +223,10 @@ impl Ssh {
                 "`{host}` is not a host reached over SSH"
             )));
         };
+        // From before it connects: a connection in use is not closed to make room.
+        let tick = self.commands.get() + 1;
+        self.commands.set(tick);
+        let _use = link::Use::of(link, tick);
         let ready = tokio::select! {
             biased;
             // Out of time before the command started: it did nothing on the host, so
