@@ -28,8 +28,22 @@
 //! going away: the listener and every process serving its connections are killed, so
 //! established and multiplexed connections drop. Dropping the fleet kills the hosts.
 //! A test process killed by SIGKILL cannot clean up: its sshd processes stay behind.
+//!
+//! `SshFleet::builder()` starts the servers some other way: each through a wrapper
+//! command (which must end by exec'ing sshd, so that the process the harness started
+//! is the listener), with variables of its own, and with more variables for the
+//! commands its sessions run (`SetEnv`, which overrides sshd's default `PATH`):
+//!
+//! ```ignore
+//! let fleet = SshFleet::builder()
+//!     .wrapper(["tests/demo-hosts/enter"])
+//!     .env("DEMO_HOSTS", &demo)
+//!     .set_env("PATH", &format!("{}:/usr/bin:/bin", stand_ins.display()))
+//!     .start(4);
+//! ```
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -64,9 +78,64 @@ const TAG_VARIABLE: &str = "RUNBOOK_TEST_SSHD";
 pub struct SshFleet {
     sshd: PathBuf,
     user: String,
+    /// How the servers are started, kept for `start_listener`.
+    options: Builder,
     hosts: Vec<Host>,
     // Last, so that the files outlive the processes `drop` kills.
     dir: TempDir,
+}
+
+/// How a fleet's sshd processes are started: `SshFleet::builder()...start(n)`.
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    wrapper: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    set_env: Vec<(String, String)>,
+}
+
+impl Builder {
+    /// Starts each sshd as `WRAPPER... /usr/sbin/sshd -D ...` rather than directly.
+    /// The wrapper must end by exec'ing its arguments (as `unshare`, `env` or a script
+    /// ending in `exec "$@"` do): the pid the harness started has to be the listener's.
+    /// Besides `env`, the wrapper is given `RUNBOOK_TEST_SSHD` naming the host's folder
+    /// in the fleet (the value sessions get), for anything of its own it keeps per host.
+    /// A restarted listener (`start_listener`) goes through the wrapper again.
+    pub fn wrapper<S: AsRef<OsStr>>(mut self, command: impl IntoIterator<Item = S>) -> Self {
+        self.wrapper = command
+            .into_iter()
+            .map(|part| part.as_ref().to_os_string())
+            .collect();
+        self
+    }
+
+    /// A variable in the environment sshd (or its wrapper) starts with. sshd does not
+    /// pass its own environment on to sessions: see `set_env` for that.
+    pub fn env(mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((name.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// A variable every session's commands get (sshd_config `SetEnv`, which overrides
+    /// what sshd sets itself, `PATH` included; a login shell's rc files may still
+    /// change it). Neither name nor value may hold a `"`, nor the name a `=`.
+    pub fn set_env(mut self, name: &str, value: &str) -> Self {
+        assert!(
+            !name.is_empty() && !name.contains(['=', '"']) && !value.contains('"'),
+            "SetEnv cannot carry {name:?}={value:?}"
+        );
+        assert!(
+            name != TAG_VARIABLE,
+            "{TAG_VARIABLE} is the harness's own variable"
+        );
+        self.set_env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Starts `hosts` sshd processes; see `SshFleet::start`.
+    pub fn start(self, hosts: usize) -> SshFleet {
+        SshFleet::start_with(self, hosts)
+    }
 }
 
 struct Host {
@@ -94,6 +163,15 @@ impl SshFleet {
     /// Starts `hosts` sshd processes and returns once each one answers with its SSH
     /// banner. Panics, with the server's log, if one does not within `STARTUP`.
     pub fn start(hosts: usize) -> Self {
+        Self::builder().start(hosts)
+    }
+
+    /// Options for how the servers are started; see `Builder`.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn start_with(options: Builder, hosts: usize) -> Self {
         assert!(hosts > 0, "a fleet has at least one host");
         let sshd = binary();
         if geteuid().is_root() {
@@ -107,6 +185,7 @@ impl SshFleet {
         let mut fleet = Self {
             sshd,
             user: current_user(),
+            options,
             hosts: Vec::with_capacity(hosts),
             dir,
         };
@@ -116,18 +195,37 @@ impl SshFleet {
             fleet.dir.path().join("authorized_keys"),
         )
         .expect("write authorized_keys");
-        // One host at a time, each pushed before it is waited for: if one fails, the
-        // panic drops the fleet, which kills those already running.
+        let host_keys: Vec<(PathBuf, String)> = (0..hosts)
+            .map(|index| {
+                fs::create_dir(fleet.host_dir(index)).expect("host directory");
+                (fleet.host_key(index), format!("host-{index}"))
+            })
+            .collect();
+        keygen_all(&host_keys);
+        // Every server is started, then each is waited for, so that they start side by
+        // side. Each is pushed before it is started: if one fails, the panic drops the
+        // fleet, which kills those already running.
+        let mut ports = HashSet::new();
         for index in 0..hosts {
-            fs::create_dir(fleet.host_dir(index)).expect("host directory");
-            keygen(&fleet.host_key(index), &format!("host-{index}"));
             fleet.hosts.push(Host {
                 port: 0,
                 listener: None,
                 orphans: Vec::new(),
                 log_offset: 0,
             });
-            fleet.launch(index, false);
+            let port = std::iter::repeat_with(free_port)
+                .find(|&port| ports.insert(port))
+                .expect("a port");
+            fleet.hosts[index].port = port;
+            fs::write(fleet.config_file(index), fleet.sshd_config_text(index))
+                .expect("write sshd_config");
+            fleet.spawn(index);
+        }
+        for index in 0..hosts {
+            if let Err(PortTaken) = fleet.wait_ready(index, Instant::now() + STARTUP) {
+                // Another process took the port first: again, alone, on another.
+                fleet.launch(index, false);
+            }
         }
         let known_hosts: String = (0..hosts)
             .map(|index| fleet.known_hosts_line(index) + "\n")
@@ -413,8 +511,19 @@ impl SshFleet {
         self.hosts[index].log_offset = log.metadata().map(|meta| meta.len()).unwrap_or(0);
         // A listener killed by SIGKILL leaves its pid file; the wait reads the new one.
         let _ = fs::remove_file(self.pid_file(index));
-        let mut command = Command::new(&self.sshd);
+        let mut command = match self.options.wrapper.split_first() {
+            None => Command::new(&self.sshd),
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command
+                    .args(arguments)
+                    .arg(&self.sshd)
+                    .env(TAG_VARIABLE, self.host_dir(index));
+                command
+            }
+        };
         command
+            .envs(self.options.env.iter().map(|(name, value)| (name, value)))
             .arg("-D") // no daemon: it stays our child, to wait for and kill
             .arg("-e")
             .arg("-f")
@@ -489,7 +598,16 @@ impl SshFleet {
         let host_key = quote_path(&self.host_key(index));
         let pid_file = quote_path(&self.pid_file(index));
         let authorized_keys = quote_path(&self.dir.path().join("authorized_keys"));
-        let tag = self.tag(index);
+        let set_env: String = std::iter::once(self.tag(index))
+            .chain(
+                self.options
+                    .set_env
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}")),
+            )
+            // One line: sshd keeps only the first SetEnv line it reads.
+            .map(|entry| format!(" \"{entry}\""))
+            .collect();
         format!(
             "# Generated by tests/common/sshd.rs: host {index} of a test fleet.
 ListenAddress 127.0.0.1:{port}
@@ -513,7 +631,7 @@ UseDNS no
 PrintMotd no
 PrintLastLog no
 Subsystem sftp internal-sftp
-SetEnv \"{tag}\"
+SetEnv{set_env}
 LogLevel DEBUG1
 "
         )
@@ -763,19 +881,35 @@ fn current_user() -> String {
         .expect("the current user's name")
 }
 
+/// `keygen` for each (path, comment), every ssh-keygen at once.
+fn keygen_all(keys: &[(PathBuf, String)]) {
+    let running: Vec<(&PathBuf, Child)> = keys
+        .iter()
+        .map(|(path, comment)| {
+            let child = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|error| panic!("cannot run ssh-keygen (openssh-client): {error}"));
+            (path, child)
+        })
+        .collect();
+    for (path, child) in running {
+        let output = child.wait_with_output().expect("ssh-keygen ends");
+        assert!(
+            output.status.success(),
+            "ssh-keygen for {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 fn keygen(path: &Path, comment: &str) {
-    let output = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run ssh-keygen (openssh-client): {error}"));
-    assert!(
-        output.status.success(),
-        "ssh-keygen for {} failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    keygen_all(&[(path.to_path_buf(), comment.to_string())]);
 }
 
 /// Binding :0 and letting go finds a port free now; another process may still take it

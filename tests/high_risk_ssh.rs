@@ -1,0 +1,1051 @@
+//! The shipped high-risk example (runbooks/cloud-host-upgrade-high.rbk), its text
+//! unchanged, run end to end with every payment host reached over SSH through a
+//! bastion, as plan item P6 has it: the same run as tests/high_risk_example.rs (a real
+//! Prometheus, a webhook receiver, people answering from other terminals, a breach in
+//! wave 2, wave 3 held, wave 2 rolled back), but each host's commands go through real
+//! sshd processes (tests/common/sshd.rs).
+//!
+//! The example is copied into the session's folder with its roster and scripts; its
+//! `payment` inventory is replaced by one with the same hosts and labels, each reached
+//! with `connection = "ssh"` at an sshd of its own, all through one more standing as
+//! the bastion (`[jumps.bastion]`): 101 sshd processes. One per host, not a few shared:
+//! each host is then a machine of its own (its own /etc, /var, /boot and home), and
+//! hosts sharing a home folder (the same machine under two names, or a home on NFS)
+//! cannot take the shipped files at once: their uploads race on one `.part` file.
+//!
+//! Each sshd is started inside tests/demo-hosts/enter, so it and every session it
+//! serves live in a demo host's private mount namespace (/etc, /var and /boot overlaid
+//! in memory: what the hosts write there never reaches this machine), and with its
+//! login's home folder replaced by a folder of its own in the fleet (the run's folder
+//! on the host, where shipped files land, is under it; no rc file of this machine's
+//! account changes the sessions' `PATH`). sshd gives sessions none of its own
+//! environment, so what the stand-ins need comes by `SetEnv`: their folder first on
+//! `PATH`, the demo hosts' state folder (`DEMO_HOSTS`, the same one the engine uses),
+//! and the cloud API token the stand-in cloud CLI checks, as the real API would. The
+//! engine runs inside `enter` too, in a namespace of its own: its local steps (the
+//! Terraform check, the journeys, the mail and pager channels) need the stand-ins,
+//! and the database backup password is read from its /etc.
+//!
+//! That the commands really ran over SSH is shown four ways: while wave 2's hosts wait
+//! at the load balancer, each waiting command is a process of its host's sshd (in its
+//! session tree and mount namespace, with its `SetEnv` tag, the stand-ins first on
+//! `PATH` and an `SSH_CONNECTION` to its port); after the run, each sshd's log counts
+//! exactly one session per command the run's log has for its host, plus one per
+//! shipped file, and one login, and the bastion forwarded each host's one connection
+//! and ran nothing; each host's backup manifest is in its own /var, none in this
+//! machine's, and the shipped script in its own home; and the run's `remote_access`
+//! event names every payment host, reached through the bastion.
+//!
+//! Duplicated from tests/high_risk_example.rs, which this test may not change: the
+//! simulated payment traffic (`Traffic`, its series), the engine guard, the
+//! confirmations, the waits and the small readers of demo host state.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::prometheus::{Exporter, Prometheus};
+use common::session::{objectives, of_kind, Session};
+use common::sshd::SshFleet;
+use common::webhook::Webhook;
+use serde_json::Value;
+
+const PREVIOUS_KERNEL: &str = "5.14.0-427.el9";
+/// The example's `kernel` param.
+const NEW_KERNEL: &str = "5.14.0-503.el9";
+const CLOUD_TOKEN: &str = "cloud-token-3f9a61c2";
+const CHAT_TOKEN: &str = "chat-hook-b72e04d9";
+const STATUS_TOKEN: &str = "status-hook-55c1aa07";
+/// The example's `tx_success` probe, to see what the watch will see.
+const TX_SUCCESS: &str = r#"sum(rate(payment_transactions_total{result="ok"}[5m])) / sum(rate(payment_transactions_total[5m]))"#;
+/// The watch reads every minute: the breach is seen within one reading and a margin.
+const BREACH_SEEN_WITHIN: Duration = Duration::from_secs(150);
+/// The backups of 100 hosts over SSH (100 logins through the bastion, some 700
+/// commands) come before the go: 50 s to 150 s on a busy machine of two cores.
+const PREPARATION_WITHIN: Duration = Duration::from_secs(480);
+/// Any other step of the run the test waits for.
+const STEP_WITHIN: Duration = Duration::from_secs(120);
+/// sshd's line for each command a session runs.
+const SESSION: &str = "Starting session: command for ";
+
+#[test]
+fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_2_back() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test runs sshd inside the demo hosts' mount namespace, which needs root"
+    );
+    let prometheus = Prometheus::start();
+    let traffic = Traffic::start(prometheus.exporter().clone());
+    prometheus.exporter().serve_json(
+        "/api/v1/checks/order-journey",
+        r#"{"latency_p95_seconds": 0.8}"#,
+    );
+    prometheus.wait_for(TX_SUCCESS, |samples| {
+        samples.len() == 1 && samples[0].value == 1.0
+    });
+    let receiver = Webhook::start();
+    // Where the time went, shown when the test fails: this machine may be busy.
+    let began = Instant::now();
+    let progress = |what: &str| eprintln!("{:>6.1} s  {what}", began.elapsed().as_secs_f64());
+
+    let session = Session::new();
+    let demo = session.path("demo");
+    fs::create_dir_all(demo.join("hold")).expect("demo hosts folder");
+    let shipped = copy_example(&session);
+    let hosts = payment_hosts();
+    // Host i is the fleet's sshd i; the last one is the bastion. Declared after the
+    // session: dropped before it, so no sshd outlives the test, and the session's
+    // replay of the run comes after.
+    let fleet = demo_fleet(&demo, hosts.len() + 1);
+    progress(&format!("{} sshd processes started", fleet.host_count()));
+    let bastion = hosts.len();
+    let server_of: BTreeMap<String, usize> = hosts
+        .iter()
+        .enumerate()
+        .map(|(index, (name, _))| (name.clone(), index))
+        .collect();
+    session.file(
+        "inventory/payment.toml",
+        &ssh_inventory(&fleet, &hosts, &server_of, bastion),
+    );
+
+    let enter = repository().join("tests/demo-hosts/enter");
+    let synthetics = format!("synthetics=http://{}", prometheus.exporter().address());
+    // The engine prints a line per event: into files, so a full pipe never stalls it.
+    let stdout = fs::File::create(session.path("engine.out")).expect("engine.out");
+    let stderr = fs::File::create(session.path("engine.err")).expect("engine.err");
+    let mut engine = session
+        .command_through(
+            &[enter.as_os_str()],
+            &[
+                "run",
+                "cloud-host-upgrade-high.rbk",
+                "--as",
+                "bao",
+                "--wait",
+                "--output",
+                "plain",
+                "--prometheus",
+                &prometheus.url(),
+                "-p",
+                &synthetics,
+            ],
+        )
+        .env("DEMO_HOSTS", &demo)
+        .env("DEMO_PREVIOUS_KERNEL", PREVIOUS_KERNEL)
+        .env("CLOUD_API_TOKEN", CLOUD_TOKEN)
+        .env(
+            "PAYMENT_CHAT_WEBHOOK",
+            format!("{}/hooks/{CHAT_TOKEN}", receiver.url()),
+        )
+        .env(
+            "STATUS_PAGE_WEBHOOK",
+            format!("{}/incidents/{STATUS_TOKEN}", receiver.url()),
+        )
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map(Engine)
+        .expect("the engine starts");
+    let run = session.wait_for_run();
+    progress("the engine started");
+
+    // Before the window: comms publish the notice to users.
+    waiting_for(&session, &run, "announce_window", STEP_WITHIN);
+    session
+        .runbook(&[
+            "confirm",
+            &run,
+            "announce_window",
+            "--as",
+            "hannah",
+            "--set",
+            "notice_url=https://status.example.com/notices/42",
+        ])
+        .expect(0, "hannah confirms the notice is out");
+
+    // Go / no-go, once every host is backed up over SSH: a commander and a business
+    // member approve, neither of them the one who started the run.
+    waiting_for(&session, &run, "go", PREPARATION_WITHIN);
+    progress("every host backed up: the go");
+    for (person, why) in [("alice", "backups verified"), ("fang", "business healthy")] {
+        session
+            .runbook(&["approve", &run, "go", "--as", person, "--reason", why])
+            .expect(0, &format!("{person} approves the go"));
+    }
+
+    // Wave 1 done; the hour's pause is cut short by a commander. Wave 2's hosts will
+    // wait at the load balancer's health check until the breach has been seen.
+    wait_for(&session, &run, "the pause after wave 1", |events| {
+        !of_kind(events, "wave_pause").is_empty()
+    });
+    progress("wave 1 done");
+    fs::write(demo.join("hold/lbctl-undrain"), "").expect("hold the health checks");
+    session
+        .runbook(&[
+            "skip-pause",
+            &run,
+            "--as",
+            "alice",
+            "--reason",
+            "canary healthy",
+        ])
+        .expect(0, "the commander skips the pause");
+    let calls = demo.join("calls.log");
+    let undrained = |log: &str, hosts: &[String]| -> BTreeSet<String> {
+        log.lines()
+            .filter(|line| line.contains(" lbctl undrain "))
+            .map(|line| line.split(' ').next().unwrap_or_default().to_string())
+            .filter(|host| hosts.contains(host))
+            .collect()
+    };
+    wait_for(&session, &run, "wave 2's hosts to be upgraded", |events| {
+        let wave_2 = wave_hosts(events, 1);
+        let log = fs::read_to_string(&calls).unwrap_or_default();
+        !undrained(&log, &wave_2).is_empty()
+    });
+    progress("wave 2's hosts wait at the load balancer");
+
+    // While they wait, each waiting command is seen where it runs: in a session of the
+    // sshd its host is reached at, inside that server's demo host.
+    let wave_2 = wave_hosts(&session.events(&run), 1);
+    let waiting = undrained(&fs::read_to_string(&calls).expect("the call log"), &wave_2);
+    let held = held_undrains();
+    for host in &waiting {
+        let server = server_of[host];
+        let process = held
+            .iter()
+            .find(|process| &process.host == host)
+            .unwrap_or_else(|| panic!("{host}'s `lbctl undrain` is not waiting: {held:?}"));
+        assert_runs_in_session(&fleet, server, process, engine.0.id());
+    }
+
+    // Transactions start failing while wave 2 is under way.
+    traffic.degrade();
+    prometheus.wait_for(TX_SUCCESS, |samples| {
+        samples.len() == 1 && samples[0].value < 0.999
+    });
+    wait_for_within(
+        &session,
+        &run,
+        "the watch to see the breach",
+        BREACH_SEEN_WITHIN,
+        |events| !of_kind(events, "failure").is_empty(),
+    );
+    progress("the breach seen");
+    fs::remove_file(demo.join("hold/lbctl-undrain")).expect("release the health checks");
+
+    // The rollback asks an executor to confirm each host came back.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = engine.0.try_wait().expect("poll the engine") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not end in time:\n{}",
+            session.read("engine.out")
+        );
+        answer_confirmations(&session, &run);
+        thread::sleep(Duration::from_millis(100));
+    };
+    let shown = format!(
+        "{}\n--- stderr\n{}",
+        session.read("engine.out"),
+        session.read("engine.err")
+    );
+    assert_eq!(status.code(), Some(3), "paused by the policy:\n{shown}");
+    progress("the engine ended");
+    let events = session.events(&run);
+
+    // Every payment host was reached over SSH, through the bastion, at its server.
+    let access = &of_kind(&events, "remote_access")[0]["payload"];
+    let reached: BTreeMap<String, String> = access["ssh"]
+        .as_object()
+        .expect("the hosts reached over SSH")
+        .iter()
+        .map(|(host, how)| (host.clone(), how.as_str().unwrap_or_default().to_string()))
+        .collect();
+    let expected: BTreeMap<String, String> = server_of
+        .iter()
+        .map(|(host, &server)| {
+            let port = fleet.port(server);
+            (
+                host.clone(),
+                format!("{}@127.0.0.1:{port} via bastion", fleet.user()),
+            )
+        })
+        .collect();
+    assert_eq!(reached, expected);
+    assert_eq!(access["accept_new_host_keys"], false);
+    let sent: Vec<&str> = access["shipped"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .map(|file| file["path"].as_str().expect("a path"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(sent, shipped, "the files the example ships are uploaded");
+
+    // The breach: read from Prometheus during wave 2, a functional failure of the watch.
+    let failures = of_kind(&events, "failure");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["payload"]["node"], "business_impact");
+    assert_eq!(failures[0]["payload"]["class"], "functional");
+
+    // Wave 3 never started; wave 2 was under way when the breach was seen.
+    let waves: Vec<&Value> = of_kind(&events, "wave_started");
+    let indexes: Vec<u64> = waves
+        .iter()
+        .filter_map(|wave| wave["payload"]["index"].as_u64())
+        .collect();
+    assert_eq!(indexes, [0, 1], "wave 3 never starts:\n{shown}");
+    let hosts_of = |index: usize| -> Vec<String> {
+        waves[index]["payload"]["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .map(|host| host.as_str().expect("a host").to_string())
+            .collect()
+    };
+    let (first, second) = (hosts_of(0), hosts_of(1));
+    assert!(
+        of_kind(&events, "wave_finished")
+            .iter()
+            .all(|wave| wave["payload"]["index"] != 1),
+        "wave 2 had not finished when the breach was seen"
+    );
+
+    // Wave 2's hosts that changed are rolled back on the hosts themselves, with the
+    // script the run shipped there, and only they: back on their kernel and in the
+    // pool. The canary keeps the new kernel; the rest were never touched.
+    let rollback = of_kind(&events, "rollback_started");
+    assert_eq!(rollback.len(), 1, "{rollback:?}");
+    let undone: Vec<&str> = rollback[0]["payload"]["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .map(|unit| unit.as_str().expect("a unit"))
+        .collect();
+    let log = fs::read_to_string(&calls).expect("the call log");
+    let touched: Vec<&String> = second
+        .iter()
+        .filter(|host| log.contains(&format!("\n{host} lbctl drain ")))
+        .collect();
+    assert!(!touched.is_empty(), "wave 2 had begun");
+    let finished = of_kind(&events, "rollback_finished");
+    assert_eq!(
+        finished[0]["payload"]["succeeded"],
+        true,
+        "{}\n{shown}",
+        rollback_output(&events)
+    );
+    for host in &touched {
+        assert!(
+            undone.contains(&format!("install@{host}").as_str()),
+            "{host}'s upgrade is undone: {undone:?}"
+        );
+        assert_eq!(host_state(&demo, host, "kernel"), PREVIOUS_KERNEL, "{host}");
+        assert_eq!(host_state(&demo, host, "pool"), "in", "{host}");
+        assert_eq!(host_state(&demo, host, "jobs"), "running", "{host}");
+        assert!(
+            log.contains(&format!(
+                "\n{host} logger -t kernel-rollback host={host} rolling back to {PREVIOUS_KERNEL}\n"
+            )),
+            "{host} ran scripts/rollback.sh"
+        );
+    }
+    assert!(
+        undone.iter().all(|unit| second
+            .iter()
+            .any(|host| unit.ends_with(&format!("@{host}")))),
+        "nothing but wave 2 is rolled back: {undone:?}"
+    );
+    assert_eq!(first.len(), 1);
+    assert_eq!(host_state(&demo, &first[0], "kernel"), NEW_KERNEL);
+    let later: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            let host = line.split(' ').next().unwrap_or_default();
+            host != "-" && !first.iter().any(|h| h == host) && !second.iter().any(|h| h == host)
+        })
+        .filter(|line| !is_backup(line))
+        .collect();
+    assert!(
+        later.is_empty(),
+        "no later wave's host was changed: {later:?}"
+    );
+
+    // Each server ran exactly the commands of its hosts, each in a session of its own
+    // over one login per host, and put the shipped files in the run's folder in its
+    // home; the bastion only forwarded, one connection per host.
+    assert_sessions_match_the_log(&fleet, &server_of, bastion, &events, &shipped);
+    let backups = format!("var/backups/pre-upgrade-{run}");
+    for (host, &server) in &server_of {
+        for file in &shipped {
+            let copy = fleet
+                .dir()
+                .join(format!("host-{server}/home/.runbook/runs/{run}/{file}"));
+            assert_eq!(
+                fs::read(&copy).unwrap_or_default(),
+                fs::read(session.path(file)).expect("the shipped file"),
+                "{} holds the shipped {file}",
+                copy.display()
+            );
+        }
+        // The backup went to the host's own /var (seen through its sshd's root), not
+        // to this machine's.
+        let listener = fleet.listener_pid(server).expect("sshd runs");
+        let manifest = format!("/proc/{listener}/root/{backups}/kernel.txt");
+        assert_eq!(
+            fs::read_to_string(&manifest).unwrap_or_default().trim(),
+            PREVIOUS_KERNEL,
+            "{host}'s {manifest}"
+        );
+    }
+    assert!(!Path::new("/").join(&backups).exists());
+
+    // People were told: comms of the failure, executors of the pause and rollback, all
+    // through the chat webhook.
+    let to_chat: Vec<Value> = receiver
+        .accepted()
+        .iter()
+        .filter(|delivery| delivery.path.contains(CHAT_TOKEN))
+        .map(|delivery| serde_json::from_str(&delivery.body).expect("a JSON message"))
+        .collect();
+    let told = |audience: &str, words: &str| {
+        to_chat.iter().any(|message| {
+            message["runbook"]["audience"] == audience
+                && message["text"]
+                    .as_str()
+                    .is_some_and(|text| text.contains(words))
+        })
+    };
+    assert!(
+        told("comms", "functional failure"),
+        "comms are told: {to_chat:?}"
+    );
+    assert!(told("executor", "Rollout paused"), "{to_chat:?}");
+    assert!(
+        receiver
+            .accepted()
+            .iter()
+            .any(|delivery| delivery.path.contains(STATUS_TOKEN)),
+        "users were told the window started"
+    );
+
+    // Every objective is logged, and met.
+    let objectives = objectives(&events);
+    let names: Vec<&str> = objectives.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["alert", "outage", "restored", "rollback_start"]);
+    assert!(
+        objectives.iter().all(|(_, met)| *met),
+        "{objectives:?}\n{shown}"
+    );
+    let status = session.runbook(&["status", &run]);
+    assert!(status.stdout.contains("met"), "{}", status.stdout);
+
+    // No secret in the log nor the engine's output; the log is intact.
+    let text = session.log(&run);
+    for secret in [
+        CLOUD_TOKEN,
+        CHAT_TOKEN,
+        STATUS_TOKEN,
+        "demo-backup-password",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the log");
+        assert!(!shown.contains(secret), "{secret} in the output");
+    }
+    session
+        .runbook(&["verify", &run])
+        .expect(0, "the log verifies");
+    drop(traffic);
+}
+
+/// The hosts of wave `index` (from 0), once it has started.
+fn wave_hosts(events: &[Value], index: u64) -> Vec<String> {
+    of_kind(events, "wave_started")
+        .iter()
+        .filter(|wave| wave["payload"]["index"] == index)
+        .flat_map(|wave| wave["payload"]["hosts"].as_array().expect("hosts"))
+        .map(|host| host.as_str().expect("a host").to_string())
+        .collect()
+}
+
+/// Copies the example, its roster and its scripts into the session's folder, as they
+/// are shipped (the inventory is written apart). Returns the files the example ships
+/// to its hosts (`ship "PATH"`), in order.
+fn copy_example(session: &Session) -> Vec<String> {
+    let runbooks = repository().join("runbooks");
+    let mut files = vec![
+        "cloud-host-upgrade-high.rbk".to_string(),
+        "roster.toml".to_string(),
+    ];
+    for entry in fs::read_dir(runbooks.join("scripts")).expect("runbooks/scripts") {
+        let name = entry.expect("an entry").file_name();
+        files.push(format!("scripts/{}", name.to_str().expect("a UTF-8 name")));
+    }
+    fs::create_dir_all(session.path("scripts")).expect("scripts folder");
+    for file in &files {
+        // fs::copy keeps the mode: an executable script is shipped as one.
+        fs::copy(runbooks.join(file), session.path(file))
+            .unwrap_or_else(|error| panic!("copy runbooks/{file}: {error}"));
+    }
+    let text = session.read("cloud-host-upgrade-high.rbk");
+    let shipped: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("ship "))
+        .map(|rest| rest.trim().trim_matches('"').to_string())
+        .collect();
+    for file in &shipped {
+        assert!(files.contains(file), "the example ships {file}, not copied");
+    }
+    assert!(
+        shipped.iter().any(|file| file == "scripts/rollback.sh"),
+        "the rollback runs scripts/rollback.sh on each host: the example must ship it"
+    );
+    shipped
+}
+
+/// The payment hosts of runbooks/inventory/payment.toml, in order, with their own
+/// labels (the file's `[defaults]` labels apart).
+fn payment_hosts() -> Vec<(String, toml::Table)> {
+    let text = fs::read_to_string(repository().join("runbooks/inventory/payment.toml"))
+        .expect("the payment inventory");
+    let inventory: toml::Table = text.parse().expect("TOML");
+    inventory["hosts"]
+        .as_array()
+        .expect("[[hosts]]")
+        .iter()
+        .map(|host| {
+            let name = host["name"].as_str().expect("a name").to_string();
+            let labels = host
+                .get("labels")
+                .and_then(toml::Value::as_table)
+                .cloned()
+                .unwrap_or_default();
+            (name, labels)
+        })
+        .collect()
+}
+
+/// runbooks/inventory/payment.toml with every host reached over SSH: its `[defaults]`
+/// labels and each host's name and labels as they are, plus where its sshd listens and
+/// the bastion in front of them all.
+fn ssh_inventory(
+    fleet: &SshFleet,
+    hosts: &[(String, toml::Table)],
+    server_of: &BTreeMap<String, usize>,
+    bastion: usize,
+) -> String {
+    let text = fs::read_to_string(repository().join("runbooks/inventory/payment.toml"))
+        .expect("the payment inventory");
+    let original: toml::Table = text.parse().expect("TOML");
+    let defaults = original["defaults"]["labels"]
+        .as_table()
+        .expect("default labels");
+    let quote = |text: &str| toml::Value::String(text.to_string()).to_string();
+    let path = |path: PathBuf| quote(path.to_str().expect("a UTF-8 path"));
+    let mut inventory = format!(
+        "# runbooks/inventory/payment.toml, every host reached over SSH through the bastion.
+[defaults]
+connection = \"ssh\"
+labels = {labels}
+
+[defaults.ssh]
+user = {user}
+identity = {identity}
+known_hosts = {known_hosts}
+jump = \"bastion\"
+connect_timeout = \"10s\"
+
+[jumps.bastion]
+address = \"127.0.0.1\"
+port = {bastion}
+user = {user}
+identity = {identity}
+",
+        labels = inline(defaults),
+        user = quote(fleet.user()),
+        identity = path(fleet.identity()),
+        known_hosts = path(fleet.known_hosts()),
+        bastion = fleet.port(bastion),
+    );
+    for (name, labels) in hosts {
+        inventory.push_str(&format!(
+            "
+[[hosts]]
+name = {name}
+labels = {labels}
+address = \"127.0.0.1\"
+ssh = {{ port = {port} }}
+",
+            name = quote(name),
+            labels = inline(labels),
+            port = fleet.port(server_of[name]),
+        ));
+    }
+    // The same hosts and labels as the shipped inventory, nothing else changed.
+    let written: toml::Table = inventory.parse().expect("the inventory is TOML");
+    assert_eq!(
+        written["defaults"]["labels"],
+        original["defaults"]["labels"]
+    );
+    let names_and_labels = |table: &toml::Table| -> Vec<(toml::Value, Option<toml::Value>)> {
+        table["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .map(|host| (host["name"].clone(), host.get("labels").cloned()))
+            .collect()
+    };
+    assert_eq!(names_and_labels(&written), names_and_labels(&original));
+    inventory
+}
+
+/// A TOML inline table of strings.
+fn inline(table: &toml::Table) -> String {
+    let pairs: Vec<String> = table
+        .iter()
+        .map(|(key, value)| format!("{key} = {value}"))
+        .collect();
+    format!("{{ {} }}", pairs.join(", "))
+}
+
+/// `servers` sshd processes, each started inside a demo host of its own
+/// (tests/demo-hosts/enter), with a home folder of its own (`host-N/home` in the
+/// fleet) over the login's, and the sessions' variables the stand-ins need.
+fn demo_fleet(demo: &Path, servers: usize) -> SshFleet {
+    let enter = repository().join("tests/demo-hosts/enter");
+    let stand_ins = repository().join("tests/demo-hosts/bin");
+    let demo = demo.to_str().expect("a UTF-8 path");
+    SshFleet::builder()
+        .wrapper([
+            enter.as_os_str(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            OWN_HOME.as_ref(),
+            "own-home".as_ref(),
+        ])
+        .env("DEMO_HOSTS", demo)
+        .env("DEMO_PREVIOUS_KERNEL", PREVIOUS_KERNEL)
+        .set_env(
+            "PATH",
+            &format!(
+                "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                stand_ins.display()
+            ),
+        )
+        .set_env("DEMO_HOSTS", demo)
+        .set_env("DEMO_PREVIOUS_KERNEL", PREVIOUS_KERNEL)
+        .set_env("CLOUD_API_TOKEN", CLOUD_TOKEN)
+        .start(servers)
+}
+
+/// Run by `enter` in the server's mount namespace, before sshd: the login's home is a
+/// folder of this server's own (`$RUNBOOK_TEST_SSHD` is the server's folder).
+const OWN_HOME: &str = r#"set -eu
+home=$(getent passwd "$(id -un)" | cut -d: -f6)
+mkdir -p "$RUNBOOK_TEST_SSHD/home"
+mount --bind "$RUNBOOK_TEST_SSHD/home" "$home"
+exec "$@""#;
+
+/// A process of a command a host runs, as /proc shows it.
+#[derive(Debug)]
+struct Process {
+    pid: u32,
+    host: String,
+    environment: BTreeMap<String, String>,
+}
+
+/// The `lbctl undrain` stand-ins running now, each with its host.
+fn held_undrains() -> Vec<Process> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|pid| pid.parse().ok()) else {
+            continue;
+        };
+        let Ok(command) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let words: Vec<&[u8]> = command.split(|&byte| byte == 0).collect();
+        let undrain = words
+            .windows(2)
+            .any(|pair| pair[0].ends_with(b"/bin/lbctl") && pair[1] == b"undrain");
+        if !undrain {
+            continue;
+        }
+        let environment: BTreeMap<String, String> = fs::read(entry.path().join("environ"))
+            .unwrap_or_default()
+            .split(|&byte| byte == 0)
+            .filter_map(|entry| {
+                let entry = String::from_utf8_lossy(entry);
+                let (name, value) = entry.split_once('=')?;
+                Some((name.to_string(), value.to_string()))
+            })
+            .collect();
+        if let Some(host) = environment.get("RUNBOOK_HOST") {
+            found.push(Process {
+                pid,
+                host: host.clone(),
+                environment,
+            });
+        }
+    }
+    found
+}
+
+/// The process runs in a session of server `server`: in its process tree and mount
+/// namespace (not the engine's, not this test's), with its tag, the stand-ins first on
+/// `PATH`, and an SSH connection to its port.
+fn assert_runs_in_session(fleet: &SshFleet, server: usize, process: &Process, engine: u32) {
+    let host = &process.host;
+    assert!(
+        fleet.session_pids(server).contains(&process.pid),
+        "{host}'s command (pid {}) is not served by sshd {server}",
+        process.pid
+    );
+    let tag = fleet.dir().join(format!("host-{server}"));
+    let variable = |name: &str| {
+        process
+            .environment
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    };
+    assert_eq!(variable("RUNBOOK_TEST_SSHD"), tag.to_str().expect("UTF-8"));
+    let stand_ins = repository().join("tests/demo-hosts/bin");
+    assert!(
+        variable("PATH").starts_with(&format!("{}:", stand_ins.display())),
+        "{host}: PATH={}",
+        variable("PATH")
+    );
+    let port = format!(" 127.0.0.1 {}", fleet.port(server));
+    assert!(
+        variable("SSH_CONNECTION").ends_with(&port),
+        "{host}: SSH_CONNECTION={}",
+        variable("SSH_CONNECTION")
+    );
+    let namespace = |pid: &str| {
+        fs::read_link(format!("/proc/{pid}/ns/mnt"))
+            .unwrap_or_else(|error| panic!("the mount namespace of {pid}: {error}"))
+    };
+    let listener = fleet.listener_pid(server).expect("sshd runs").to_string();
+    let own = namespace(&process.pid.to_string());
+    assert_eq!(own, namespace(&listener), "{host} runs in sshd {server}'s");
+    assert_ne!(
+        own,
+        namespace(&engine.to_string()),
+        "{host}: not the engine's"
+    );
+    assert_ne!(own, namespace("self"), "{host}: not this machine's");
+}
+
+/// Each server's sessions are its hosts' commands as the run logged them (one per
+/// attempt, the rollback's included) and one per shipped file per host; its logins one
+/// per host. The bastion ran nothing and forwarded one connection per host.
+fn assert_sessions_match_the_log(
+    fleet: &SshFleet,
+    server_of: &BTreeMap<String, usize>,
+    bastion: usize,
+    events: &[Value],
+    shipped: &[String],
+) {
+    let mut commands: BTreeMap<&str, usize> = BTreeMap::new();
+    for started in of_kind(events, "command_started") {
+        let unit = started["payload"]["unit"].as_str().expect("a unit");
+        if let Some((_, host)) = unit.rsplit_once('@') {
+            if server_of.contains_key(host) {
+                *commands.entry(host).or_default() += 1;
+            }
+        }
+    }
+    let bastion = fleet.log(bastion);
+    for server in server_of.values().copied().collect::<BTreeSet<usize>>() {
+        let hosts: Vec<&str> = server_of
+            .iter()
+            .filter(|(_, &on)| on == server)
+            .map(|(host, _)| host.as_str())
+            .collect();
+        let expected: usize = hosts
+            .iter()
+            .map(|host| commands.get(host).copied().unwrap_or(0) + shipped.len())
+            .sum();
+        let log = fleet.log(server);
+        assert_eq!(
+            log.matches(SESSION).count(),
+            expected,
+            "sshd {server}'s sessions are its hosts' commands: {hosts:?}"
+        );
+        let logins = format!("Accepted publickey for {} ", fleet.user());
+        assert_eq!(log.matches(&logins).count(), hosts.len(), "sshd {server}");
+        let forwarded = format!("target 127.0.0.1 port {}", fleet.port(server));
+        assert_eq!(
+            bastion.matches(&forwarded).count(),
+            hosts.len(),
+            "the bastion forwarded each of {hosts:?} once"
+        );
+    }
+    assert_eq!(
+        bastion.matches(SESSION).count(),
+        0,
+        "the bastion ran nothing"
+    );
+}
+
+/// What the commands that failed printed, unit by unit.
+fn failed_output(events: &[Value]) -> String {
+    let failed: BTreeSet<&str> = of_kind(events, "command_finished")
+        .iter()
+        .filter(|finished| finished["payload"]["exit"] != serde_json::json!({"code": 0}))
+        .filter_map(|finished| finished["payload"]["unit"].as_str())
+        .collect();
+    of_kind(events, "output")
+        .iter()
+        .filter(|output| {
+            output["payload"]["unit"]
+                .as_str()
+                .is_some_and(|unit| failed.contains(unit))
+        })
+        .map(|output| {
+            format!(
+                "{}: {}\n",
+                output["payload"]["unit"],
+                output["payload"]["text"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// What the rollback's commands printed, to show why it failed.
+fn rollback_output(events: &[Value]) -> String {
+    of_kind(events, "output")
+        .iter()
+        .filter(|output| {
+            output["payload"]["unit"]
+                .as_str()
+                .is_some_and(|unit| unit.starts_with("rollback:"))
+        })
+        .map(|output| {
+            format!(
+                "{}: {}",
+                output["payload"]["unit"],
+                output["payload"]["text"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Confirms, as an executor, every manual step the run waits on and nobody confirmed.
+fn answer_confirmations(session: &Session, run: &str) {
+    let events = session.events(run);
+    let confirmed: Vec<&Value> = of_kind(&events, "confirmed")
+        .iter()
+        .map(|event| &event["payload"]["unit"])
+        .collect();
+    for waiting in of_kind(&events, "waiting") {
+        let payload = &waiting["payload"];
+        if payload["need"] != "confirmation" || confirmed.contains(&&payload["unit"]) {
+            continue;
+        }
+        let mut args = vec![
+            "confirm",
+            run,
+            payload["node"].as_str().expect("a node"),
+            "--as",
+            "carlos",
+        ];
+        if let Some(host) = payload["host"].as_str() {
+            args.extend(["--host", host]);
+        }
+        // Refused when it was answered in the meantime: the next look sees that.
+        session.runbook(&args);
+    }
+}
+
+/// Backups run on every host before the waves.
+fn is_backup(line: &str) -> bool {
+    let tool = line.split(' ').nth(1).unwrap_or_default();
+    matches!(
+        tool,
+        "cloudctl" | "dbbackup" | "tar" | "rpm" | "uname" | "rclone"
+    )
+}
+
+fn host_state(demo: &Path, host: &str, what: &str) -> String {
+    fs::read_to_string(demo.join("hosts").join(host).join(what))
+        .unwrap_or_else(|error| panic!("{host}/{what}: {error}"))
+        .trim()
+        .to_string()
+}
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn waiting_for(session: &Session, run: &str, node: &str, limit: Duration) {
+    wait_for_within(
+        session,
+        run,
+        &format!("the run to wait on {node}"),
+        limit,
+        |events| {
+            of_kind(events, "waiting")
+                .iter()
+                .any(|event| event["payload"]["node"] == node)
+        },
+    );
+}
+
+fn wait_for(session: &Session, run: &str, what: &str, ready: impl Fn(&[Value]) -> bool) {
+    wait_for_within(session, run, what, STEP_WITHIN, ready);
+}
+
+/// Waits until the run's events satisfy `ready`; fails with the last events otherwise,
+/// at once if the run stops first (with what its failed commands printed).
+fn wait_for_within(
+    session: &Session,
+    run: &str,
+    what: &str,
+    limit: Duration,
+    ready: impl Fn(&[Value]) -> bool,
+) {
+    let since = Instant::now();
+    loop {
+        let events = session.events(run);
+        if ready(&events) {
+            return;
+        }
+        let stopped = ["run_paused", "run_finished"]
+            .iter()
+            .any(|kind| !of_kind(&events, kind).is_empty());
+        if stopped {
+            panic!(
+                "the run stopped before {what}: {:?}\n{}",
+                of_kind(&events, "failure"),
+                failed_output(&events)
+            );
+        }
+        if since.elapsed() > limit {
+            let last: Vec<String> = events
+                .iter()
+                .rev()
+                .take(15)
+                .map(|event| format!("{} {}", event["kind"], event["payload"]))
+                .collect();
+            panic!(
+                "waited {limit:?} for {what}; the last events, newest first:\n{}",
+                last.join("\n")
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Per second, healthy and degraded: how the counters of the payment service grow.
+#[rustfmt::skip]
+const COUNTERS: [(&str, f64, f64); 10] = [
+    (r#"payment_transactions_total{result="ok"}"#, 100.0, 100.0),
+    (r#"payment_transactions_total{result="failed"}"#, 0.0, 60.0),
+    (r#"http_requests_total{service="payment-api",code="200"}"#, 100.0, 100.0),
+    (r#"http_requests_total{service="payment-api",code="500"}"#, 0.0, 0.0),
+    (r#"http_request_duration_seconds_bucket{service="payment-api",le="0.1"}"#, 50.0, 50.0),
+    (r#"http_request_duration_seconds_bucket{service="payment-api",le="0.25"}"#, 99.0, 99.0),
+    (r#"http_request_duration_seconds_bucket{service="payment-api",le="+Inf"}"#, 100.0, 100.0),
+    (r#"mysql_global_status_commands_total{cluster="payment",command="commit"}"#, 50.0, 50.0),
+    (r#"node_disk_read_time_seconds_total{cluster="payment"}"#, 0.002, 0.002),
+    (r#"node_disk_reads_completed_total{cluster="payment"}"#, 1.0, 1.0),
+];
+
+/// Values that hold still: database connections, memory, network errors.
+#[rustfmt::skip]
+const GAUGES: [(&str, f64); 5] = [
+    (r#"mysql_global_status_threads_connected{cluster="payment"}"#, 40.0),
+    (r#"node_memory_MemAvailable_bytes{cluster="payment"}"#, 6e9),
+    (r#"node_memory_MemTotal_bytes{cluster="payment"}"#, 8e9),
+    (r#"node_network_receive_errs_total{cluster="payment"}"#, 0.0),
+    (r#"node_network_transmit_errs_total{cluster="payment"}"#, 0.0),
+];
+
+/// Host CPU: 90% idle, shown as its whole five-minute window at once (see
+/// tests/high_risk_example.rs for why).
+const IDLE: &str = r#"node_cpu_seconds_total{cluster="payment",mode="idle"}"#;
+
+/// Payment traffic as the exporter shows it, every 200 ms, until `degrade` makes a
+/// share of the transactions fail.
+struct Traffic {
+    degraded: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Traffic {
+    const TICK: Duration = Duration::from_millis(200);
+
+    fn start(exporter: Exporter) -> Self {
+        let degraded = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        for (series, value) in GAUGES {
+            exporter.set(series, value);
+        }
+        exporter.set(IDLE, 0.0);
+        let since = Instant::now();
+        let thread = {
+            let (degraded, stop) = (Arc::clone(&degraded), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut totals = [0.0; COUNTERS.len()];
+                let seconds = Self::TICK.as_secs_f64();
+                while !stop.load(Ordering::SeqCst) {
+                    let bad = degraded.load(Ordering::SeqCst);
+                    for ((series, healthy, degraded), total) in COUNTERS.iter().zip(&mut totals) {
+                        *total += if bad { degraded } else { healthy } * seconds;
+                        exporter.set(series, *total);
+                    }
+                    if since.elapsed() > Duration::from_millis(1500) {
+                        exporter.set(IDLE, 0.9 * 300.0);
+                    }
+                    thread::sleep(Self::TICK);
+                }
+            })
+        };
+        Self {
+            degraded,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn degrade(&self) {
+        self.degraded.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The engine, killed if the test fails before it ends: it must not outlive the test.
+struct Engine(Child);
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
