@@ -9,9 +9,8 @@
 //! `payment` inventory is replaced by one with the same hosts and labels, each reached
 //! with `connection = "ssh"` at an sshd of its own, all through one more standing as
 //! the bastion (`[jumps.bastion]`): 101 sshd processes. One per host, not a few shared:
-//! each host is then a machine of its own (its own /etc, /var, /boot and home), and
-//! hosts sharing a home folder (the same machine under two names, or a home on NFS)
-//! cannot take the shipped files at once: their uploads race on one `.part` file.
+//! each host is then a machine of its own, with its own /etc, /var, /boot and home (the
+//! rollback script reads the manifest its own backup left in its own /var).
 //!
 //! Each sshd is started inside tests/demo-hosts/enter, so it and every session it
 //! serves live in a demo host's private mount namespace (/etc, /var and /boot overlaid
