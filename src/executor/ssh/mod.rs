@@ -91,12 +91,22 @@ impl Ssh {
         // the folder is in /tmp rather than under a run folder of any length.
         let folder = tempfile::Builder::new()
             .prefix("runbook-ssh-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(short_temp_dir())?;
         let user_configs = user_ssh_configs();
         let user_configs: Vec<&Path> = user_configs.iter().map(PathBuf::as_path).collect();
         let text = config::text(&targets, accept_new_host_keys, &user_configs);
         let config = folder.path().join("ssh_config");
-        std::fs::write(&config, text)?;
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&config)?
+                .write_all(text.as_bytes())?;
+        }
         let links = targets
             .keys()
             .enumerate()
@@ -409,4 +419,27 @@ fn user_ssh_configs() -> Vec<PathBuf> {
         .chain([PathBuf::from("/etc/ssh/ssh_config")])
         .filter(|config| config.is_file() && crate::inventory::is_plain_path(config))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_folder_of_the_config_and_sockets_is_private() {
+        let options = SshOptions {
+            accept_new_host_keys: false,
+            sessions: 1,
+        };
+        let ssh = Ssh::new(BTreeMap::new(), Shipment::default(), options).unwrap();
+        let mode = std::fs::metadata(ssh._folder.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let config = std::fs::metadata(&ssh.config).unwrap().permissions().mode();
+        assert_eq!(config & 0o077, 0, "{config:o}");
+    }
 }
