@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod high_risk;
 pub mod prometheus;
 pub mod session;
 pub mod sshd;
