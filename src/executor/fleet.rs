@@ -74,11 +74,6 @@ impl Fleet {
             ssh: Some(Ssh::new(targets, shipment, options)?),
         })
     }
-
-    /// Whether any host is reached over SSH.
-    pub fn is_remote(&self) -> bool {
-        self.ssh.is_some()
-    }
 }
 
 impl Executor for Fleet {

@@ -19,7 +19,7 @@
 
 mod reach;
 
-pub use reach::{is_plain_path, Jump, JumpHost, Reach, SshTarget, DEFAULT_CONNECT_TIMEOUT};
+pub use reach::{is_plain_path, Jump, JumpHost, Reach, SshTarget};
 
 use crate::source::data_file::{self, toml_message, DataFileError};
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// How long an SSH connection may take to be set up when the inventory does not say.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Reach {
