@@ -54,7 +54,10 @@
 # commits several events with one sync.
 # Every run is measured by benchtool `measure`: the wall time, the peak of the summed
 # PSS of its whole process tree (sampled; ssh's daemonized masters included) and
-# ru_maxrss as GNU time's %M reports it. Untimed warm-up runs of 10 hosts come first.
+# ru_maxrss as GNU time's %M reports it, and the CPU time (user + system) of the whole
+# tree once it is reaped: the controller's side. Over ssh, the growth of sshd's CPU time
+# over the run (its own and its reaped connections') is the hosts' side: on loopback the
+# two share this machine's cores. Untimed warm-up runs of 10 hosts come first.
 #
 # Needs: the Rust toolchain, python3 with venv and pip, root for the ssh mode (sshd,
 # a mount namespace), OpenSSH and strace, installed with apt-get when missing.
@@ -299,9 +302,10 @@ export ANSIBLE_SSH_CONTROL_PATH_DIR="$work/cp" ANSIBLE_NOCOLOR=1
 # NAME.out. Once the line is written, ssh masters the command left are closed, and the
 # helper (their subreaper) reaps them.
 measure() {
-  local name=$1 tool
+  local name=$1 tool sshd_before
   shift
-  rm -f "$work/results/$name"
+  rm -f "$work/results/$name" "$work/results/$name.cpu"
+  sshd_before=$(sshd_ticks)
   "$benchtool" measure "$work/results/$name" -- "$@" > "$work/results/$name.out" 2>&1 &
   tool=$!
   while [[ ! -f $work/results/$name ]] && kill -0 "$tool" 2> /dev/null; do sleep 0.2; done
@@ -311,7 +315,30 @@ measure() {
   fi
   close_masters
   wait "$tool" || { say "the measuring helper failed on $*"; exit 1; }
+  if [[ -f $work/results/$name ]]; then
+    sed -i "s/\$/ $(cat "$work/results/$name.cpu")/" "$work/results/$name"
+    if [[ -n $sshd_pid ]]; then
+      settle_sshd
+      sed -i "s/\$/ sshd_cpu_s=$(awk -v a="$sshd_before" -v b="$(sshd_ticks)" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {printf "%.2f", (b - a) / hz}')/" "$work/results/$name"
+    fi
+  fi
   cat "$work/results/$name"
+}
+# The CPU time, in clock ticks, of our sshd and of every connection it has reaped (each
+# connection's processes are reaped within its tree, the last by the listener): its
+# growth over a run is the server side of that run's connections.
+sshd_ticks() {
+  if [[ -n $sshd_pid ]]; then
+    sed 's/.*) //' "/proc/$sshd_pid/stat" | awk '{print $12 + $13 + $14 + $15}'
+  else
+    echo 0
+  fi
+}
+# Until sshd has no connection left (each ends shortly after its client), at most 20 s.
+settle_sshd() {
+  local tries=0
+  while [[ -n $(ps -o pid= --ppid "$sshd_pid") ]] && ((tries++ < 200)); do sleep 0.1; done
 }
 field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" "$work/results/$1"; }
 
@@ -496,6 +523,21 @@ for mode in modes:
         for who, rs in (("floor", f), ("floorsync", fs), ("runbook", rb), ("ansible", an)):
             for i, r in enumerate(rs, 1):
                 raw.append(f"{mode} {hosts} {who} {i}: " + " ".join(f"{k}={v}" for k, v in r.items()))
+# CPU seconds (user + system): the measured command's whole tree, which is the controller
+# side, and over ssh the growth of sshd's, the hosts' side.
+cpu = lambda rs: [float(r["cpu_s"]) for r in ok(rs) if "cpu_s" in r]
+sshd = lambda rs: [float(r["sshd_cpu_s"]) for r in ok(rs) if "sshd_cpu_s" in r]
+both = lambda rs: [float(r["cpu_s"]) + float(r["sshd_cpu_s"]) for r in ok(rs) if "sshd_cpu_s" in r]
+cpus = lambda rs: span(cpu(rs), secs) + (f"; sshd {span(sshd(rs), secs)}" if sshd(rs) else "")
+print()
+print("| mode | hosts | CPU: floor | CPU: runbook | CPU: Ansible | Ansible / runbook (controller CPU) "
+      "| Ansible / runbook (controller + sshd CPU) | runbook / floor (controller CPU) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for mode in modes:
+    for hosts in sizes:
+        f, rb, an = (runs(mode, hosts, w) for w in ("floor", "runbook", "ansible"))
+        print(f"| {mode} | {hosts} | {cpus(f)} | {cpus(rb)} | {cpus(an)} | {ratio(cpu(an), cpu(rb))} "
+              f"| {ratio(both(an), both(rb))} | {ratio(cpu(rb), cpu(f))} |")
 print("""
 - Times: the fastest and the slowest run, wall clock from spawn to exit; a failed run (exit not
   0) is left out and counted. Ratios: of the medians.
@@ -513,6 +555,12 @@ print("""
   that was waited for, never a sum. runbook is one process, so its %M is its peak; Ansible is a
   controller, its forks and the modules they start, so its PSS sum is its footprint. The sshd side
   of the connections is counted for nobody.
+- CPU, the least and the most over the runs: user + system seconds of the measured command's whole
+  tree (getrusage of the helper's children once every process of the tree, daemonized masters
+  included, has been reaped), which is all the controller spends; over ssh, after "sshd", the
+  growth of our sshd's own and reaped children's CPU time over the run, which is what the hosts
+  spend. On loopback both sides share this machine's cores, so the wall times over ssh are bound
+  by their sum; on a real network the hosts' side runs on the hosts.
 """)
 print("Raw lines (benchtool measure; floorsync is the floor with runbook's syncs):")
 print()
