@@ -276,7 +276,7 @@ fn scorecard(
         return ExitCode::from(1);
     }
     match ending {
-        engine::Ending::Paused(reason) if reason == engine::PAUSED_BY_POLICY => ExitCode::SUCCESS,
+        engine::Ending::Paused(engine::Pause::ByPolicy) => ExitCode::SUCCESS,
         engine::Ending::Paused(_) | engine::Ending::RollbackFailed | engine::Ending::Died => {
             ExitCode::from(ending.exit_code())
         }

@@ -121,13 +121,37 @@ pub struct Launch<'a> {
     pub replay: Option<&'a crate::replay::Recording>,
 }
 
-/// Why a run paused when a failure policy's `pause` stopped it: a planned stop.
-pub const PAUSED_BY_POLICY: &str = "paused by a failure policy";
-/// Why a run paused when it needed a person and was told not to wait (or, in a drill,
-/// nobody was to answer). A replay reads it back from the log.
-pub const WAITING_FOR_A_PERSON: &str = "waiting for a person";
-/// Why a run paused after Ctrl-C or SIGTERM. A replay reads it back from the log.
-pub const INTERRUPTED: &str = "interrupted";
+/// Why a run paused, kept as a type so callers need not compare texts; its `reason()`
+/// is what the log records, and a replay reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    /// A failure policy's `pause` stopped it: a planned stop.
+    ByPolicy,
+    /// It needed a person and was told not to wait (or, in a drill, nobody was to answer).
+    WaitingForAPerson,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl Pause {
+    /// The `reason` of the `run_paused` event.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Pause::ByPolicy => "paused by a failure policy",
+            Pause::WaitingForAPerson => "waiting for a person",
+            Pause::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for Pause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+/// The `reason` of the `run_paused` event when a rollback failed.
+const ROLLBACK_FAILED: &str = "a rollback failed: people must take over";
 
 /// How `drive` left a run, which the exit code tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +160,7 @@ pub enum Ending {
     /// Failed, and rolled back as its policy said.
     Failed,
     /// Stopped and resumable: paused by a policy, interrupted, or waiting for a person.
-    Paused(String),
+    Paused(Pause),
     /// A rollback failed: people take over.
     RollbackFailed,
     /// A replay stopped its engine where the recorded run's engine died, leaving the
@@ -650,6 +674,10 @@ fn drive(
         Some(halt) if !recorder.dead() => halt,
         _ => return Ok(Ending::Died),
     };
+    let paused = |pause: Pause| {
+        let reason = pause.reason().to_string();
+        (Fact::RunPaused { reason }, Ending::Paused(pause))
+    };
     let (fact, ending) = match halt {
         None => (
             Fact::RunFinished {
@@ -663,25 +691,15 @@ fn drive(
             },
             Ending::Failed,
         ),
-        Some(halt) => {
-            let reason = match halt {
-                Halt::Waiting => WAITING_FOR_A_PERSON,
-                Halt::Paused => PAUSED_BY_POLICY,
-                Halt::Interrupted => INTERRUPTED,
-                _ => "a rollback failed: people must take over",
-            };
-            let ending = if halt == Halt::RollbackFailed {
-                Ending::RollbackFailed
-            } else {
-                Ending::Paused(reason.to_string())
-            };
-            (
-                Fact::RunPaused {
-                    reason: reason.to_string(),
-                },
-                ending,
-            )
-        }
+        Some(Halt::RollbackFailed) => (
+            Fact::RunPaused {
+                reason: ROLLBACK_FAILED.to_string(),
+            },
+            Ending::RollbackFailed,
+        ),
+        Some(Halt::Waiting) => paused(Pause::WaitingForAPerson),
+        Some(Halt::Paused) => paused(Pause::ByPolicy),
+        Some(Halt::Interrupted) => paused(Pause::Interrupted),
     };
     recorder.commit(clock.now_ms(), fact)?;
     recorder.reporter().finish();

@@ -556,8 +556,8 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
                     // A real engine that waits for people never pauses for one: this
                     // one was told not to wait (`--no-wait`, or no terminal).
                     segment.waits_for_people =
-                        simulated || reason != crate::engine::WAITING_FOR_A_PERSON;
-                    if reason == crate::engine::INTERRUPTED {
+                        simulated || reason != crate::engine::Pause::WaitingForAPerson.reason();
+                    if reason == crate::engine::Pause::Interrupted.reason() {
                         segment.stops.no_new_work_at = Some(last_work_ms.saturating_add(1));
                     }
                 }
