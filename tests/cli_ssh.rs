@@ -308,9 +308,11 @@ waves rollout {{
     );
     let engine = session.spawn(&["run", "slow.rbk", "--no-wait"]);
     wait_until("h2's command to start", || marks.join("ran-h2").exists());
-    let pid = nix::unistd::Pid::from_raw(engine.id() as i32);
+    let engine_pid = engine.id();
+    let pid = nix::unistd::Pid::from_raw(engine_pid as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill the engine");
     let _ = finish(engine, Duration::from_secs(30));
+    let left = control_folder_of(engine_pid).expect("a killed engine cannot remove its folder");
     // With the engine gone, its connection's input closes and the wrapper on the host
     // stops the command: it never finishes.
     wait_until("the command on h2 to be stopped", || {
@@ -320,6 +322,10 @@ waves rollout {{
     session.runbook(&["resume", &run, "--no-wait"]).expect(
         3,
         "a command that may have run in part waits for a decision",
+    );
+    assert!(
+        !left.exists(),
+        "the next engine removes the dead one's control folder"
     );
     session
         .runbook(&[
@@ -338,6 +344,20 @@ waves rollout {{
         "once\n"
     );
     assert!(!marks.join("finished-h2").exists());
+}
+
+/// The control folder (ssh_config and sockets) that the engine with this pid made.
+fn control_folder_of(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_dir("/tmp").ok()?.flatten().find_map(|entry| {
+        let folder = entry.path();
+        let owner = std::fs::read_to_string(folder.join("engine")).ok()?;
+        let named = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("runbook-ssh-")
+            && owner.split_whitespace().next() == Some(pid.to_string().as_str());
+        named.then_some(folder)
+    })
 }
 
 /// Whether a `sleep 30` runs among host `index`'s sessions' processes.

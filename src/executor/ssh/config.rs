@@ -1,14 +1,15 @@
-//! The ssh_config file a run's SSH connections read (`ssh -F`): one block per host the
-//! inventories reach over SSH, one per named jump host, then what holds for every
-//! connection. A file, not `-o` options, because ssh hands `-F` on to the connection
-//! it makes to a jump host, and nothing given with `-o`: the bastion is then checked,
-//! and reached, exactly as the hosts behind it.
+//! The ssh_config file each host's SSH connections read (`ssh -F`): the host's block,
+//! its named jump host's, then what holds for every connection. A file, not `-o`
+//! options, because ssh hands `-F` on to the connection it makes to a jump host, and
+//! nothing given with `-o`: the bastion is then checked, and reached, exactly as the
+//! hosts behind it. A file per host, not one for all, because every ssh process reads
+//! the whole file: over a thousand hosts that would be a thousand blocks read for each
+//! of two thousand processes.
 //!
 //! ssh takes the first value it reads for each option, so the inventory's settings
 //! come first, the user's own `~/.ssh/config` (and an inventory's `config`) after:
 //! they fill in what the inventory leaves open.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -25,45 +26,44 @@ pub fn jump_alias(jump: &JumpHost) -> String {
     format!("runbook-jump-{}", jump.name)
 }
 
-/// The config text. `hosts` maps each inventory host name to its target;
-/// `user_configs` are the user's own and the system's ssh config, as plain `ssh` reads
-/// them, included last.
+/// The config text for host `name` (its inventory name, which is its alias) reached
+/// at `target`. `user_configs` are the user's own and the system's ssh config, as
+/// plain `ssh` reads them, included last.
 pub fn text(
-    hosts: &BTreeMap<String, SshTarget>,
+    name: &str,
+    target: &SshTarget,
     accept_new_host_keys: bool,
     user_configs: &[&Path],
 ) -> String {
     let mut text = String::from(
-        "# Written by runbook for one run: the inventories' SSH settings, then the user's.\n",
+        "# Written by runbook for one run and one host: the inventory's SSH settings, then the user's.\n",
     );
-    let mut jumps = BTreeMap::new();
-    for (name, target) in hosts {
-        endpoint(
-            &mut text,
-            Endpoint {
-                alias: name,
-                address: &target.address,
-                user: target.user.as_deref(),
-                port: target.port,
-                identity: target.identity.as_deref(),
-                known_hosts: target.known_hosts.as_deref(),
-                connect_timeout: target.connect_timeout,
-            },
-        );
-        match &target.jump {
-            Some(Jump::Named(jump)) => {
-                option(&mut text, "ProxyJump", Some(&jump_alias(jump)));
-                jumps.insert(jump.name.clone(), (jump.clone(), target.connect_timeout));
-            }
-            Some(Jump::Destination(destination)) => {
-                option(&mut text, "ProxyJump", Some(destination));
-            }
-            None => {}
+    endpoint(
+        &mut text,
+        Endpoint {
+            alias: name,
+            address: &target.address,
+            user: target.user.as_deref(),
+            port: target.port,
+            identity: target.identity.as_deref(),
+            known_hosts: target.known_hosts.as_deref(),
+            connect_timeout: target.connect_timeout,
+        },
+    );
+    let named_jump = match &target.jump {
+        Some(Jump::Named(jump)) => {
+            option(&mut text, "ProxyJump", Some(&jump_alias(jump)));
+            Some(jump)
         }
-        // Within the host's block: an inventory's own config is for its hosts only.
-        path_option(&mut text, "Include", target.config.as_deref());
-    }
-    for (jump, connect_timeout) in jumps.values() {
+        Some(Jump::Destination(destination)) => {
+            option(&mut text, "ProxyJump", Some(destination));
+            None
+        }
+        None => None,
+    };
+    // Within the host's block: an inventory's own config is for its hosts only.
+    path_option(&mut text, "Include", target.config.as_deref());
+    if let Some(jump) = named_jump {
         endpoint(
             &mut text,
             Endpoint {
@@ -73,7 +73,7 @@ pub fn text(
                 port: jump.port,
                 identity: jump.identity.as_deref(),
                 known_hosts: jump.known_hosts.as_deref(),
-                connect_timeout: *connect_timeout,
+                connect_timeout: target.connect_timeout,
             },
         );
     }
@@ -176,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn hosts_then_jump_hosts_then_every_connection_then_the_users_config() {
+    fn the_host_then_its_jump_host_then_every_connection_then_the_users_config() {
         let bastion = JumpHost {
             name: "bastion".to_string(),
             address: "10.0.0.1".to_string(),
@@ -190,18 +190,20 @@ mod tests {
         web.port = Some(40022);
         web.identity = Some(PathBuf::from("/keys/id"));
         web.jump = Some(Jump::Named(Box::new(bastion)));
-        let mut db = target("db-1.internal");
+        web.config = Some(PathBuf::from("/inventories/extra_config"));
+        let user_configs = [
+            Path::new("/home/me/.ssh/config"),
+            Path::new("/etc/ssh/ssh_config"),
+        ];
+        insta::assert_snapshot!(text("web-1", &web, false, &user_configs));
+        assert!(text("web-1", &web, true, &[]).contains("StrictHostKeyChecking accept-new"));
+
+        // Another host's file holds that host alone, its jump as ssh reads one.
+        let mut db = target("[fd00::5]");
         db.jump = Some(Jump::Destination("admin@gw:2022".to_string()));
-        let hosts = BTreeMap::from([("web-1".to_string(), web), ("db-1".to_string(), db)]);
-        let written = text(
-            &hosts,
-            false,
-            &[
-                Path::new("/home/me/.ssh/config"),
-                Path::new("/etc/ssh/ssh_config"),
-            ],
-        );
-        insta::assert_snapshot!(written);
-        assert!(text(&hosts, true, &[]).contains("StrictHostKeyChecking accept-new"));
+        let db_text = text("db-1", &db, false, &user_configs);
+        assert!(db_text.contains("Host db-1\n  HostName fd00::5\n"));
+        assert!(db_text.contains("  ProxyJump admin@gw:2022\n"));
+        assert!(!db_text.contains("web-1") && !db_text.contains("runbook-jump-"));
     }
 }

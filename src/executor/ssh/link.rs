@@ -22,8 +22,10 @@ const POLL: Duration = Duration::from_millis(5);
 const ERROR_EXCERPT: usize = 2048;
 
 pub struct Link {
-    /// The host's name in the run's ssh_config.
+    /// The host's name in its ssh_config.
     pub alias: String,
+    /// The host's own ssh_config (`ssh -F`).
+    pub config: PathBuf,
     pub socket: PathBuf,
     /// The master's error output, read when it fails.
     errors: PathBuf,
@@ -76,6 +78,7 @@ impl Link {
     pub fn new(alias: &str, folder: &Path, index: usize) -> Self {
         Link {
             alias: alias.to_string(),
+            config: folder.join(format!("{index}.config")),
             socket: folder.join(format!("{index}.sock")),
             errors: folder.join(format!("{index}.err")),
             state: tokio::sync::Mutex::new(State::Down),
@@ -89,7 +92,6 @@ impl Link {
     pub async fn connect(
         &self,
         state: &mut State,
-        config: &Path,
         connect_timeout: Duration,
     ) -> Result<(), String> {
         if state.alive() {
@@ -102,7 +104,7 @@ impl Link {
         let mut process = Command::new("ssh");
         process
             .arg("-F")
-            .arg(config)
+            .arg(&self.config)
             .args(["-M", "-N", "-T", "-o", "ControlPersist=no", "-S"])
             .arg(&self.socket)
             .arg("--")
@@ -175,11 +177,11 @@ impl Link {
 
     /// An ssh process that runs `remote` on the host through the master connection:
     /// its standard streams are the caller's to set.
-    pub fn client(&self, config: &Path, remote: &str) -> Command {
+    pub fn client(&self, remote: &str) -> Command {
         let mut client = Command::new("ssh");
         client
             .arg("-F")
-            .arg(config)
+            .arg(&self.config)
             .args(["-T", "-o", "ControlMaster=no", "-S"])
             .arg(&self.socket)
             .arg("--")

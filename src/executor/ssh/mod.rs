@@ -1,14 +1,15 @@
 //! The SSH executor: each host's commands run on the host, through the system OpenSSH
 //! client, one multiplexed connection per host (`link`), in a session every command
 //! gets from a fixed wrapper (`remote`), with settings from the inventories written to
-//! one ssh_config file (`config`), and the runbook's shipped files copied to the host
-//! first (`upload`).
+//! an ssh_config file per host (`config`), and the runbook's shipped files copied to
+//! the host first (`upload`).
 //!
 //! The system client rather than an SSH library: it is how operators reach their
 //! fleet today, it reads their keys, agent, known_hosts and `~/.ssh/config` (bastions
 //! included), and it is what Ansible uses too. docs/design.md says more.
 
 mod config;
+mod leftovers;
 mod link;
 mod remote;
 mod upload;
@@ -57,10 +58,9 @@ pub struct SshOptions {
 
 /// Runs the commands of hosts reached over SSH.
 pub struct Ssh {
-    /// Private (0700): the ssh_config, the control sockets, the masters' errors.
+    /// Private (0700): the ssh_configs, the control sockets, the masters' errors.
     /// Held so that it is removed with the executor.
     _folder: tempfile::TempDir,
-    config: PathBuf,
     targets: BTreeMap<String, SshTarget>,
     links: BTreeMap<String, Link>,
     logins: tokio::sync::Semaphore,
@@ -76,8 +76,10 @@ pub struct Ssh {
 }
 
 impl Ssh {
-    /// An executor for these hosts (by inventory name). Writes the run's ssh_config;
-    /// connects to nothing yet.
+    /// An executor for these hosts (by inventory name). Writes each host's ssh_config,
+    /// each with that host alone: every ssh process reads its whole config, so one
+    /// file for a thousand hosts would be read two thousand times. Connects to
+    /// nothing yet.
     pub fn new(
         targets: BTreeMap<String, SshTarget>,
         shipment: Shipment,
@@ -89,32 +91,27 @@ impl Ssh {
         } = options;
         // Control sockets need a short path (a socket's name is at most 107 bytes), so
         // the folder is in /tmp rather than under a run folder of any length.
+        let temp = short_temp_dir();
         let folder = tempfile::Builder::new()
-            .prefix("runbook-ssh-")
+            .prefix(leftovers::PREFIX)
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir_in(short_temp_dir())?;
+            .tempdir_in(&temp)?;
+        if let Some(engine) = leftovers::this_engine() {
+            write_private(&folder.path().join(leftovers::OWNER_FILE), &engine)?;
+            let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(folder.path())?);
+            leftovers::sweep(&temp, uid);
+        }
         let user_configs = user_ssh_configs();
         let user_configs: Vec<&Path> = user_configs.iter().map(PathBuf::as_path).collect();
-        let text = config::text(&targets, accept_new_host_keys, &user_configs);
-        let config = folder.path().join("ssh_config");
-        {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&config)?
-                .write_all(text.as_bytes())?;
+        let mut links = BTreeMap::new();
+        for (index, (name, target)) in targets.iter().enumerate() {
+            let link = Link::new(name, folder.path(), index);
+            let text = config::text(name, target, accept_new_host_keys, &user_configs);
+            write_private(&link.config, &text)?;
+            links.insert(name.clone(), link);
         }
-        let links = targets
-            .keys()
-            .enumerate()
-            .map(|(index, name)| (name.clone(), Link::new(name, folder.path(), index)))
-            .collect();
         Ok(Ssh {
             _folder: folder,
-            config,
             targets,
             links,
             logins: tokio::sync::Semaphore::new(LOGINS_AT_ONCE),
@@ -163,9 +160,7 @@ impl Ssh {
         let removing = run_ended && !self.shipment.is_empty();
         let removals = self.links.values().map(|link| async {
             if let (true, Some(run_id)) = (removing, &run_id) {
-                let _ =
-                    tokio::time::timeout(CLOSE_LIMIT, upload::remove(&self.config, link, run_id))
-                        .await;
+                let _ = tokio::time::timeout(CLOSE_LIMIT, upload::remove(link, run_id)).await;
             }
             link.close().await;
         });
@@ -188,14 +183,14 @@ impl Ssh {
         if !state.alive() {
             self.make_room().await;
             let _login = self.logins.acquire().await;
-            link.connect(&mut state, &self.config, target.connect_timeout)
+            link.connect(&mut state, target.connect_timeout)
                 .await
                 .map_err(Ok)?;
         }
         if let State::Up { shipped, .. } = &mut *state {
             if !*shipped && !self.shipment.is_empty() {
                 self.shipment
-                    .copy(&self.config, link, run_id, target.connect_timeout)
+                    .copy(link, run_id, target.connect_timeout)
                     .await?;
                 *shipped = true;
             }
@@ -268,7 +263,7 @@ impl Ssh {
             format!("runbook-end-{}-{number}", std::process::id())
         });
         let mut child = link
-            .client(&self.config, &remote::command_line(&end, folder.as_deref()))
+            .client(&remote::command_line(&end, folder.as_deref()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -402,6 +397,18 @@ impl Pipes {
 
 /// `/tmp` where it exists: `$TMPDIR` may be long enough to push a control socket's
 /// path past what a socket can be named.
+/// Writes a new file only this user can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
 fn short_temp_dir() -> PathBuf {
     let tmp = Path::new("/tmp");
     if tmp.is_dir() {
@@ -428,18 +435,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_folder_of_the_config_and_sockets_is_private() {
+    fn the_folder_of_the_configs_and_sockets_is_private() {
         let options = SshOptions {
             accept_new_host_keys: false,
             sessions: 1,
         };
-        let ssh = Ssh::new(BTreeMap::new(), Shipment::default(), options).unwrap();
+        let target = SshTarget {
+            address: "127.0.0.1".to_string(),
+            user: None,
+            port: None,
+            identity: None,
+            known_hosts: None,
+            jump: None,
+            connect_timeout: Duration::from_secs(10),
+            command_timeout: None,
+            config: None,
+        };
+        let targets = BTreeMap::from([("web-1".to_string(), target)]);
+        let ssh = Ssh::new(targets, Shipment::default(), options).unwrap();
         let mode = std::fs::metadata(ssh._folder.path())
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
-        let config = std::fs::metadata(&ssh.config).unwrap().permissions().mode();
-        assert_eq!(config & 0o077, 0, "{config:o}");
+        let config = &ssh.links["web-1"].config;
+        let mode = std::fs::metadata(config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+        assert!(std::fs::read_to_string(config)
+            .unwrap()
+            .contains("Host web-1\n"));
     }
 }

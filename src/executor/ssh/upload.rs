@@ -75,23 +75,20 @@ impl Shipment {
     /// `Err(Err(error))`: it was, and a file could not be put in place.
     pub(super) async fn copy(
         &self,
-        config: &Path,
         link: &Link,
         run_id: &str,
         connect_timeout: Duration,
     ) -> Result<(), Result<String, std::io::Error>> {
         for file in &self.files {
-            let copied = tokio::time::timeout(
-                connect_timeout + COPY_SLACK,
-                copy_one(config, link, run_id, file),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(Err(std::io::Error::other(format!(
-                    "copying `{}` to `{}` took too long",
-                    file.path, link.alias
-                ))))
-            });
+            let copied =
+                tokio::time::timeout(connect_timeout + COPY_SLACK, copy_one(link, run_id, file))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Err(std::io::Error::other(format!(
+                            "copying `{}` to `{}` took too long",
+                            file.path, link.alias
+                        ))))
+                    });
             copied?;
         }
         Ok(())
@@ -99,7 +96,6 @@ impl Shipment {
 }
 
 async fn copy_one(
-    config: &Path,
     link: &Link,
     run_id: &str,
     file: &Outgoing,
@@ -125,10 +121,7 @@ async fn copy_one(
         mode = if file.executable { "700" } else { "600" },
     );
     let mut child = link
-        .client(
-            config,
-            &format!("exec /bin/sh -c {}", single_quoted(&script)),
-        )
+        .client(&format!("exec /bin/sh -c {}", single_quoted(&script)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -165,17 +158,14 @@ async fn copy_one(
 
 /// Removes the run's folder from a host it reached, best effort: a host gone since
 /// keeps it, and says nothing.
-pub(super) async fn remove(config: &Path, link: &Link, run_id: &str) {
+pub(super) async fn remove(link: &Link, run_id: &str) {
     let mut state = link.state.lock().await;
     if !state.alive() {
         return;
     }
     drop(state);
     let removal = link
-        .client(
-            config,
-            &format!("rm -rf {}", single_quoted(&run_folder(run_id))),
-        )
+        .client(&format!("rm -rf {}", single_quoted(&run_folder(run_id))))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
