@@ -528,7 +528,7 @@ for mode in modes:
 cpu = lambda rs: [float(r["cpu_s"]) for r in ok(rs) if "cpu_s" in r]
 sshd = lambda rs: [float(r["sshd_cpu_s"]) for r in ok(rs) if "sshd_cpu_s" in r]
 both = lambda rs: [float(r["cpu_s"]) + float(r["sshd_cpu_s"]) for r in ok(rs) if "sshd_cpu_s" in r]
-cpus = lambda rs: span(cpu(rs), secs) + (f"; sshd {span(sshd(rs), secs)}" if sshd(rs) else "")
+cpus = lambda rs, mode: span(cpu(rs), secs) + (f"; sshd {span(sshd(rs), secs)}" if mode == "ssh" and sshd(rs) else "")
 print()
 print("| mode | hosts | CPU: floor | CPU: runbook | CPU: Ansible | Ansible / runbook (controller CPU) "
       "| Ansible / runbook (controller + sshd CPU) | runbook / floor (controller CPU) |")
@@ -536,8 +536,8 @@ print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for mode in modes:
     for hosts in sizes:
         f, rb, an = (runs(mode, hosts, w) for w in ("floor", "runbook", "ansible"))
-        print(f"| {mode} | {hosts} | {cpus(f)} | {cpus(rb)} | {cpus(an)} | {ratio(cpu(an), cpu(rb))} "
-              f"| {ratio(both(an), both(rb))} | {ratio(cpu(rb), cpu(f))} |")
+        print(f"| {mode} | {hosts} | {cpus(f, mode)} | {cpus(rb, mode)} | {cpus(an, mode)} | {ratio(cpu(an), cpu(rb))} "
+              f"| {ratio(both(an), both(rb)) if mode == 'ssh' else '–'} | {ratio(cpu(rb), cpu(f))} |")
 print("""
 - Times: the fastest and the slowest run, wall clock from spawn to exit; a failed run (exit not
   0) is left out and counted. Ratios: of the medians.
