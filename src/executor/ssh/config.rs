@@ -156,12 +156,13 @@ fn path_option(text: &mut String, key: &str, path: Option<&Path>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::PathBuf;
 
     use super::*;
 
-    fn target(address: &str) -> SshTarget {
+    /// A host at `address` with nothing else set.
+    pub(in crate::executor::ssh) fn target(address: &str) -> SshTarget {
         SshTarget {
             address: address.to_string(),
             user: None,

@@ -440,18 +440,7 @@ mod tests {
             accept_new_host_keys: false,
             sessions: 1,
         };
-        let target = SshTarget {
-            address: "127.0.0.1".to_string(),
-            user: None,
-            port: None,
-            identity: None,
-            known_hosts: None,
-            jump: None,
-            connect_timeout: Duration::from_secs(10),
-            command_timeout: None,
-            config: None,
-        };
-        let targets = BTreeMap::from([("web-1".to_string(), target)]);
+        let targets = BTreeMap::from([("web-1".to_string(), config::tests::target("127.0.0.1"))]);
         let ssh = Ssh::new(targets, Shipment::default(), options).unwrap();
         let mode = std::fs::metadata(ssh._folder.path())
             .unwrap()
