@@ -315,10 +315,10 @@ measure() {
   fi
   close_masters
   wait "$tool" || { say "the measuring helper failed on $*"; exit 1; }
+  [[ -n $sshd_pid ]] && settle_sshd
   if [[ -f $work/results/$name ]]; then
     sed -i "s/\$/ $(cat "$work/results/$name.cpu")/" "$work/results/$name"
     if [[ -n $sshd_pid ]]; then
-      settle_sshd
       sed -i "s/\$/ sshd_cpu_s=$(awk -v a="$sshd_before" -v b="$(sshd_ticks)" -v hz="$(getconf CLK_TCK)" \
         'BEGIN {printf "%.2f", (b - a) / hz}')/" "$work/results/$name"
     fi
@@ -329,8 +329,11 @@ measure() {
 # connection's processes are reaped within its tree, the last by the listener): its
 # growth over a run is the server side of that run's connections.
 sshd_ticks() {
-  if [[ -n $sshd_pid ]]; then
+  if [[ -n $sshd_pid && -r /proc/$sshd_pid/stat ]]; then
     sed 's/.*) //' "/proc/$sshd_pid/stat" | awk '{print $12 + $13 + $14 + $15}'
+  elif [[ -n $sshd_pid ]]; then
+    say "sshd (pid $sshd_pid) is gone: see $work/ssh/sshd.log"
+    exit 1
   else
     echo 0
   fi
@@ -338,7 +341,13 @@ sshd_ticks() {
 # Until sshd has no connection left (each ends shortly after its client), at most 20 s.
 settle_sshd() {
   local tries=0
-  while [[ -n $(ps -o pid= --ppid "$sshd_pid") ]] && ((tries++ < 200)); do sleep 0.1; done
+  while [[ -n $(ps -o pid= --ppid "$sshd_pid") ]]; do
+    if ((tries++ >= 200)); then
+      say "warning: sshd still has connections 20 s after the run; its CPU figure misses theirs"
+      return
+    fi
+    sleep 0.1
+  done
 }
 field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" "$work/results/$1"; }
 

@@ -309,10 +309,11 @@ waves rollout {{
     let engine = session.spawn(&["run", "slow.rbk", "--no-wait"]);
     wait_until("h2's command to start", || marks.join("ran-h2").exists());
     let engine_pid = engine.id();
+    // Found while the engine lives: once it is gone, any engine may remove it.
+    let left = control_folder_of(engine_pid).expect("the engine's control folder");
     let pid = nix::unistd::Pid::from_raw(engine_pid as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("kill the engine");
     let _ = finish(engine, Duration::from_secs(30));
-    let left = control_folder_of(engine_pid).expect("a killed engine cannot remove its folder");
     // With the engine gone, its connection's input closes and the wrapper on the host
     // stops the command: it never finishes.
     wait_until("the command on h2 to be stopped", || {

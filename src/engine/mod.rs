@@ -142,6 +142,17 @@ impl Pause {
             Pause::Interrupted => "interrupted",
         }
     }
+
+    /// The pause a logged `reason` tells, if it is one of these.
+    pub fn from_reason(reason: &str) -> Option<Pause> {
+        [
+            Pause::ByPolicy,
+            Pause::WaitingForAPerson,
+            Pause::Interrupted,
+        ]
+        .into_iter()
+        .find(|pause| pause.reason() == reason)
+    }
 }
 
 impl std::fmt::Display for Pause {

@@ -553,11 +553,12 @@ fn segments(events: &[Event], facts: &[Fact], simulated: bool) -> Vec<Segment> {
             Fact::RunPaused { reason } => {
                 running = false;
                 if let Some(segment) = segments.last_mut() {
+                    let pause = crate::engine::Pause::from_reason(reason);
                     // A real engine that waits for people never pauses for one: this
                     // one was told not to wait (`--no-wait`, or no terminal).
                     segment.waits_for_people =
-                        simulated || reason != crate::engine::Pause::WaitingForAPerson.reason();
-                    if reason == crate::engine::Pause::Interrupted.reason() {
+                        simulated || pause != Some(crate::engine::Pause::WaitingForAPerson);
+                    if pause == Some(crate::engine::Pause::Interrupted) {
                         segment.stops.no_new_work_at = Some(last_work_ms.saturating_add(1));
                     }
                 }

@@ -10,6 +10,7 @@
 //! come first, the user's own `~/.ssh/config` (and an inventory's `config`) after:
 //! they fill in what the inventory leaves open.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -26,44 +27,36 @@ pub fn jump_alias(jump: &JumpHost) -> String {
     format!("runbook-jump-{}", jump.name)
 }
 
-/// The config text for host `name` (its inventory name, which is its alias) reached
-/// at `target`. `user_configs` are the user's own and the system's ssh config, as
-/// plain `ssh` reads them, included last.
+/// The config text for host `name` (its inventory name, which is its alias) among
+/// `hosts`. `user_configs` are the user's own and the system's ssh config, as plain
+/// `ssh` reads them, included last.
 pub fn text(
     name: &str,
-    target: &SshTarget,
+    hosts: &BTreeMap<String, SshTarget>,
     accept_new_host_keys: bool,
     user_configs: &[&Path],
 ) -> String {
     let mut text = String::from(
         "# Written by runbook for one run and one host: the inventory's SSH settings, then the user's.\n",
     );
-    endpoint(
-        &mut text,
-        Endpoint {
-            alias: name,
-            address: &target.address,
-            user: target.user.as_deref(),
-            port: target.port,
-            identity: target.identity.as_deref(),
-            known_hosts: target.known_hosts.as_deref(),
-            connect_timeout: target.connect_timeout,
-        },
-    );
-    let named_jump = match &target.jump {
-        Some(Jump::Named(jump)) => {
-            option(&mut text, "ProxyJump", Some(&jump_alias(jump)));
-            Some(jump)
+    // The host, then every inventory host it goes through: a `jump` that is not a
+    // `[jumps]` entry may name one, and ssh looks it up in this file. Each once.
+    let mut written = BTreeSet::new();
+    let mut pending = vec![name];
+    let mut jumps = BTreeMap::new();
+    while let Some(alias) = pending.pop() {
+        let Some(target) = hosts.get(alias) else {
+            continue;
+        };
+        if !written.insert(alias) {
+            continue;
         }
-        Some(Jump::Destination(destination)) => {
-            option(&mut text, "ProxyJump", Some(destination));
-            None
+        host_block(&mut text, alias, target, &mut jumps);
+        if let Some(Jump::Destination(destination)) = &target.jump {
+            pending.extend(hop_names(destination).filter(|hop| hosts.contains_key(*hop)));
         }
-        None => None,
-    };
-    // Within the host's block: an inventory's own config is for its hosts only.
-    path_option(&mut text, "Include", target.config.as_deref());
-    if let Some(jump) = named_jump {
+    }
+    for (jump, connect_timeout) in jumps.values() {
         endpoint(
             &mut text,
             Endpoint {
@@ -73,7 +66,7 @@ pub fn text(
                 port: jump.port,
                 identity: jump.identity.as_deref(),
                 known_hosts: jump.known_hosts.as_deref(),
-                connect_timeout: target.connect_timeout,
+                connect_timeout: *connect_timeout,
             },
         );
     }
@@ -100,6 +93,51 @@ pub fn text(
         path_option(&mut text, "Include", Some(config));
     }
     text
+}
+
+/// An inventory host's block; the named jump host it goes through is noted in `jumps`,
+/// whose blocks come after the hosts'.
+fn host_block<'a>(
+    text: &mut String,
+    alias: &str,
+    target: &'a SshTarget,
+    jumps: &mut BTreeMap<&'a str, (&'a JumpHost, Duration)>,
+) {
+    endpoint(
+        text,
+        Endpoint {
+            alias,
+            address: &target.address,
+            user: target.user.as_deref(),
+            port: target.port,
+            identity: target.identity.as_deref(),
+            known_hosts: target.known_hosts.as_deref(),
+            connect_timeout: target.connect_timeout,
+        },
+    );
+    match &target.jump {
+        Some(Jump::Named(jump)) => {
+            option(text, "ProxyJump", Some(&jump_alias(jump)));
+            jumps
+                .entry(jump.name.as_str())
+                .or_insert((jump, target.connect_timeout));
+        }
+        Some(Jump::Destination(destination)) => option(text, "ProxyJump", Some(destination)),
+        None => {}
+    }
+    // Within the host's block: an inventory's own config is for its hosts only.
+    path_option(text, "Include", target.config.as_deref());
+}
+
+/// The host of each hop of a `ProxyJump` list (`[user@]host[:port]`, comma-separated).
+fn hop_names(destination: &str) -> impl Iterator<Item = &str> {
+    destination.split(',').map(|hop| {
+        let hop = hop.rsplit_once('@').map_or(hop, |(_, host)| host);
+        match hop.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+            None => hop.split(':').next().unwrap_or(hop),
+        }
+    })
 }
 
 /// What a `Host` block says of where and how to connect, for a host or a jump host.
@@ -192,19 +230,61 @@ pub(super) mod tests {
         web.identity = Some(PathBuf::from("/keys/id"));
         web.jump = Some(Jump::Named(Box::new(bastion)));
         web.config = Some(PathBuf::from("/inventories/extra_config"));
+        let mut db = target("[fd00::5]");
+        db.jump = Some(Jump::Destination("admin@gw:2022".to_string()));
+        let hosts = BTreeMap::from([("web-1".to_string(), web), ("db-1".to_string(), db)]);
         let user_configs = [
             Path::new("/home/me/.ssh/config"),
             Path::new("/etc/ssh/ssh_config"),
         ];
-        insta::assert_snapshot!(text("web-1", &web, false, &user_configs));
-        assert!(text("web-1", &web, true, &[]).contains("StrictHostKeyChecking accept-new"));
+        insta::assert_snapshot!(text("web-1", &hosts, false, &user_configs));
+        assert!(text("web-1", &hosts, true, &[]).contains("StrictHostKeyChecking accept-new"));
 
         // Another host's file holds that host alone, its jump as ssh reads one.
-        let mut db = target("[fd00::5]");
-        db.jump = Some(Jump::Destination("admin@gw:2022".to_string()));
-        let db_text = text("db-1", &db, false, &user_configs);
+        let db_text = text("db-1", &hosts, false, &user_configs);
         assert!(db_text.contains("Host db-1\n  HostName fd00::5\n"));
         assert!(db_text.contains("  ProxyJump admin@gw:2022\n"));
         assert!(!db_text.contains("web-1") && !db_text.contains("runbook-jump-"));
+    }
+
+    #[test]
+    fn a_host_that_goes_through_another_inventory_host_has_that_hosts_block_too() {
+        let bastion = JumpHost {
+            name: "bastion".to_string(),
+            address: "10.0.0.1".to_string(),
+            user: None,
+            port: None,
+            identity: None,
+            known_hosts: None,
+        };
+        let mut gateway = target("10.0.0.2");
+        gateway.port = Some(2200);
+        gateway.jump = Some(Jump::Named(Box::new(bastion)));
+        let mut inner = target("10.1.0.3");
+        inner.jump = Some(Jump::Destination(
+            "ops@gateway:2200,[fd00::9]:22".to_string(),
+        ));
+        let mut other = target("10.1.0.4");
+        other.jump = Some(Jump::Destination("inner".to_string()));
+        let hosts = BTreeMap::from([
+            ("gateway".to_string(), gateway),
+            ("inner".to_string(), inner),
+            ("other".to_string(), other),
+            ("unrelated".to_string(), target("10.9.9.9")),
+        ]);
+        let written = text("other", &hosts, false, &[]);
+        for block in [
+            "Host other\n",
+            "Host inner\n",
+            "Host gateway\n  HostName 10.0.0.2\n  Port 2200\n",
+            "Host runbook-jump-bastion\n  HostName 10.0.0.1\n",
+        ] {
+            assert!(
+                written.contains(block),
+                "{block:?} missing from:\n{written}"
+            );
+        }
+        assert!(!written.contains("unrelated"));
+        assert_eq!(written.matches("Host inner\n").count(), 1);
     }
 }

@@ -17,26 +17,47 @@ pub const OWNER_FILE: &str = "engine";
 /// nothing is recorded and nothing swept).
 pub fn this_engine() -> Option<String> {
     let pid = std::process::id();
-    Some(format!("{pid} {} {}", start_time(pid)?, pid_namespace()?))
+    // A /proc mounted for another pid namespace numbers processes otherwise: then it
+    // cannot tell whether an engine lives.
+    let proc_self = std::fs::read_link("/proc/self").ok()?;
+    if proc_self.to_str() != Some(pid.to_string().as_str()) {
+        return None;
+    }
+    let Ok(Some(start)) = start_time(pid) else {
+        return None;
+    };
+    Some(format!("{pid} {start} {}", pid_namespace()?))
 }
 
-/// When process `pid` started, in clock ticks after boot; None when there is none.
-fn start_time(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// When process `pid` started, in clock ticks after boot: `Ok(None)` when there is no
+/// such process, `Err` when that cannot be told (then nothing is removed).
+fn start_time(pid: u32) -> std::io::Result<Option<String>> {
+    let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
     // pid (comm) state ...: the start time is the 20th field after the name, which may
-    // hold spaces and parentheses.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19).map(str::to_string)
+    // hold spaces, parentheses and bytes that are not UTF-8.
+    let after_name = stat
+        .iter()
+        .rposition(|&byte| byte == b')')
+        .map(|at| String::from_utf8_lossy(&stat[at + 1..]).into_owned());
+    let start = after_name.and_then(|fields| fields.split_whitespace().nth(19).map(str::to_string));
+    start
+        .map(Some)
+        .ok_or_else(|| std::io::Error::other(format!("/proc/{pid}/stat has no start time")))
 }
 
 fn pid_namespace() -> Option<String> {
     let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
-    Some(link.to_string_lossy().replace(' ', "_"))
+    Some(link.to_string_lossy().into_owned())
 }
 
 /// Removes the control folders in `dir` that belong to user `uid` and name an engine
 /// of this pid namespace that is gone. A folder that names none (one being made this
-/// instant), or an engine of another namespace (a container sharing /tmp), is left.
+/// instant), an engine of another namespace (a container sharing /tmp), or one whose
+/// life cannot be told, is left. Only called by an engine that could name itself.
 pub fn sweep(dir: &Path, uid: u32) {
     let Some(namespace) = pid_namespace() else {
         return;
@@ -67,7 +88,11 @@ pub fn sweep(dir: &Path, uid: u32) {
         if owner_namespace != namespace {
             continue;
         }
-        if start_time(pid).as_deref() != Some(start) {
+        let gone = match start_time(pid) {
+            Ok(now) => now.as_deref() != Some(start),
+            Err(_) => false,
+        };
+        if gone {
             // Best effort: a folder another engine of this user removes at the same
             // time is gone either way.
             let _ = std::fs::remove_dir_all(&folder);
@@ -114,6 +139,8 @@ mod tests {
         let unnamed = folder_naming(dir.path(), "runbook-ssh-new", None);
         let garbled = folder_naming(dir.path(), "runbook-ssh-garbled", Some("not an engine"));
         let other = folder_naming(dir.path(), "not-runbook", Some(&gone_owner));
+        let linked = dir.path().join("runbook-ssh-link");
+        std::os::unix::fs::symlink(&other, &linked).unwrap();
 
         sweep(dir.path(), uid);
         assert!(live.is_dir());
@@ -126,6 +153,10 @@ mod tests {
         assert!(unnamed.is_dir());
         assert!(garbled.is_dir());
         assert!(other.is_dir());
+        assert!(
+            linked.is_symlink(),
+            "a link is not a folder of ours, whatever it points to"
+        );
 
         // Another user's folders are never touched, whoever made them.
         let foreign = folder_naming(dir.path(), "runbook-ssh-foreign", Some(&gone_owner));

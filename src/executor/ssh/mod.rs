@@ -58,7 +58,8 @@ pub struct SshOptions {
 
 /// Runs the commands of hosts reached over SSH.
 pub struct Ssh {
-    /// Private (0700): the ssh_configs, the control sockets, the masters' errors.
+    /// Private (0700): the ssh_configs, the control sockets, the masters' errors, and
+    /// the file naming this engine (`leftovers`).
     /// Held so that it is removed with the executor.
     _folder: tempfile::TempDir,
     targets: BTreeMap<String, SshTarget>,
@@ -104,9 +105,9 @@ impl Ssh {
         let user_configs = user_ssh_configs();
         let user_configs: Vec<&Path> = user_configs.iter().map(PathBuf::as_path).collect();
         let mut links = BTreeMap::new();
-        for (index, (name, target)) in targets.iter().enumerate() {
+        for (index, name) in targets.keys().enumerate() {
             let link = Link::new(name, folder.path(), index);
-            let text = config::text(name, target, accept_new_host_keys, &user_configs);
+            let text = config::text(name, &targets, accept_new_host_keys, &user_configs);
             write_private(&link.config, &text)?;
             links.insert(name.clone(), link);
         }
@@ -395,8 +396,6 @@ impl Pipes {
     }
 }
 
-/// `/tmp` where it exists: `$TMPDIR` may be long enough to push a control socket's
-/// path past what a socket can be named.
 /// Writes a new file only this user can read.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
@@ -409,6 +408,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .write_all(text.as_bytes())
 }
 
+/// `/tmp` where it exists: `$TMPDIR` may be long enough to push a control socket's
+/// path past what a socket can be named.
 fn short_temp_dir() -> PathBuf {
     let tmp = Path::new("/tmp");
     if tmp.is_dir() {
