@@ -44,13 +44,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::high_risk::{
-    answer_confirmations, assert_told_met_and_sealed, host_state, is_backup, repository, Engine,
-    Traffic, BREACH_SEEN_WITHIN, CHAT_TOKEN, CLOUD_TOKEN, NEW_KERNEL, PREVIOUS_KERNEL,
-    STATUS_TOKEN, TX_SUCCESS,
+    announce_and_go, assert_told_met_and_sealed, assert_wave_two_undone, breach_while_wave_2_waits,
+    end_answering_confirmations, hold_wave_2_and_skip_the_pause, repository, start_engine,
+    wait_for_within, wave_hosts, Traffic, CLOUD_TOKEN, PREVIOUS_KERNEL, TX_SUCCESS,
 };
 use common::prometheus::Prometheus;
 use common::session::{of_kind, Session};
@@ -107,88 +106,24 @@ fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_
         &ssh_inventory(&fleet, &hosts, &server_of, bastion),
     );
 
-    let enter = repository().join("tests/demo-hosts/enter");
-    let synthetics = format!("synthetics=http://{}", prometheus.exporter().address());
-    // The engine prints a line per event: into files, so a full pipe never stalls it.
-    let stdout = fs::File::create(session.path("engine.out")).expect("engine.out");
-    let stderr = fs::File::create(session.path("engine.err")).expect("engine.err");
-    let mut engine = session
-        .command_through(
-            &[enter.as_os_str()],
-            &[
-                "run",
-                "cloud-host-upgrade-high.rbk",
-                "--as",
-                "bao",
-                "--wait",
-                "--output",
-                "plain",
-                "--prometheus",
-                &prometheus.url(),
-                "-p",
-                &synthetics,
-            ],
-        )
-        .env("DEMO_HOSTS", &demo)
-        .env("DEMO_PREVIOUS_KERNEL", PREVIOUS_KERNEL)
-        .env("CLOUD_API_TOKEN", CLOUD_TOKEN)
-        .env(
-            "PAYMENT_CHAT_WEBHOOK",
-            format!("{}/hooks/{CHAT_TOKEN}", receiver.url()),
-        )
-        .env(
-            "STATUS_PAGE_WEBHOOK",
-            format!("{}/incidents/{STATUS_TOKEN}", receiver.url()),
-        )
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .map(Engine)
-        .expect("the engine starts");
+    let mut engine = start_engine(
+        &session,
+        "cloud-host-upgrade-high.rbk",
+        &demo,
+        &prometheus,
+        &receiver,
+    );
     let run = session.wait_for_run();
     progress("the engine started");
 
-    // Before the window: comms publish the notice to users.
-    waiting_for(&session, &run, "announce_window", STEP_WITHIN);
-    session
-        .runbook(&[
-            "confirm",
-            &run,
-            "announce_window",
-            "--as",
-            "hannah",
-            "--set",
-            "notice_url=https://status.example.com/notices/42",
-        ])
-        .expect(0, "hannah confirms the notice is out");
-
-    // Go / no-go, once every host is backed up over SSH: a commander and a business
-    // member approve, neither of them the one who started the run.
-    waiting_for(&session, &run, "go", PREPARATION_WITHIN);
-    progress("every host backed up: the go");
-    for (person, why) in [("alice", "backups verified"), ("fang", "business healthy")] {
-        session
-            .runbook(&["approve", &run, "go", "--as", person, "--reason", why])
-            .expect(0, &format!("{person} approves the go"));
-    }
+    // The go comes once every host is backed up over SSH.
+    announce_and_go(&session, &run, STEP_WITHIN, PREPARATION_WITHIN);
+    progress("every host backed up: the go approved");
 
     // Wave 1 done; the hour's pause is cut short by a commander. Wave 2's hosts will
     // wait at the load balancer's health check until the breach has been seen.
-    wait_for(&session, &run, "the pause after wave 1", |events| {
-        !of_kind(events, "wave_pause").is_empty()
-    });
+    hold_wave_2_and_skip_the_pause(&session, &run, &demo, STEP_WITHIN);
     progress("wave 1 done");
-    fs::write(demo.join("hold/lbctl-undrain"), "").expect("hold the health checks");
-    session
-        .runbook(&[
-            "skip-pause",
-            &run,
-            "--as",
-            "alice",
-            "--reason",
-            "canary healthy",
-        ])
-        .expect(0, "the commander skips the pause");
     let calls = demo.join("calls.log");
     let undrained = |log: &str, hosts: &[String]| -> BTreeSet<String> {
         log.lines()
@@ -197,11 +132,17 @@ fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_
             .filter(|host| hosts.contains(host))
             .collect()
     };
-    wait_for(&session, &run, "wave 2's hosts to be upgraded", |events| {
-        let wave_2 = wave_hosts(events, 1);
-        let log = fs::read_to_string(&calls).unwrap_or_default();
-        !undrained(&log, &wave_2).is_empty()
-    });
+    wait_for_within(
+        &session,
+        &run,
+        "wave 2's hosts to be upgraded",
+        STEP_WITHIN,
+        |events| {
+            let wave_2 = wave_hosts(events, 1);
+            let log = fs::read_to_string(&calls).unwrap_or_default();
+            !undrained(&log, &wave_2).is_empty()
+        },
+    );
     progress("wave 2's hosts wait at the load balancer");
 
     // While they wait, each waiting command is seen where it runs: in a session of the
@@ -218,40 +159,11 @@ fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_
         assert_runs_in_session(&fleet, server, process, engine.0.id());
     }
 
-    // Transactions start failing while wave 2 is under way.
-    traffic.degrade();
-    prometheus.wait_for(TX_SUCCESS, |samples| {
-        samples.len() == 1 && samples[0].value < 0.999
-    });
-    wait_for_within(
-        &session,
-        &run,
-        "the watch to see the breach",
-        BREACH_SEEN_WITHIN,
-        |events| !of_kind(events, "failure").is_empty(),
-    );
+    breach_while_wave_2_waits(&session, &run, &demo, &prometheus, &traffic);
     progress("the breach seen");
-    fs::remove_file(demo.join("hold/lbctl-undrain")).expect("release the health checks");
 
-    // The rollback asks an executor to confirm each host came back.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = engine.0.try_wait().expect("poll the engine") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the engine did not end in time:\n{}",
-            session.read("engine.out")
-        );
-        answer_confirmations(&session, &run);
-        thread::sleep(Duration::from_millis(100));
-    };
-    let shown = format!(
-        "{}\n--- stderr\n{}",
-        session.read("engine.out"),
-        session.read("engine.err")
-    );
+    let (status, shown) =
+        end_answering_confirmations(&session, &run, &mut engine, Duration::from_secs(180));
     assert_eq!(status.code(), Some(3), "paused by the policy:\n{shown}");
     progress("the engine ended");
     let events = session.events(&run);
@@ -287,67 +199,11 @@ fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_
         .unwrap_or_default();
     assert_eq!(sent, shipped, "the files the example ships are uploaded");
 
-    // The breach: read from Prometheus during wave 2, a functional failure of the watch.
-    let failures = of_kind(&events, "failure");
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!(failures[0]["payload"]["node"], "business_impact");
-    assert_eq!(failures[0]["payload"]["class"], "functional");
-
-    // Wave 3 never started; wave 2 was under way when the breach was seen.
-    let waves: Vec<&Value> = of_kind(&events, "wave_started");
-    let indexes: Vec<u64> = waves
-        .iter()
-        .filter_map(|wave| wave["payload"]["index"].as_u64())
-        .collect();
-    assert_eq!(indexes, [0, 1], "wave 3 never starts:\n{shown}");
-    let hosts_of = |index: usize| -> Vec<String> {
-        waves[index]["payload"]["hosts"]
-            .as_array()
-            .expect("hosts")
-            .iter()
-            .map(|host| host.as_str().expect("a host").to_string())
-            .collect()
-    };
-    let (first, second) = (hosts_of(0), hosts_of(1));
-    assert!(
-        of_kind(&events, "wave_finished")
-            .iter()
-            .all(|wave| wave["payload"]["index"] != 1),
-        "wave 2 had not finished when the breach was seen"
-    );
-
-    // Wave 2's hosts that changed are rolled back on the hosts themselves, with the
-    // script the run shipped there, and only they: back on their kernel and in the
-    // pool. The canary keeps the new kernel; the rest were never touched.
-    let rollback = of_kind(&events, "rollback_started");
-    assert_eq!(rollback.len(), 1, "{rollback:?}");
-    let undone: Vec<&str> = rollback[0]["payload"]["units"]
-        .as_array()
-        .expect("units")
-        .iter()
-        .map(|unit| unit.as_str().expect("a unit"))
-        .collect();
-    let log = fs::read_to_string(&calls).expect("the call log");
-    let touched: Vec<&String> = second
-        .iter()
-        .filter(|host| log.contains(&format!("\n{host} lbctl drain ")))
-        .collect();
-    assert!(!touched.is_empty(), "wave 2 had begun");
-    let finished = of_kind(&events, "rollback_finished");
-    assert_eq!(
-        finished[0]["payload"]["succeeded"],
-        true,
-        "{}\n{shown}",
-        rollback_output(&events)
-    );
-    for host in &touched {
-        assert!(
-            undone.contains(&format!("install@{host}").as_str()),
-            "{host}'s upgrade is undone: {undone:?}"
-        );
-        assert_eq!(host_state(&demo, host, "kernel"), PREVIOUS_KERNEL, "{host}");
-        assert_eq!(host_state(&demo, host, "pool"), "in", "{host}");
-        assert_eq!(host_state(&demo, host, "jobs"), "running", "{host}");
+    // The breach holds wave 3 and wave 2 is rolled back, as over local demo hosts; the
+    // rollback ran on the hosts themselves, with the script the run shipped there.
+    let log = fs::read_to_string(demo.join("calls.log")).expect("the call log");
+    let waves = assert_wave_two_undone(&events, &demo, &log, &shown);
+    for host in &waves.touched {
         assert!(
             log.contains(&format!(
                 "\n{host} logger -t kernel-rollback host={host} rolling back to {PREVIOUS_KERNEL}\n"
@@ -355,26 +211,6 @@ fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_
             "{host} ran scripts/rollback.sh"
         );
     }
-    assert!(
-        undone.iter().all(|unit| second
-            .iter()
-            .any(|host| unit.ends_with(&format!("@{host}")))),
-        "nothing but wave 2 is rolled back: {undone:?}"
-    );
-    assert_eq!(first.len(), 1);
-    assert_eq!(host_state(&demo, &first[0], "kernel"), NEW_KERNEL);
-    let later: Vec<&str> = log
-        .lines()
-        .filter(|line| {
-            let host = line.split(' ').next().unwrap_or_default();
-            host != "-" && !first.iter().any(|h| h == host) && !second.iter().any(|h| h == host)
-        })
-        .filter(|line| !is_backup(line))
-        .collect();
-    assert!(
-        later.is_empty(),
-        "no later wave's host was changed: {later:?}"
-    );
 
     // Each server ran exactly the commands of its hosts, each in a session of its own
     // over one login per host, and put the shipped files in the run's folder in its
@@ -407,16 +243,6 @@ fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_
 
     assert_told_met_and_sealed(&session, &run, &events, &receiver, &shown);
     drop(traffic);
-}
-
-/// The hosts of wave `index` (from 0), once it has started.
-fn wave_hosts(events: &[Value], index: u64) -> Vec<String> {
-    of_kind(events, "wave_started")
-        .iter()
-        .filter(|wave| wave["payload"]["index"] == index)
-        .flat_map(|wave| wave["payload"]["hosts"].as_array().expect("hosts"))
-        .map(|host| host.as_str().expect("a host").to_string())
-        .collect()
 }
 
 /// Copies the example, its roster and its scripts into the session's folder, as they
@@ -738,107 +564,4 @@ fn assert_sessions_match_the_log(
         0,
         "the bastion ran nothing"
     );
-}
-
-/// What the commands that failed printed, unit by unit.
-fn failed_output(events: &[Value]) -> String {
-    let failed: BTreeSet<&str> = of_kind(events, "command_finished")
-        .iter()
-        .filter(|finished| finished["payload"]["exit"] != serde_json::json!({"code": 0}))
-        .filter_map(|finished| finished["payload"]["unit"].as_str())
-        .collect();
-    of_kind(events, "output")
-        .iter()
-        .filter(|output| {
-            output["payload"]["unit"]
-                .as_str()
-                .is_some_and(|unit| failed.contains(unit))
-        })
-        .map(|output| {
-            format!(
-                "{}: {}\n",
-                output["payload"]["unit"],
-                output["payload"]["text"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
-/// What the rollback's commands printed, to show why it failed.
-fn rollback_output(events: &[Value]) -> String {
-    of_kind(events, "output")
-        .iter()
-        .filter(|output| {
-            output["payload"]["unit"]
-                .as_str()
-                .is_some_and(|unit| unit.starts_with("rollback:"))
-        })
-        .map(|output| {
-            format!(
-                "{}: {}",
-                output["payload"]["unit"],
-                output["payload"]["text"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
-/// Confirms, as an executor, every manual step the run waits on and nobody confirmed.
-fn waiting_for(session: &Session, run: &str, node: &str, limit: Duration) {
-    wait_for_within(
-        session,
-        run,
-        &format!("the run to wait on {node}"),
-        limit,
-        |events| {
-            of_kind(events, "waiting")
-                .iter()
-                .any(|event| event["payload"]["node"] == node)
-        },
-    );
-}
-
-fn wait_for(session: &Session, run: &str, what: &str, ready: impl Fn(&[Value]) -> bool) {
-    wait_for_within(session, run, what, STEP_WITHIN, ready);
-}
-
-/// Waits until the run's events satisfy `ready`; fails with the last events otherwise,
-/// at once if the run stops first (with what its failed commands printed).
-fn wait_for_within(
-    session: &Session,
-    run: &str,
-    what: &str,
-    limit: Duration,
-    ready: impl Fn(&[Value]) -> bool,
-) {
-    let since = Instant::now();
-    loop {
-        let events = session.events(run);
-        if ready(&events) {
-            return;
-        }
-        let stopped = ["run_paused", "run_finished"]
-            .iter()
-            .any(|kind| !of_kind(&events, kind).is_empty());
-        if stopped {
-            panic!(
-                "the run stopped before {what}: {:?}\n{}",
-                of_kind(&events, "failure"),
-                failed_output(&events)
-            );
-        }
-        if since.elapsed() > limit {
-            let last: Vec<String> = events
-                .iter()
-                .rev()
-                .take(15)
-                .map(|event| format!("{} {}", event["kind"], event["payload"]))
-                .collect();
-            panic!(
-                "waited {limit:?} for {what}; the last events, newest first:\n{}",
-                last.join("\n")
-            );
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
 }

@@ -1,17 +1,18 @@
 //! What the two end-to-end tests of the shipped high-risk example share
 //! (tests/high_risk_example.rs over local demo hosts, tests/high_risk_ssh.rs over SSH):
-//! the example's values, the simulated payment traffic Prometheus scrapes, the people's
-//! confirmations, and reading the demo hosts' state.
+//! the example's values, the simulated payment traffic Prometheus scrapes, the engine's
+//! start, the people's answers, the breach, and the checks of what it leaves.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::prometheus::Exporter;
+use super::prometheus::{Exporter, Prometheus};
 use serde_json::Value;
 
 use super::session::{objectives, of_kind, Session};
@@ -238,4 +239,347 @@ pub fn assert_told_met_and_sealed(
     session
         .runbook(&["verify", run])
         .expect(0, "the log verifies");
+}
+
+/// Starts the engine on `runbook` (a path, or a name in the session's folder) through
+/// the demo hosts' namespace, with the example's values, secrets and Prometheus.
+pub fn start_engine(
+    session: &Session,
+    runbook: &str,
+    demo: &Path,
+    prometheus: &Prometheus,
+    receiver: &Webhook,
+) -> Engine {
+    let enter = repository().join("tests/demo-hosts/enter");
+    let synthetics = format!("synthetics=http://{}", prometheus.exporter().address());
+    // The engine prints a line per event: into files, so a full pipe never stalls it.
+    let stdout = fs::File::create(session.path("engine.out")).expect("engine.out");
+    let stderr = fs::File::create(session.path("engine.err")).expect("engine.err");
+    session
+        .command_through(
+            &[enter.as_os_str()],
+            &[
+                "run",
+                runbook,
+                "--as",
+                "bao",
+                "--wait",
+                "--output",
+                "plain",
+                "--prometheus",
+                &prometheus.url(),
+                "-p",
+                &synthetics,
+            ],
+        )
+        .env("DEMO_HOSTS", demo)
+        .env("DEMO_PREVIOUS_KERNEL", PREVIOUS_KERNEL)
+        .env("CLOUD_API_TOKEN", CLOUD_TOKEN)
+        .env(
+            "PAYMENT_CHAT_WEBHOOK",
+            format!("{}/hooks/{CHAT_TOKEN}", receiver.url()),
+        )
+        .env(
+            "STATUS_PAGE_WEBHOOK",
+            format!("{}/incidents/{STATUS_TOKEN}", receiver.url()),
+        )
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map(Engine)
+        .expect("the engine starts")
+}
+
+/// Before the window comms publish the notice; at the go (waited for up to
+/// `go_within`), a commander and a business member approve, neither of them the one
+/// who started the run.
+pub fn announce_and_go(session: &Session, run: &str, step_within: Duration, go_within: Duration) {
+    waiting_for(session, run, "announce_window", step_within);
+    session
+        .runbook(&[
+            "confirm",
+            run,
+            "announce_window",
+            "--as",
+            "hannah",
+            "--set",
+            "notice_url=https://status.example.com/notices/42",
+        ])
+        .expect(0, "hannah confirms the notice is out");
+    waiting_for(session, run, "go", go_within);
+    for (person, why) in [("alice", "backups verified"), ("fang", "business healthy")] {
+        session
+            .runbook(&["approve", run, "go", "--as", person, "--reason", why])
+            .expect(0, &format!("{person} approves the go"));
+    }
+}
+
+/// Once wave 1 is done (waited for up to `within`), holds wave 2's hosts at the load
+/// balancer's health check until the breach has been seen, and has a commander cut
+/// the hour's pause short.
+pub fn hold_wave_2_and_skip_the_pause(session: &Session, run: &str, demo: &Path, within: Duration) {
+    wait_for_within(session, run, "the pause after wave 1", within, |events| {
+        !of_kind(events, "wave_pause").is_empty()
+    });
+    fs::write(demo.join("hold/lbctl-undrain"), "").expect("hold the health checks");
+    session
+        .runbook(&[
+            "skip-pause",
+            run,
+            "--as",
+            "alice",
+            "--reason",
+            "canary healthy",
+        ])
+        .expect(0, "the commander skips the pause");
+}
+
+/// Transactions start failing while wave 2 is under way; once the watch has seen it,
+/// wave 2's hosts are let go.
+pub fn breach_while_wave_2_waits(
+    session: &Session,
+    run: &str,
+    demo: &Path,
+    prometheus: &Prometheus,
+    traffic: &Traffic,
+) {
+    traffic.degrade();
+    prometheus.wait_for(TX_SUCCESS, |samples| {
+        samples.len() == 1 && samples[0].value < 0.999
+    });
+    wait_for_within(
+        session,
+        run,
+        "the watch to see the breach",
+        BREACH_SEEN_WITHIN,
+        |events| !of_kind(events, "failure").is_empty(),
+    );
+    fs::remove_file(demo.join("hold/lbctl-undrain")).expect("release the health checks");
+}
+
+/// Answers the rollback's confirmations until the engine ends, within `limit`; its
+/// exit status, and what it printed (to show when a check fails).
+pub fn end_answering_confirmations(
+    session: &Session,
+    run: &str,
+    engine: &mut Engine,
+    limit: Duration,
+) -> (ExitStatus, String) {
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = engine.0.try_wait().expect("poll the engine") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not end in time:\n{}",
+            session.read("engine.out")
+        );
+        answer_confirmations(session, run);
+        thread::sleep(Duration::from_millis(100));
+    };
+    let shown = format!(
+        "{}\n--- stderr\n{}",
+        session.read("engine.out"),
+        session.read("engine.err")
+    );
+    (status, shown)
+}
+
+/// The waves the breach split: wave 1's hosts, wave 2's, and those of wave 2 that
+/// had begun to change.
+pub struct WaveTwoUndone {
+    pub first: Vec<String>,
+    pub second: Vec<String>,
+    pub touched: Vec<String>,
+}
+
+/// What the breach in wave 2 must leave, over any executor: one functional failure of
+/// the watch, read from Prometheus; wave 3 never started and wave 2 unfinished; wave 2's
+/// hosts that changed rolled back, and only they, onto their kernel and into the pool;
+/// the canary still on the new kernel; no later wave's host changed. `log` is the demo
+/// hosts' call log.
+pub fn assert_wave_two_undone(
+    events: &[Value],
+    demo: &Path,
+    log: &str,
+    shown: &str,
+) -> WaveTwoUndone {
+    let failures = of_kind(events, "failure");
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["payload"]["node"], "business_impact");
+    assert_eq!(failures[0]["payload"]["class"], "functional");
+    let breach = of_kind(events, "evaluated")
+        .into_iter()
+        .find(|event| {
+            event["payload"]["holds"] == false
+                && event["payload"]["condition"]
+                    .as_str()
+                    .is_some_and(|condition| condition.starts_with("tx_success"))
+        })
+        .expect("the reading that breached is logged");
+    let tx_success = breach["payload"]["values"]["tx_success"]
+        .as_f64()
+        .expect("the value it read");
+    assert!(tx_success < 0.999, "{breach}");
+
+    let indexes: Vec<u64> = of_kind(events, "wave_started")
+        .iter()
+        .filter_map(|wave| wave["payload"]["index"].as_u64())
+        .collect();
+    assert_eq!(indexes, [0, 1], "wave 3 never starts:\n{shown}");
+    let (first, second) = (wave_hosts(events, 0), wave_hosts(events, 1));
+    assert!(
+        of_kind(events, "wave_finished")
+            .iter()
+            .all(|wave| wave["payload"]["index"] != 1),
+        "wave 2 had not finished when the breach was seen"
+    );
+
+    let rollback = of_kind(events, "rollback_started");
+    assert_eq!(rollback.len(), 1, "{rollback:?}");
+    let undone: Vec<&str> = rollback[0]["payload"]["units"]
+        .as_array()
+        .expect("units")
+        .iter()
+        .map(|unit| unit.as_str().expect("a unit"))
+        .collect();
+    let finished = of_kind(events, "rollback_finished");
+    assert_eq!(
+        finished[0]["payload"]["succeeded"],
+        true,
+        "{}\n{shown}",
+        output_of(events, |unit| unit.starts_with("rollback:"))
+    );
+    let touched: Vec<String> = second
+        .iter()
+        .filter(|host| log.contains(&format!("\n{host} lbctl drain ")))
+        .cloned()
+        .collect();
+    assert!(!touched.is_empty(), "wave 2 had begun");
+    for host in &touched {
+        assert!(
+            undone.contains(&format!("install@{host}").as_str()),
+            "{host}'s upgrade is undone: {undone:?}"
+        );
+        assert_eq!(host_state(demo, host, "kernel"), PREVIOUS_KERNEL, "{host}");
+        assert_eq!(host_state(demo, host, "pool"), "in", "{host}");
+        assert_eq!(host_state(demo, host, "jobs"), "running", "{host}");
+    }
+    assert!(
+        undone.iter().all(|unit| second
+            .iter()
+            .any(|host| unit.ends_with(&format!("@{host}")))),
+        "nothing but wave 2 is rolled back: {undone:?}"
+    );
+    assert_eq!(first.len(), 1);
+    assert_eq!(host_state(demo, &first[0], "kernel"), NEW_KERNEL);
+    let later: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            let host = line.split(' ').next().unwrap_or_default();
+            host != "-" && !first.iter().any(|h| h == host) && !second.iter().any(|h| h == host)
+        })
+        .filter(|line| !is_backup(line))
+        .collect();
+    assert!(
+        later.is_empty(),
+        "no later wave's host was changed: {later:?}"
+    );
+    WaveTwoUndone {
+        first,
+        second,
+        touched,
+    }
+}
+
+/// The hosts of wave `index` (from 0), once it has started.
+pub fn wave_hosts(events: &[Value], index: u64) -> Vec<String> {
+    of_kind(events, "wave_started")
+        .iter()
+        .filter(|wave| wave["payload"]["index"] == index)
+        .flat_map(|wave| wave["payload"]["hosts"].as_array().expect("hosts"))
+        .map(|host| host.as_str().expect("a host").to_string())
+        .collect()
+}
+
+/// What the commands of the units `keep` picks printed, a line each.
+pub fn output_of(events: &[Value], keep: impl Fn(&str) -> bool) -> String {
+    of_kind(events, "output")
+        .iter()
+        .filter(|output| output["payload"]["unit"].as_str().is_some_and(&keep))
+        .map(|output| {
+            format!(
+                "{}: {}\n",
+                output["payload"]["unit"],
+                output["payload"]["text"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// What the commands that failed printed, unit by unit.
+pub fn failed_output(events: &[Value]) -> String {
+    let failed: BTreeSet<&str> = of_kind(events, "command_finished")
+        .iter()
+        .filter(|finished| finished["payload"]["exit"] != serde_json::json!({"code": 0}))
+        .filter_map(|finished| finished["payload"]["unit"].as_str())
+        .collect();
+    output_of(events, |unit| failed.contains(unit))
+}
+
+/// Waits until the run waits on `node`.
+pub fn waiting_for(session: &Session, run: &str, node: &str, limit: Duration) {
+    wait_for_within(
+        session,
+        run,
+        &format!("the run to wait on {node}"),
+        limit,
+        |events| {
+            of_kind(events, "waiting")
+                .iter()
+                .any(|event| event["payload"]["node"] == node)
+        },
+    );
+}
+
+/// Waits until the run's events satisfy `ready`; fails with the last events otherwise,
+/// at once if the run stops first (with what its failed commands printed).
+pub fn wait_for_within(
+    session: &Session,
+    run: &str,
+    what: &str,
+    limit: Duration,
+    ready: impl Fn(&[Value]) -> bool,
+) {
+    let since = Instant::now();
+    loop {
+        let events = session.events(run);
+        if ready(&events) {
+            return;
+        }
+        let stopped = ["run_paused", "run_finished"]
+            .iter()
+            .any(|kind| !of_kind(&events, kind).is_empty());
+        if stopped {
+            panic!(
+                "the run stopped before {what}: {:?}\n{}",
+                of_kind(&events, "failure"),
+                failed_output(&events)
+            );
+        }
+        if since.elapsed() > limit {
+            let last: Vec<String> = events
+                .iter()
+                .rev()
+                .take(15)
+                .map(|event| format!("{} {}", event["kind"], event["payload"]))
+                .collect();
+            panic!(
+                "waited {limit:?} for {what}; the last events, newest first:\n{}",
+                last.join("\n")
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }

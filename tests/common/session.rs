@@ -150,9 +150,12 @@ impl Session {
         fs::read_to_string(self.log_path(run)).unwrap_or_default()
     }
 
-    /// Every event of a run's log, as JSON.
+    /// Every event of a run's log, as JSON. Read while the engine writes, the log may
+    /// end in a line not yet whole: that one is not an event yet.
     pub fn events(&self, run: &str) -> Vec<serde_json::Value> {
-        self.log(run)
+        let log = self.log(run);
+        let whole = log.rfind('\n').map_or("", |end| &log[..=end]);
+        whole
             .lines()
             .map(|line| serde_json::from_str(line).expect("a JSON line"))
             .collect()
