@@ -145,40 +145,23 @@ pub fn load(path: &Path, check: &CheckOptions) -> Result<Ready, ExitCode> {
 /// with the runbook's shipped files copied first), the rest on this machine.
 pub fn fleet(ready: &Ready, base_dir: &Path, drive: &DriveArgs) -> Result<Fleet, ExitCode> {
     let inventories = &ready.outcome.context().inventories;
-    let remote = inventories.values().any(|inventory| {
-        inventory
-            .hosts
-            .iter()
-            .any(|host| host.reach != runbook::inventory::Reach::Local)
-    });
-    if !remote {
-        return Ok(Fleet::local());
-    }
     let shipped: Vec<String> = ready
         .graph()
         .shipped()
         .iter()
         .map(|file| file.path.clone())
         .collect();
-    let shipment = match Shipment::read(base_dir, &shipped) {
-        Ok(shipment) => shipment,
-        Err(error) => {
-            output::coded_error(
-                codes::REMOTE_SETUP,
-                &format!("cannot read a shipped file: {error}"),
-                "a file the runbook ships must stay readable from `check` until the run starts",
-            );
-            return Err(ExitCode::from(EXIT_USAGE));
-        }
-    };
     let options = SshOptions {
         accept_new_host_keys: drive.accept_new_host_keys,
         sessions: usize::from(drive.max_ssh_sessions),
     };
-    Fleet::new(inventories, shipment, options).map_err(|error| {
+    Fleet::new(inventories, || Shipment::read(base_dir, &shipped), options).map_err(|error| {
         let help = match error {
             FleetError::Conflict { .. } => {
                 "give the host the same `connection`, `address` and `ssh` settings in every inventory that lists it"
+            }
+            FleetError::Shipment(_) => {
+                "a file the runbook ships must stay readable from `check` until the run starts"
             }
             FleetError::Setup(_) => "ssh needs a private folder under /tmp for its connections",
         };

@@ -25,6 +25,9 @@ pub enum FleetError {
         first: String,
         second: String,
     },
+    /// A file the runbook ships could not be read for the hosts.
+    #[error("cannot read a shipped file: {0}")]
+    Shipment(std::io::Error),
     #[error("cannot set up SSH: {0}")]
     Setup(#[from] std::io::Error),
 }
@@ -36,10 +39,11 @@ impl Fleet {
     }
 
     /// The hosts of these inventories (by the runbook's names for them) reached as
-    /// they say; `shipment` is copied to each host reached over SSH.
+    /// they say; what `shipment` reads is copied to each host reached over SSH, and it
+    /// is read only when there is one.
     pub fn new(
         inventories: &BTreeMap<String, Inventory>,
-        shipment: Shipment,
+        shipment: impl FnOnce() -> std::io::Result<Shipment>,
         options: SshOptions,
     ) -> Result<Self, FleetError> {
         let mut reached: BTreeMap<&str, (&str, &Reach)> = BTreeMap::new();
@@ -70,6 +74,7 @@ impl Fleet {
         if targets.is_empty() {
             return Ok(Fleet::local());
         }
+        let shipment = shipment().map_err(FleetError::Shipment)?;
         Ok(Fleet {
             ssh: Some(Ssh::new(targets, shipment, options)?),
         })
