@@ -19,28 +19,17 @@ use std::time::Duration;
 
 use common::high_risk::{
     announce_and_go, assert_told_met_and_sealed, assert_wave_two_undone, breach_while_wave_2_waits,
-    end_answering_confirmations, hold_wave_2_and_skip_the_pause, repository, start_engine,
-    wait_for_within, Traffic, TX_SUCCESS,
+    end_answering_confirmations, healthy_payment_service, hold_wave_2_and_skip_the_pause,
+    repository, start_engine, wait_for_within,
 };
-use common::prometheus::Prometheus;
 use common::session::Session;
-use common::webhook::Webhook;
 
 /// Any step of the run the test waits for.
 const STEP_WITHIN: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_breach_in_wave_2_of_the_high_risk_example_holds_wave_3_and_rolls_wave_2_back() {
-    let prometheus = Prometheus::start();
-    let traffic = Traffic::start(prometheus.exporter().clone());
-    prometheus.exporter().serve_json(
-        "/api/v1/checks/order-journey",
-        r#"{"latency_p95_seconds": 0.8}"#,
-    );
-    prometheus.wait_for(TX_SUCCESS, |samples| {
-        samples.len() == 1 && samples[0].value == 1.0
-    });
-    let receiver = Webhook::start();
+    let (prometheus, traffic, receiver) = healthy_payment_service();
 
     let session = Session::new();
     let demo = session.path("demo");

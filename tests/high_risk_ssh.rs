@@ -48,13 +48,11 @@ use std::time::{Duration, Instant};
 
 use common::high_risk::{
     announce_and_go, assert_told_met_and_sealed, assert_wave_two_undone, breach_while_wave_2_waits,
-    end_answering_confirmations, hold_wave_2_and_skip_the_pause, repository, start_engine,
-    wait_for_within, wave_hosts, Traffic, CLOUD_TOKEN, PREVIOUS_KERNEL, TX_SUCCESS,
+    end_answering_confirmations, healthy_payment_service, hold_wave_2_and_skip_the_pause,
+    repository, start_engine, wait_for_within, wave_hosts, CLOUD_TOKEN, PREVIOUS_KERNEL,
 };
-use common::prometheus::Prometheus;
 use common::session::{of_kind, Session};
 use common::sshd::SshFleet;
-use common::webhook::Webhook;
 use serde_json::Value;
 
 /// The backups of 100 hosts over SSH (100 logins through the bastion, some 700
@@ -71,16 +69,7 @@ fn the_high_risk_example_over_ssh_through_a_bastion_holds_wave_3_and_rolls_wave_
         nix::unistd::geteuid().is_root(),
         "this test runs sshd inside the demo hosts' mount namespace, which needs root"
     );
-    let prometheus = Prometheus::start();
-    let traffic = Traffic::start(prometheus.exporter().clone());
-    prometheus.exporter().serve_json(
-        "/api/v1/checks/order-journey",
-        r#"{"latency_p95_seconds": 0.8}"#,
-    );
-    prometheus.wait_for(TX_SUCCESS, |samples| {
-        samples.len() == 1 && samples[0].value == 1.0
-    });
-    let receiver = Webhook::start();
+    let (prometheus, traffic, receiver) = healthy_payment_service();
     // Where the time went, shown when the test fails: this machine may be busy.
     let began = Instant::now();
     let progress = |what: &str| eprintln!("{:>6.1} s  {what}", began.elapsed().as_secs_f64());

@@ -583,3 +583,18 @@ pub fn wait_for_within(
         thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Prometheus scraping healthy payment traffic (and serving the synthetic journey
+/// check), and a webhook receiver for chat and the status page: where both runs start.
+pub fn healthy_payment_service() -> (Prometheus, Traffic, Webhook) {
+    let prometheus = Prometheus::start();
+    let traffic = Traffic::start(prometheus.exporter().clone());
+    prometheus.exporter().serve_json(
+        "/api/v1/checks/order-journey",
+        r#"{"latency_p95_seconds": 0.8}"#,
+    );
+    prometheus.wait_for(TX_SUCCESS, |samples| {
+        samples.len() == 1 && samples[0].value == 1.0
+    });
+    (prometheus, traffic, Webhook::start())
+}
